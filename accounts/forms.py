@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+
+from accounts import mail
+from accounts.models import User, normalize_email
+
+
+class EmailLoginForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email address",
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email and password do not match an account. Passwords are case-sensitive.",
+    }
+
+    def clean_username(self) -> str:
+        return normalize_email(self.cleaned_data["username"])
+
+
+class MagicLinkRequestForm(forms.Form):
+    email = forms.EmailField(label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+class EmailPasswordResetForm(PasswordResetForm):
+    """Password reset through our mail module, open to password-less buyers too.
+
+    Buyers get an account without a password when they purchase; a reset link is how they
+    choose one, so unlike Django's default this form does not skip unusable passwords.
+    """
+
+    def get_users(self, email: str) -> Iterator[User]:
+        yield from User.objects.filter(email=normalize_email(email), is_active=True)
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        mail.send_templated(to=to_email, name="password_reset", context=context)

@@ -1,0 +1,117 @@
+"""Writes for accounts: users and magic links."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from accounts.models import MagicLink, User, normalize_email
+
+_MAGIC_SALT = "accounts.magic-link"
+
+
+@transaction.atomic
+def user_get_or_create(*, email: str, full_name: str = "") -> tuple[User, bool]:
+    """Find the account for an email address, or create a password-less one.
+
+    The unique index on the email decides races: two concurrent calls get the same row.
+    """
+    user, created = User.objects.get_or_create(
+        email=normalize_email(email), defaults={"full_name": full_name.strip()[:150]}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user, created
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def safe_next_url(next_url: str | None) -> str:
+    """Only same-site paths may follow a login."""
+    if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts=None) and next_url.startswith("/"):
+        return next_url
+    return ""
+
+
+@transaction.atomic
+def magic_link_create(*, user: User, next_url: str = "") -> str:
+    """Make a new single-use login link for ``user``; returns its absolute URL."""
+    key = secrets.token_urlsafe(32)
+    MagicLink.objects.create(user=user, key=_hash(key), next_url=safe_next_url(next_url))
+    token = signing.TimestampSigner(salt=_MAGIC_SALT).sign(key)
+    return settings.SITE_URL + reverse("accounts:magic_link", kwargs={"token": token})
+
+
+class MagicLinkError(Exception):
+    def __init__(self, reason: Literal["invalid", "expired", "used"]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class MagicLinkCheck:
+    link: MagicLink
+    user: User
+
+
+def magic_link_check(*, token: str) -> MagicLinkCheck:
+    """Validate a link without using it up (the page a click lands on)."""
+    try:
+        key = signing.TimestampSigner(salt=_MAGIC_SALT).unsign(token, max_age=settings.MAGIC_LINK_MAX_AGE)
+    except signing.SignatureExpired:
+        raise MagicLinkError("expired") from None
+    except signing.BadSignature:
+        raise MagicLinkError("invalid") from None
+    link = MagicLink.objects.select_related("user").filter(key=_hash(key)).first()
+    if link is None or not link.user.is_active:
+        raise MagicLinkError("invalid")
+    if link.used_at is not None:
+        raise MagicLinkError("used")
+    return MagicLinkCheck(link=link, user=link.user)
+
+
+@transaction.atomic
+def magic_link_consume(*, token: str) -> MagicLinkCheck:
+    """Use a link up. Exactly one of any number of concurrent calls succeeds."""
+    check = magic_link_check(token=token)
+    used = MagicLink.objects.filter(pk=check.link.pk, used_at__isnull=True).update(used_at=timezone.now())
+    if used != 1:
+        raise MagicLinkError("used")
+    return check
+
+
+def magic_link_request(*, email: str, next_url: str = "") -> None:
+    """Email a login link to ``email`` if an account has it.
+
+    Says nothing about whether the account exists: the caller shows the same message either
+    way, so the form cannot be used to find out who is a member.
+    """
+    from accounts.tasks import send_magic_link_email
+
+    user = User.objects.filter(email=normalize_email(email), is_active=True).first()
+    if user is None:
+        return
+    transaction.on_commit(lambda: send_magic_link_email.delay(user.pk, safe_next_url(next_url)))
+
+
+def magic_link_email_send(*, user: User, next_url: str = "") -> None:
+    from accounts import mail
+
+    url = magic_link_create(user=user, next_url=next_url)
+    mail.send_templated(
+        to=user.email,
+        name="magic_link",
+        context={"user": user, "login_url": url, "max_age_hours": settings.MAGIC_LINK_MAX_AGE // 3600},
+    )

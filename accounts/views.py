@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.views.decorators.http import require_http_methods
+
+from accounts import services
+from accounts.decorators import staff_required
+from accounts.forms import EmailLoginForm, EmailPasswordResetForm, MagicLinkRequestForm
+from accounts.models import User
+
+
+def root(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("accounts:login")
+    if request.user.is_staff:
+        return redirect("accounts:dashboard")
+    return redirect("accounts:home")
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/home.html")
+
+
+class LoginView(auth_views.LoginView):
+    form_class = EmailLoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = EmailPasswordResetForm
+    template_name = "accounts/password_reset_form.html"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+    post_reset_login = True
+
+
+@require_http_methods(["GET", "POST"])
+def magic_link_request(request: HttpRequest) -> HttpResponse:
+    form = MagicLinkRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.magic_link_request(email=form.cleaned_data["email"], next_url=request.GET.get("next", ""))
+        return render(request, "accounts/magic_link_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "accounts/magic_link_request.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def magic_link(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button; POST logs in.
+
+    Mail scanners follow links with GET; if GET logged in, a scanner would use up a
+    single-use link before the person clicked it.
+    """
+    try:
+        if request.method == "POST":
+            check = services.magic_link_consume(token=token)
+        else:
+            check = services.magic_link_check(token=token)
+    except services.MagicLinkError as error:
+        return render(
+            request,
+            "accounts/magic_link_invalid.html",
+            {"reason": error.reason, "form": MagicLinkRequestForm()},
+            status=400 if error.reason == "invalid" else 410,
+        )
+    if request.method == "GET":
+        return render(request, "accounts/magic_link_confirm.html", {"link_user": check.user})
+    login(request, check.user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, "You are logged in.")
+    if not check.user.has_usable_password():
+        messages.info(request, "Set a password from your account page to log in without email next time.")
+    return redirect(check.link.next_url or reverse("accounts:root"))
+
+
+@login_required
+def set_password(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth import update_session_auth_hash
+    from django.contrib.auth.forms import SetPasswordForm
+
+    assert isinstance(request.user, User)
+    form = SetPasswordForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        update_session_auth_hash(request, form.user)
+        messages.success(request, "Your password is saved.")
+        return redirect("accounts:home")
+    return render(request, "accounts/set_password.html", {"form": form})
+
+
+@staff_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    counts = User.objects.aggregate(
+        members=Count("pk", filter=Q(is_staff=False)), staff=Count("pk", filter=Q(is_staff=True))
+    )
+    return render(
+        request,
+        "dashboard/home.html",
+        {"section": "home", "counts": counts, "site_url": settings.SITE_URL},
+    )

@@ -1,0 +1,33 @@
+"""The Celery application.
+
+Reliability settings (late acks, reject on worker lost, prefetch 1) live in settings.py under
+the CELERY_ namespace; ``ReliableTask`` adds bounded, backed-off retries for tasks that talk
+to the outside world.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery, Task
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("membership")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+class ReliableTask(Task):
+    """A task retried with exponential back-off, at most ``max_retries`` times.
+
+    Tasks must be idempotent: with late acks a task can run again after a worker dies.
+    """
+
+    autoretry_for = (Exception,)
+    max_retries = 5
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    acks_late = True
+    reject_on_worker_lost = True
