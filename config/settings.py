@@ -224,3 +224,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Stripe ---------------------------------------------------------------------------------
+# The deployment's own Stripe account is the Connect platform; creators and affiliates connect
+# theirs through Connect OAuth. STRIPE_API_BASE points the official SDK at another server: the
+# offline sandbox (billing/sandbox/) in development and tests. Production refuses the sandbox.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_sandbox_platform")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "pk_test_sandbox_platform")
+STRIPE_CONNECT_CLIENT_ID = env_str("STRIPE_CONNECT_CLIENT_ID", "ca_sandbox_platform")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_sandbox_platform_secret")
+STRIPE_API_BASE = env_optional("STRIPE_API_BASE")  # e.g. http://127.0.0.1:12111 for the sandbox
+STRIPE_SANDBOX = bool(STRIPE_API_BASE)
+if STRIPE_SANDBOX and not DEBUG and not env_bool("STRIPE_SANDBOX_ALLOWED", False):
+    raise ImproperlyConfigured(
+        "STRIPE_API_BASE points at the offline Stripe sandbox, which is a development and test "
+        "double: production must talk to Stripe itself (unset STRIPE_API_BASE)."
+    )

@@ -1,1 +1,88 @@
 from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from hubs.models import HubGroup
+
+
+class Offer(models.Model):
+    """A digital offer. Only the *membership* kind exists today; the kind leaves room for more."""
+
+    class Kind(models.TextChoices):
+        MEMBERSHIP = "membership", "Membership"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        ARCHIVED = "archived", "Archived"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MEMBERSHIP)
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=220, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    hub_groups = models.ManyToManyField(HubGroup, related_name="offers", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class EntitlementQuerySet(models.QuerySet["Entitlement"]):
+    def active(self, now: datetime | None = None) -> EntitlementQuerySet:
+        """Entitlements that give access now (see Entitlement.Status)."""
+        now = now or timezone.now()
+        return self.filter(status__in=Entitlement.ACCESS_STATUSES).filter(
+            Q(access_until__isnull=True) | Q(access_until__gt=now)
+        )
+
+
+class Entitlement(models.Model):
+    """A buyer's right to an offer. Access to hub groups is derived from it, never copied.
+
+    ``active`` and ``past_due`` give access until ``access_until`` (null: no end): a one-time
+    purchase has none; a recurring one runs to the paid period's end (plus the grace period
+    while a renewal is failing). The other statuses give no access.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due (grace period)"
+        CANCELED = "canceled", "Canceled"
+        SUSPENDED = "suspended", "Suspended"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+
+    ACCESS_STATUSES = (Status.ACTIVE, Status.PAST_DUE)
+
+    class Source(models.TextChoices):
+        FREE = "free", "Free claim"
+        PURCHASE = "purchase", "Purchase"
+        SUBSCRIPTION = "subscription", "Subscription"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="entitlements")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="entitlements")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    access_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EntitlementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "offer"], name="memberships_one_entitlement_per_offer")]
+        indexes = [models.Index(fields=["user", "status"]), models.Index(fields=["offer", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.offer} ({self.status})"
