@@ -21,19 +21,76 @@ class Offer(models.Model):
         PUBLISHED = "published", "Published"
         ARCHIVED = "archived", "Archived"
 
+    class Pricing(models.TextChoices):
+        ONE_TIME = "one_time", "One-Time Payment"
+        RECURRING = "recurring", "Recurring Payment"
+        FREE = "free", "Free"
+
+    class Interval(models.TextChoices):
+        # Stored as Stripe's (interval, interval_count) through ``stripe_recurring``.
+        WEEK = "week", "Weekly"
+        MONTH = "month", "Monthly"
+        QUARTER = "quarter", "Every 3 months"
+        HALF_YEAR = "half_year", "Every 6 months"
+        YEAR = "year", "Yearly"
+
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MEMBERSHIP)
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=220, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     hub_groups = models.ManyToManyField(HubGroup, related_name="offers", blank=True)
+
+    # Pricing: amounts are integer minor units of ``currency`` (ISO 4217, lower case as Stripe).
+    pricing = models.CharField(max_length=10, choices=Pricing.choices, default=Pricing.FREE)
+    price_amount = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3, default="usd")
+    interval = models.CharField(max_length=10, choices=Interval.choices, blank=True)
+    # Days a failing renewal keeps access before the entitlement is suspended.
+    grace_period_days = models.PositiveSmallIntegerField(default=3)
+    # The Stripe product and current price on the creator's connected account.
+    stripe_product_id = models.CharField(max_length=255, blank=True)
+    stripe_price_id = models.CharField(max_length=255, blank=True)
+
+    # Purchase destination: by default the buyer is logged in and lands in the community.
+    redirect_enabled = models.BooleanField("Redirect users to a custom link", default=False)
+    redirect_url = models.URLField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pricing="free", price_amount=0) | (~Q(pricing="free") & Q(price_amount__gte=50)),
+                name="memberships_offer_price_matches_pricing",
+            ),
+            models.CheckConstraint(
+                condition=Q(pricing="recurring", interval__gt="") | (~Q(pricing="recurring") & Q(interval="")),
+                name="memberships_offer_interval_only_when_recurring",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_free(self) -> bool:
+        return self.pricing == self.Pricing.FREE
+
+    @property
+    def stripe_recurring(self) -> dict[str, int | str] | None:
+        """Stripe's ``recurring`` parameter for this offer's interval."""
+        mapping: dict[str, tuple[str, int]] = {
+            "week": ("week", 1),
+            "month": ("month", 1),
+            "quarter": ("month", 3),
+            "half_year": ("month", 6),
+            "year": ("year", 1),
+        }
+        if self.pricing != self.Pricing.RECURRING:
+            return None
+        interval, count = mapping[self.interval]
+        return {"interval": interval, "interval_count": count}
 
 
 class EntitlementQuerySet(models.QuerySet["Entitlement"]):
