@@ -21,6 +21,7 @@ django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)  # a fresh checkout has none; SQLite needs it
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key(debug=DEBUG)
