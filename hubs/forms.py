@@ -126,6 +126,7 @@ class PostForm(forms.Form):
     body = forms.CharField(
         label="Post",
         max_length=20_000,
+        error_messages={"required": "Write something before posting."},
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write something… Markdown works."}),
     )
 
@@ -140,6 +141,7 @@ class CommentForm(forms.Form):
     body = forms.CharField(
         label="Comment",
         max_length=10_000,
+        error_messages={"required": "Write something before commenting."},
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment… Markdown works."}),
     )
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -117,7 +118,19 @@ def hub_posts(*, hub: Hub) -> QuerySet[Post]:
     return (
         Post.objects.filter(hub=hub)
         .select_related("author")
-        .annotate(comment_count=Count("comments"))
+        # A subquery rather than a join with GROUP BY, so that the paginator's COUNT stays a plain one.
+        .annotate(
+            comment_count=Coalesce(
+                Subquery(
+                    Comment.objects.filter(post=OuterRef("pk"))
+                    .order_by()
+                    .values("post")
+                    .annotate(count=Count("pk"))
+                    .values("count")
+                ),
+                0,
+            )
+        )
         .order_by("-created_at", "-id")
     )
 
