@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -95,6 +95,15 @@ def community_groups(*, user: User | AnonymousUser, request: HttpRequest | None 
         Prefetch("hubs", queryset=Hub.objects.order_by("position", "id"))
     )
     return [GroupEntry(group=group, is_open=group.pk in open_ids, hubs=list(group.hubs.all())) for group in groups]
+
+
+def community_stamp() -> tuple[int, str]:
+    """Changes whenever any group or hub is added, edited, moved or deleted (one small query).
+
+    Services bump a group's ``updated_at`` when its hubs change, and a deletion lowers the count.
+    """
+    stamp = HubGroup.objects.aggregate(count=Count("pk"), latest=Max("updated_at"))
+    return stamp["count"], stamp["latest"].isoformat() if stamp["latest"] else ""
 
 
 def groups_entered_by(*, user: User | AnonymousUser, request: HttpRequest | None = None) -> list[HubGroup]:

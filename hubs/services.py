@@ -57,6 +57,11 @@ def _save_with_unique_slug(obj: HubGroup | Hub, queryset: QuerySet[HubGroup] | Q
     raise IntegrityError("could not find a free slug")
 
 
+def _touch(group_id: int) -> None:
+    """Mark a group changed when its hubs change: the community page's cache key follows it."""
+    HubGroup.objects.filter(pk=group_id).update(updated_at=timezone.now())
+
+
 # --- Groups -----------------------------------------------------------------------------------
 def _next_position(queryset: QuerySet[HubGroup] | QuerySet[Hub]) -> int:
     last = queryset.order_by("-position").values_list("position", flat=True).first()
@@ -149,6 +154,7 @@ def _move(
 def hub_group_move(*, group: HubGroup, direction: Direction) -> None:
     rows = list(HubGroup.objects.select_for_update().order_by("position", "id").values_list("pk", "position"))
     _move(rows, HubGroup.objects.all(), group.pk, direction)
+    _touch(group.pk)
 
 
 # --- Hubs -------------------------------------------------------------------------------------
@@ -158,6 +164,7 @@ def hub_create(*, group: HubGroup, name: str, description: str = "", icon: Uploa
     if icon is not None:
         hub.icon = icon
     _save_with_unique_slug(hub, Hub.objects.filter(group=group), name)
+    _touch(group.pk)
     return hub
 
 
@@ -173,6 +180,7 @@ def hub_update(
     elif remove_icon:
         hub.icon = None
     hub.save()
+    _touch(hub.group_id)
     if old_icon and old_icon != (hub.icon.name if hub.icon else ""):
         storage = hub.icon.storage
         transaction.on_commit(lambda: storage.delete(old_icon))
@@ -184,6 +192,7 @@ def hub_delete(*, hub: Hub) -> None:
     icon = hub.icon.name if hub.icon else ""
     storage = hub.icon.storage
     hub.delete()
+    _touch(hub.group_id)
     if icon:
         transaction.on_commit(lambda: storage.delete(icon))
 
@@ -193,6 +202,7 @@ def hub_move(*, hub: Hub, direction: Direction) -> None:
     siblings = Hub.objects.filter(group_id=hub.group_id)
     rows = list(siblings.select_for_update().order_by("position", "id").values_list("pk", "position"))
     _move(rows, siblings, hub.pk, direction)
+    _touch(hub.group_id)
 
 
 # --- Posts and comments -----------------------------------------------------------------------

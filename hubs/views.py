@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Literal, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import staff_required
@@ -17,6 +21,7 @@ from hubs import selectors, services
 from hubs.forms import AccessGrantForm, CommentForm, HubForm, HubGroupForm, PostForm
 from hubs.models import AccessGrant, Hub, HubGroup
 
+COMMUNITY_CACHE_SECONDS = 60 * 60
 POSTS_PER_PAGE = 20
 COMMENTS_PER_PAGE = 50
 USERS_PER_PAGE = 50
@@ -39,8 +44,26 @@ def _paywall(request: HttpRequest, group: HubGroup) -> HttpResponse:
 # --- The community (members) ------------------------------------------------------------------
 @login_required
 def community(request: HttpRequest) -> HttpResponse:
-    entries = selectors.community_groups(user=request.user, request=request)
-    return render(request, "hubs/community.html", {"entries": entries})
+    return render(request, "hubs/community.html", {"groups_html": _community_groups_html(request)})
+
+
+def _community_groups_html(request: HttpRequest) -> SafeString:
+    """The rendered group list, cached for everyone who sees the same groups in the same state.
+
+    The key holds the community stamp (any change to a group or hub) and the set of groups the
+    user may enter, so a grant, a purchase or an edit shows at once; it is never per user.
+    """
+    open_ids = selectors.accessible_group_ids(user=request.user, request=request)
+    count, latest = selectors.community_stamp()
+    staff = bool(request.user.is_authenticated and request.user.is_staff)
+    fingerprint = f"{count}|{latest}|{staff}|{','.join(map(str, sorted(open_ids)))}"
+    key = "hubs:community:" + hashlib.sha256(fingerprint.encode()).hexdigest()
+    html: str | None = cache.get(key)
+    if html is None:
+        entries = selectors.community_groups(user=request.user, request=request)
+        html = render_to_string("hubs/_community_groups.html", {"entries": entries}, request=None)
+        cache.set(key, html, COMMUNITY_CACHE_SECONDS)
+    return mark_safe(html)  # rendered by our own template, escaped there
 
 
 @login_required
@@ -200,7 +223,7 @@ def dashboard_group(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "group": group,
             "hubs": list(selectors.group_hubs(group=group)),
-            "hub_form": HubForm(),
+            "hub_form": HubForm(prefix="hub"),
         },
     )
 
@@ -238,7 +261,7 @@ def dashboard_group_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def dashboard_hub_create(request: HttpRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(HubGroup, pk=pk)
-    hub_form = HubForm(request.POST, request.FILES)
+    hub_form = HubForm(request.POST, request.FILES, prefix="hub")
     if hub_form.is_valid():
         hub = services.hub_create(
             group=group,

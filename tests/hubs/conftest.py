@@ -6,12 +6,19 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import User
 from hubs import services
 from hubs.models import AccessGrant, Hub, HubGroup, Post
 from memberships.models import Offer
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """The community home caches its group list; every test starts without it."""
+    cache.clear()
 
 
 def make_group(name: str, permission: str = HubGroup.Permission.PRIVATE, *, hub: str = "General") -> HubGroup:

@@ -126,3 +126,36 @@ def test_the_demo_community_is_seeded_once(db: None) -> None:
         ("team-room", "hidden"),
     ]
     assert Post.objects.count() == 3
+
+
+def test_the_cached_community_home_follows_every_change(
+    client: Client, member: User, owner: User, private_group: HubGroup, offer_factory
+) -> None:
+    from memberships.models import Entitlement
+
+    client.force_login(member)
+    page = client.get(reverse("hubs:community")).content.decode()
+    assert "Locked" in page
+    # A grant opens the group at once, for this member only.
+    made = grant(member, private_group)
+    assert "Locked" not in client.get(reverse("hubs:community")).content.decode()
+    services.access_grant_revoke(grant=made, revoked_by=None)
+    assert "Locked" in client.get(reverse("hubs:community")).content.decode()
+    # So does a purchase.
+    Entitlement.objects.create(user=member, offer=offer_factory(groups=(private_group,)), source="free")
+    assert "Locked" not in client.get(reverse("hubs:community")).content.decode()
+    # Creators' edits show: a new hub, a renamed group, a deleted hub.
+    hub = services.hub_create(group=private_group, name="Fresh hub")
+    assert "Fresh hub" in client.get(reverse("hubs:community")).content.decode()
+    services.hub_update(hub=hub, name="Renamed hub", description="")
+    assert "Renamed hub" in client.get(reverse("hubs:community")).content.decode()
+    services.hub_delete(hub=hub)
+    assert "Renamed hub" not in client.get(reverse("hubs:community")).content.decode()
+    services.hub_group_update(group=private_group, name="New name", description="", permission="private")
+    assert "New name" in client.get(reverse("hubs:community")).content.decode()
+    second = services.hub_group_create(name="Second group", permission="public")
+    page = client.get(reverse("hubs:community")).content.decode()
+    assert page.index("New name") < page.index("Second group")
+    services.hub_group_move(group=second, direction="up")
+    page = client.get(reverse("hubs:community")).content.decode()
+    assert page.index("Second group") < page.index("New name")

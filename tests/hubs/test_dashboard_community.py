@@ -144,7 +144,7 @@ def test_a_group_only_an_archived_offer_sold_can_be_deleted(
 def test_a_creator_adds_a_hub_with_an_icon(client: Client, owner: User, private_group: HubGroup) -> None:
     client.force_login(owner)
     url = reverse("hubs:dashboard_hub_create", kwargs={"pk": private_group.pk})
-    response = client.post(url, {"name": "Form checks", "description": "Post your lifts", "icon": _png()})
+    response = client.post(url, {"hub-name": "Form checks", "hub-description": "Post your lifts", "hub-icon": _png()})
     assert response.status_code == 302
     hub = Hub.objects.get(name="Form checks")
     assert hub.icon.name.startswith("hubs/icons/")
@@ -159,7 +159,7 @@ def test_a_file_that_is_not_an_image_is_refused_with_a_message(
     client.force_login(owner)
     url = reverse("hubs:dashboard_hub_create", kwargs={"pk": private_group.pk})
     bogus = SimpleUploadedFile("icon.png", b"not an image", content_type="image/png")
-    response = client.post(url, {"name": "Form checks", "icon": bogus})
+    response = client.post(url, {"hub-name": "Form checks", "hub-icon": bogus})
     assert response.status_code == 400
     body = response.content.decode()
     assert "Upload a valid image" in body

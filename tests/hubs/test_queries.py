@@ -10,8 +10,9 @@ from accounts.models import User
 from hubs.models import Comment, Hub, HubGroup, Post
 from tests.hubs.conftest import grant
 
-# Session, user, the access rule, groups, their hubs.
-COMMUNITY_HOME_QUERIES = 5
+# Session, user, the access rule, the community stamp; then groups and their hubs unless cached.
+COMMUNITY_HOME_QUERIES = 6
+COMMUNITY_HOME_CACHED_QUERIES = 4
 # Session, user, hub with its group, the access rule, post count, the page of posts.
 HUB_PAGE_QUERIES = 6
 # Session, user, the access rule, the groups entered.

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import User
+from hubs.models import Post
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _log_in(page, email: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+
+
+def test_a_creator_opens_a_private_group_to_one_member_and_not_another(
+    page, new_page, owner: User, member: User, outsider: User
+) -> None:
+    # The creator creates a private group with a hub.
+    _log_in(page, owner.email)
+    page.goto("/dashboard/community/")
+    page.get_by_role("link", name="New hub group").click()
+    page.get_by_label("Name", exact=True).fill("Inner Circle")
+    page.get_by_label("Description (optional)", exact=True).fill("Weekly deep dives.")
+    page.get_by_label("Private").check()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("is created").wait_for()
+    hub_form = page.locator("form", has=page.get_by_role("button", name="Add hub"))
+    hub_form.get_by_label("Name", exact=True).fill("Deep dives")
+    hub_form.get_by_role("button", name="Add hub").click()
+    page.get_by_text("The hub “Deep dives” is created.").wait_for()
+
+    # ...and grants the member access from the Users page.
+    page.get_by_label("Dashboard").get_by_role("link", name="Users").click()
+    page.get_by_placeholder("Search by name or email").fill("mia")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="member@example.com").click()
+    page.get_by_label("Hub group").select_option(label="Inner Circle")
+    page.get_by_label("Note").fill("Beta tester")
+    page.get_by_role("button", name="Grant access").click()
+    page.get_by_text("now has access to “Inner Circle”").wait_for()
+
+    # The member finds the group in their communities and posts in the hub.
+    member_page = new_page()
+    _log_in(member_page, member.email)
+    member_page.goto("/home/")
+    member_page.get_by_role("link", name="Inner Circle").click()
+    member_page.get_by_role("link", name="Deep dives").click()
+    member_page.get_by_label("Post").fill("Hello **circle**")
+    member_page.get_by_role("button", name="Post", exact=True).click()
+    member_page.get_by_text("Your post is published.").wait_for()
+    assert member_page.locator(".post-body strong", has_text="circle").is_visible()
+    assert Post.objects.filter(author=member, body="Hello **circle**").exists()
+
+    # A second member sees the paywall instead of the post.
+    outsider_page = new_page()
+    _log_in(outsider_page, outsider.email)
+    outsider_page.goto("/community/")
+    assert outsider_page.get_by_text("Locked").is_visible()
+    response = outsider_page.goto("/community/inner-circle/deep-dives/")
+    assert response.status == 403
+    assert outsider_page.get_by_role("heading", name="Inner Circle").is_visible()
+    assert outsider_page.get_by_text("This hub group is for members only.").is_visible()
+    assert outsider_page.get_by_text("Hello").count() == 0
