@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 
 from accounts.models import User
@@ -16,9 +17,12 @@ from memberships.models import Offer
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache() -> None:
-    """The community home caches its group list; every test starts without it."""
-    cache.clear()
+def _empty_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The community home caches its group list: each test gets an empty cache of its own.
+
+    (Not ``cache.clear()``: with REDIS_URL that would flush the Celery broker's database too.)
+    """
+    monkeypatch.setattr("hubs.views.cache", LocMemCache(f"hubs-test-{uuid.uuid4()}", {}))
 
 
 def make_group(name: str, permission: str = HubGroup.Permission.PRIVATE, *, hub: str = "General") -> HubGroup:
