@@ -167,6 +167,12 @@ class AccessGrantForm(forms.Form):
         help_text="Leave empty for access without an end.",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "expires_at"
+        ].help_text = f"Leave empty for access without an end. Times are in {timezone.get_current_timezone_name()}."
+
     def clean_expires_at(self) -> datetime | None:
         expires_at: datetime | None = self.cleaned_data.get("expires_at")
         if expires_at is not None and expires_at <= timezone.now():

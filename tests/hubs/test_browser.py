@@ -66,3 +66,25 @@ def test_a_creator_opens_a_private_group_to_one_member_and_not_another(
     assert outsider_page.get_by_role("heading", name="Inner Circle").is_visible()
     assert outsider_page.get_by_text("This hub group is for members only.").is_visible()
     assert outsider_page.get_by_text("Hello").count() == 0
+
+
+def test_the_group_form_shows_only_the_upsell_fields_that_apply(page, owner: User) -> None:
+    _log_in(page, owner.email)
+    page.goto("/dashboard/community/groups/new/")
+    page.get_by_label("Name", exact=True).fill("Yoga")
+    upsell = page.get_by_label("Upsell (optional)", exact=True)
+    assert upsell.count() == 1
+    page.get_by_label("Public").check()
+    assert not upsell.is_visible()
+    page.get_by_label("Private").check()
+    page.get_by_label("Upsell (optional)", exact=True).select_option("url")
+    assert page.get_by_label("Upsell URL").is_visible()
+    assert not page.get_by_label("Access-granting offer").is_visible()
+    page.get_by_label("Paywall call-to-action text").fill("Join Yoga")
+    page.get_by_label("Upsell URL").fill("ftp://example.com/yoga")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_text("Enter a web address starting with http:// or https://.").is_visible()
+    assert page.get_by_label("Paywall call-to-action text").input_value() == "Join Yoga"
+    page.get_by_label("Upsell URL").fill("https://example.com/yoga")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("is created").wait_for()
