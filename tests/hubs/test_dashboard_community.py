@@ -201,3 +201,19 @@ def test_members_cannot_manage_the_community(client: Client, member: User, priva
     assert client.post(reverse("hubs:dashboard_group_create"), GROUP).status_code == 403
     assert client.post(reverse("hubs:dashboard_group_delete", kwargs={"pk": private_group.pk})).status_code == 403
     assert HubGroup.objects.count() == 1
+
+
+def test_the_community_page_runs_fixed_queries(
+    client: Client, owner: User, group_factory, django_assert_num_queries
+) -> None:
+    from hubs import services
+
+    client.force_login(owner)
+    services.hub_create(group=group_factory("Group 0"), name="Extra")
+    with django_assert_num_queries(4):  # session, user, groups, hubs
+        client.get(reverse("hubs:dashboard_community"))
+    for n in range(1, 30):
+        services.hub_create(group=group_factory(f"Group {n}"), name="Extra")
+    with django_assert_num_queries(4):
+        response = client.get(reverse("hubs:dashboard_community"))
+    assert response.content.decode().count("Extra") == 30

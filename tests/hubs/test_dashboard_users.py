@@ -154,3 +154,32 @@ def test_members_cannot_grant_access(client: Client, member: User, outsider: Use
     client.force_login(member)
     assert client.post(_user_url(outsider), {"group": private_group.pk}).status_code == 403
     assert not AccessGrant.objects.exists()
+
+
+def test_the_user_page_runs_fixed_queries(
+    client: Client, owner: User, member: User, group_factory, offer_factory, django_assert_num_queries
+) -> None:
+    from memberships.models import Entitlement
+
+    def page_queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(_user_url(member)).status_code == 200
+        return len(queries)
+
+    client.force_login(owner)
+    group = group_factory("Group 0")
+    grant(member, group)
+    offer = offer_factory("Offer 0", groups=(group,))
+    Entitlement.objects.create(user=member, offer=offer, source="purchase")
+    few = page_queries()
+    for n in range(1, 15):
+        group = group_factory(f"Group {n}")
+        grant(member, group, revoked=n % 2 == 0)
+        offer = offer_factory(f"Offer {n}", groups=(group,))
+        Entitlement.objects.create(user=member, offer=offer, source="purchase")
+    with django_assert_num_queries(few):
+        response = client.get(_user_url(member))
+    assert response.content.decode().count("Offer ") >= 15

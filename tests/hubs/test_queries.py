@@ -83,3 +83,22 @@ def test_a_hub_page_runs_fixed_queries(
             last = client.get(url + "?page=50")
         assert last.status_code == 200
         assert "post number 0<" in last.content.decode()
+
+
+@pytest.mark.parametrize("count", [1, 200])
+def test_a_post_page_runs_fixed_queries(
+    client: Client, member: User, owner: User, django_assert_num_queries, count: int
+) -> None:
+    _groups(1, member)
+    hub = Hub.objects.get(group__slug="group-0", slug="hub-0")
+    post = Post.objects.create(hub=hub, author=owner, body="x", body_html="<p>x</p>")
+    authors = [member, owner]
+    Comment.objects.bulk_create(
+        Comment(post=post, author=authors[i % 2], body="c", body_html=f"<p>comment {i}</p>") for i in range(count)
+    )
+    url = reverse("hubs:post", kwargs={"group_slug": "group-0", "hub_slug": "hub-0", "post_id": post.pk})
+    client.force_login(member)
+    # Session, user, hub with its group, the access rule, the post, comment count, the page of comments.
+    with django_assert_num_queries(7):
+        response = client.get(url)
+    assert response.content.decode().count('class="comment"') == min(count, 50)
