@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Literal, cast
 
 from django.contrib import messages
@@ -20,6 +21,8 @@ from accounts.models import User
 from hubs import selectors, services
 from hubs.forms import AccessGrantForm, CommentForm, HubForm, HubGroupForm, PostForm
 from hubs.models import AccessGrant, Hub, HubGroup
+
+logger = logging.getLogger(__name__)
 
 COMMUNITY_CACHE_SECONDS = 60 * 60
 POSTS_PER_PAGE = 20
@@ -58,11 +61,18 @@ def _community_groups_html(request: HttpRequest) -> SafeString:
     staff = bool(request.user.is_authenticated and request.user.is_staff)
     fingerprint = f"{count}|{latest}|{staff}|{','.join(map(str, sorted(open_ids)))}"
     key = "hubs:community:" + hashlib.sha256(fingerprint.encode()).hexdigest()
-    html: str | None = cache.get(key)
+    try:
+        html: str | None = cache.get(key)
+    except Exception:  # a cache outage slows the page down; it must not break it
+        logger.warning("community cache unavailable", exc_info=True)
+        html = None
     if html is None:
         entries = selectors.community_groups(user=request.user, request=request)
         html = render_to_string("hubs/_community_groups.html", {"entries": entries}, request=None)
-        cache.set(key, html, COMMUNITY_CACHE_SECONDS)
+        try:
+            cache.set(key, html, COMMUNITY_CACHE_SECONDS)
+        except Exception:
+            logger.warning("community cache unavailable", exc_info=True)
     return mark_safe(html)  # rendered by our own template, escaped there
 
 
@@ -210,7 +220,7 @@ def dashboard_group_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def dashboard_group(request: HttpRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(HubGroup, pk=pk)
-    form = HubGroupForm(request.POST or None, instance=HubGroup.objects.get(pk=pk))
+    form = HubGroupForm(request.POST or None, instance=get_object_or_404(HubGroup, pk=pk))
     if request.method == "POST" and form.is_valid():
         services.hub_group_update(group=group, **form.cleaned_data)
         messages.success(request, "The hub group is saved.")
@@ -289,7 +299,7 @@ def dashboard_hub_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def dashboard_hub(request: HttpRequest, pk: int) -> HttpResponse:
     hub = get_object_or_404(Hub.objects.select_related("group"), pk=pk)
-    form = HubForm(request.POST or None, request.FILES or None, instance=Hub.objects.get(pk=pk))
+    form = HubForm(request.POST or None, request.FILES or None, instance=get_object_or_404(Hub, pk=pk))
     if request.method == "POST" and form.is_valid():
         services.hub_update(
             hub=hub,

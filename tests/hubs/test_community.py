@@ -159,3 +159,20 @@ def test_the_cached_community_home_follows_every_change(
     services.hub_group_move(group=second, direction="up")
     page = client.get(reverse("hubs:community")).content.decode()
     assert page.index("Second group") < page.index("New name")
+
+
+def test_the_community_home_works_without_its_cache(
+    client: Client, member: User, public_group: HubGroup, monkeypatch
+) -> None:
+    class BrokenCache:
+        def get(self, key: str) -> None:
+            raise ConnectionError("cache down")
+
+        def set(self, key: str, value: str, timeout: int) -> None:
+            raise ConnectionError("cache down")
+
+    monkeypatch.setattr("hubs.views.cache", BrokenCache())
+    client.force_login(member)
+    response = client.get(reverse("hubs:community"))
+    assert response.status_code == 200
+    assert "Open Lounge" in response.content.decode()
