@@ -32,7 +32,7 @@ class GroupInUseError(Exception):
 
 
 def _unique_slug(queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str, *, exclude_pk: int | None = None) -> str:
-    base = slugify(name)[:120] or "group"
+    base = slugify(name)[:120] or ("group" if queryset.model is HubGroup else "hub")
     if exclude_pk is not None:
         queryset = queryset.exclude(pk=exclude_pk)
     taken = set(queryset.filter(slug__startswith=base).values_list("slug", flat=True))
@@ -46,15 +46,16 @@ def _unique_slug(queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str, *, exc
 
 def _save_with_unique_slug(obj: HubGroup | Hub, queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str) -> None:
     """Save ``obj`` under a free slug; the unique index decides if two saves race for one."""
-    for _attempt in range(5):
+    attempts = 5
+    for attempt in range(attempts):
         obj.slug = _unique_slug(queryset, name, exclude_pk=obj.pk)
         try:
             with transaction.atomic():
                 obj.save()
             return
         except IntegrityError:
-            continue
-    raise IntegrityError("could not find a free slug")
+            if attempt == attempts - 1:
+                raise
 
 
 def _touch(group_id: int) -> None:

@@ -217,3 +217,12 @@ def test_the_community_page_runs_fixed_queries(
     with django_assert_num_queries(4):
         response = client.get(reverse("hubs:dashboard_community"))
     assert response.content.decode().count("Extra") == 30
+
+
+def test_names_without_latin_letters_still_get_an_address(owner: User) -> None:
+    from hubs import services
+
+    group = services.hub_group_create(name="ヨガ", permission="public")
+    hub = services.hub_create(group=group, name="瞑想")
+    assert (group.slug, hub.slug) == ("group", "hub")
+    assert services.hub_group_create(name="ヨガ", permission="public").slug == "group-2"
