@@ -329,7 +329,7 @@ def offer_claim_free(*, offer: Offer, email: str, full_name: str = "") -> FreeCl
         raise OfferNotClaimable("This offer cannot be claimed for free.")
     user, created = user_get_or_create(email=email, full_name=full_name)
     if not user.is_active:
-        raise OfferNotClaimable("This account is closed.")
+        raise OfferNotClaimable("The account with this email address is closed.")
     entitlement, granted = entitlement_grant(user=user, offer=offer, source=Entitlement.Source.FREE)
     return FreeClaim(user=user, entitlement=entitlement, granted=granted, new_account=created)
 

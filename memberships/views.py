@@ -249,25 +249,36 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         if public.is_preview:
             messages.error(request, "This is a preview: publish the offer to let people claim it.")
-        elif user is not None:
-            services.offer_claim_free(offer=offer, email=user.email, full_name=user.full_name)
-            return redirect(_destination(offer, public.groups))
-        elif form.is_valid():
-            claim = services.offer_claim_free(
-                offer=offer, email=form.cleaned_data["email"], full_name=form.cleaned_data["full_name"]
-            )
-            if claim.new_account:
-                login(request, claim.user, backend="django.contrib.auth.backends.ModelBackend")
-                messages.success(request, f"Welcome! You have joined {offer.title}.")
-                return redirect(_destination(offer, public.groups))
-            # An existing account is never logged in from a form anyone can fill in: its
-            # owner proves the address through the emailed link.
-            if offer.redirect_enabled and offer.redirect_url:
-                return redirect(offer.redirect_url)
-            return render(
-                request, "memberships/claim_sent.html", {"offer": offer, "email": claim.user.email, "claim": claim}
-            )
+        elif user is not None or form.is_valid():
+            response = _claim(request, public, form, user)
+            if response is not None:
+                return response
     return _render_checkout(request, public, form)
+
+
+def _claim(
+    request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm, user: User | None
+) -> HttpResponse | None:
+    """Claim a free offer; ``None`` shows the checkout again with the form's errors."""
+    offer = public.offer
+    email = user.email if user else form.cleaned_data["email"]
+    full_name = user.full_name if user else form.cleaned_data["full_name"]
+    try:
+        claim = services.offer_claim_free(offer=offer, email=email, full_name=full_name)
+    except services.OfferNotClaimable as refusal:
+        form.add_error(None, f"{refusal} Please contact the community's team.")
+        return None
+    if user is not None:
+        return redirect(_destination(offer, public.groups))
+    if claim.new_account:
+        login(request, claim.user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome! You have joined {offer.title}.")
+        return redirect(_destination(offer, public.groups))
+    # An existing account is never logged in from a form anyone can fill in: its owner
+    # proves the address through the emailed link.
+    if offer.redirect_enabled and offer.redirect_url:
+        return redirect(offer.redirect_url)
+    return render(request, "memberships/claim_sent.html", {"offer": offer, "email": claim.user.email})
 
 
 def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
