@@ -85,7 +85,7 @@ def _editor(request: HttpRequest, *, offer: Offer | None) -> HttpResponse:
     return _render_editor(request, form, offer=offer, impact=impact)
 
 
-def request_data_copy(form: OfferForm) -> QueryDict:
+def _data_copy(form: OfferForm) -> QueryDict:
     data = form.data
     return data.copy() if isinstance(data, QueryDict) else QueryDict(mutable=True)
 
@@ -94,7 +94,7 @@ def _keep_images(form: OfferForm) -> tuple[str, str]:
     """Store newly uploaded images at once, so a form shown again (an error elsewhere, the
     buyers notice) keeps them through a signed hidden field instead of asking again."""
     names = []
-    data = request_data_copy(form)
+    data = _data_copy(form)
     for role in ("thumbnail", "cover"):
         processed = getattr(form, f"{role}_image")
         name = ""
