@@ -91,6 +91,9 @@ else:
     _default_db = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "db.sqlite3",
+        # Reusing connections matters even for SQLite: opening one (and its PRAGMAs) on every
+        # request costs more than a simple page.
+        "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0),
         "OPTIONS": {
             # IMMEDIATE transactions and a busy timeout keep concurrent writers (web, worker,
             # webhook deliveries) from failing with "database is locked".
@@ -104,13 +107,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
 REDIS_URL = env_optional("REDIS_URL")
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# Give the cache its own Redis database (CACHE_URL): clearing a cache flushes its whole
+# database, which must never be the Celery broker's.
+CACHE_URL = env_optional("CACHE_URL") or REDIS_URL
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Files, not process memory: every gunicorn worker must see the same cached pages and the
+    # same invalidations.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Sessions are read on every logged-in request: keep them in the cache, backed by the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:root"
