@@ -110,17 +110,20 @@ REDIS_URL = env_optional("REDIS_URL")
 # Give the cache its own Redis database (CACHE_URL): clearing a cache flushes its whole
 # database, which must never be the Celery broker's.
 CACHE_URL = env_optional("CACHE_URL") or REDIS_URL
-if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
-else:
-    # Files, not process memory: every gunicorn worker must see the same cached pages and the
-    # same invalidations.
-    CACHES = {
-        "default": {
+CACHES: dict[str, dict[str, Any]] = {
+    # Shared by every process: sessions live here, so a logout must reach every worker.
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(DATA_DIR / "cache"),
         }
-    }
+    ),
+    # Each process's own memory, for rendered fragments whose keys change with their content
+    # or that live a few seconds only: a network round-trip would cost as much as rendering.
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 2000}},
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

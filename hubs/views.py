@@ -6,13 +6,14 @@ from typing import Literal, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.connection import ConnectionProxy
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -21,6 +22,9 @@ from accounts.models import User
 from hubs import selectors, services
 from hubs.forms import AccessGrantForm, CommentForm, HubForm, HubGroupForm, PostForm
 from hubs.models import AccessGrant, Hub, HubGroup
+
+# Rendered pages are cached in this process's memory (see the "local" cache in settings).
+cache = ConnectionProxy(caches, "local")
 
 logger = logging.getLogger(__name__)
 
