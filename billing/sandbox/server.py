@@ -60,7 +60,8 @@ class SandboxServer(ThreadingHTTPServer):
         self.quiet = quiet
         self.default_webhook_url = webhook_url
         self.store = Store(state_dir)
-        self.store.state.setdefault("webhook_url", webhook_url)
+        # The command line decides where webhooks go at start; the control API may change it later.
+        self.store.state["webhook_url"] = webhook_url
         self.sandbox = Sandbox(self.store, public_url=self.public_url, client_id=client_id)
         self.deliverer = Deliverer(
             url=self.store.state["webhook_url"],
