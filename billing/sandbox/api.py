@@ -517,6 +517,27 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
 route("GET", r"/v1/checkout/sessions/(?P<id>[^/]+)")(_retrieve("checkout.session"))
 
 
+@route("GET", r"/v1/checkout/sessions")
+def checkout_session_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(
+        params,
+        "customer",
+        "payment_intent",
+        "subscription",
+        "status",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "created",
+    )
+    sessions = created_filter(sandbox.store.find("checkout.session", request.owner), params)
+    for key in ("customer", "payment_intent", "subscription", "status"):
+        if key in params:
+            sessions = [session for session in sessions if session.get(key) == params[key]]
+    return paginate(sessions, params, "/v1/checkout/sessions")
+
+
 @route("POST", r"/v1/checkout/sessions/(?P<id>[^/]+)/expire")
 def checkout_session_expire(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
     allow(request.params)
@@ -586,6 +607,24 @@ route("GET", r"/v1/payment_methods/(?P<id>[^/]+)")(_retrieve("payment_method"))
 route("GET", r"/v1/refunds/(?P<id>[^/]+)")(_retrieve("refund"))
 route("GET", r"/v1/disputes/(?P<id>[^/]+)")(_retrieve("dispute"))
 route("GET", r"/v1/balance_transactions/(?P<id>[^/]+)")(_retrieve("balance_transaction"))
+
+
+@route("GET", r"/v1/payment_intents")
+def payment_intent_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "customer", "limit", "starting_after", "ending_before", "created")
+    intents = created_filter(sandbox.store.find("payment_intent", request.owner), params)
+    if "customer" in params:
+        intents = [intent for intent in intents if intent.get("customer") == params["customer"]]
+    return paginate(intents, params, "/v1/payment_intents")
+
+
+@route("GET", r"/v1/invoice_payments")
+def invoice_payment_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "invoice", "limit", "starting_after", "ending_before")
+    invoice = sandbox.get(required(params, "invoice"), request.owner, "invoice", param="invoice")
+    return paginate(invoice["payments"]["data"], params, f"/v1/invoice_payments?invoice={invoice['id']}")
 
 
 @route("GET", r"/v1/charges")
