@@ -278,10 +278,8 @@ class Sandbox:
     def _disconnect(self, account_id: str) -> None:
         if not self.is_connected(account_id):
             return
+        # Its access tokens stay known so that using one is refused as revoked.
         self.state["accounts"][account_id]["connected"] = False
-        for token, owner in list(self.state["access_tokens"].items()):
-            if owner == account_id:
-                del self.state["access_tokens"][token]
         application = {"id": self.client_id, "object": "application", "name": "Sandbox platform"}
         self.emit("account.application.deauthorized", application, account_id)
 
@@ -583,21 +581,12 @@ class Sandbox:
         card = card_for(number)
         extras = self.store.extras(session_id)
         items = extras["line_items"]
-        amount = int(session["amount_total"])
-        currency = str(session["currency"])
         pm = self._payment_method(owner, number=number, card=card, exp_month=exp_month, exp_year=exp_year)
         pm["billing_details"].update(email=email, name=name or None)
         if card.decline_code:
-            # Declined: nothing is created for the buyer; the session stays open for another card.
-            pi = self._payment_intent(
-                owner,
-                amount=amount,
-                currency=currency,
-                customer=session.get("customer"),
-                description=None,
-                fee_amount=extras["payment_intent_data"].get("application_fee_amount"),
-                metadata=extras["payment_intent_data"].get("metadata", {}),
-            )
+            # Declined: no customer or subscription is made and the session stays open for
+            # another card. In payment mode the session keeps its PaymentIntent, as Stripe's does.
+            pi = self._session_payment_intent(owner, session, customer=session.get("customer"))
             self._attempt(owner, pi, pm, card, receipt_email=email, off_session=False)
             return session, card.message
         now = self.now()
@@ -618,18 +607,8 @@ class Sandbox:
             "individual_name": None,
         }
         if session["mode"] == "payment":
-            pid = extras["payment_intent_data"]
-            pi = self._payment_intent(
-                owner,
-                amount=amount,
-                currency=currency,
-                customer=customer["id"],
-                description=pid.get("description"),
-                fee_amount=pid.get("application_fee_amount"),
-                metadata=pid.get("metadata", {}),
-            )
+            pi = self._session_payment_intent(owner, session, customer=customer["id"])
             self._attempt(owner, pi, pm, card, receipt_email=email, off_session=False)
-            session["payment_intent"] = pi["id"]
         else:
             subscription, invoice = self._subscription_start(owner, session, customer, pm, card, items, now)
             session["subscription"] = subscription["id"]
@@ -643,6 +622,26 @@ class Sandbox:
         )
         self.emit("checkout.session.completed", session, owner)
         return session, None
+
+    def _session_payment_intent(self, owner: str, session: JSON, *, customer: str | None) -> JSON:
+        """The session's PaymentIntent: made at the first attempt (payment mode), reused after."""
+        if session["mode"] == "payment" and session.get("payment_intent"):
+            pi = self.get(session["payment_intent"], owner, "payment_intent")
+            pi["customer"] = customer
+            return pi
+        pid = self.store.extras(session["id"])["payment_intent_data"]
+        pi = self._payment_intent(
+            owner,
+            amount=int(session["amount_total"]),
+            currency=str(session["currency"]),
+            customer=customer,
+            description=pid.get("description"),
+            fee_amount=pid.get("application_fee_amount"),
+            metadata=pid.get("metadata", {}),
+        )
+        if session["mode"] == "payment":
+            session["payment_intent"] = pi["id"]
+        return pi
 
     # --- Payments -------------------------------------------------------------------------
     def _payment_method(self, owner: str, *, number: str, card: Card, exp_month: int, exp_year: int) -> JSON:
@@ -665,7 +664,8 @@ class Sandbox:
             wallet=None,
         )
         self.store.put(pm, owner)
-        self.store.extras(pm["id"])["number"] = number
+        # Renewals need to know how the card behaves; only test numbers are kept, never others.
+        self.store.extras(pm["id"])["test_card"] = number if number in TEST_CARDS else None
         return pm
 
     def _payment_intent(
@@ -1000,7 +1000,7 @@ class Sandbox:
             at=at,
         )
         pm = self.store.get(subscription["default_payment_method"]) or {}
-        number = self.store.extras(pm.get("id", "")).get("number", "4242424242424242")
+        number = self.store.extras(pm.get("id", "")).get("test_card") or ""
         charge = self._attempt(owner, pi, pm, card_for(number), receipt_email=None, off_session=off_session, at=at)
         invoice["attempt_count"] += 1
         invoice["attempted"] = True

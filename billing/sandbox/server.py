@@ -301,6 +301,11 @@ class Handler(BaseHTTPRequestHandler):
         owner = PLATFORM
         if key in state["access_tokens"]:
             owner = state["access_tokens"][key]
+            if not self.server.sandbox.is_connected(owner):
+                raise StripeError(
+                    f"Expired API Key provided: {key[:8]}****{key[-4:]}. Application access may have been revoked.",
+                    status=401,
+                )
         elif not key.startswith(("sk_test_", "rk_test_")):
             raise StripeError(f"Invalid API Key provided: {key[:8]}{'*' * 4}{key[-4:]}", status=401)
         account = self.headers.get("Stripe-Account")

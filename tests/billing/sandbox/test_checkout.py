@@ -257,7 +257,12 @@ def test_a_declined_card_shows_stripes_message_and_keeps_the_session_open(
     assert failed[0].data.object.last_payment_error.code == "card_declined"
     assert failed[0].data.object.last_payment_error.decline_code == "generic_decline"
     assert creator.client.v1.events.list({"type": "checkout.session.completed"}, creator.options).data == []
+    assert creator.client.v1.customers.list({}, creator.options).data == []
+
     assert stripe_sandbox.pay_checkout(session.id).paid
+    paid = creator.client.v1.checkout.sessions.retrieve(session.id, {"expand": ["payment_intent"]}, creator.options)
+    assert paid.payment_intent.id == failed[0].data.object.id
+    assert paid.payment_intent.status == "succeeded"
 
 
 @pytest.mark.parametrize(
