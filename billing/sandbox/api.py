@@ -59,6 +59,16 @@ def allow(params: JSON, *names: str) -> None:
             raise StripeError(f"Received unknown parameter: {key}", param=key)
 
 
+def nested(params: JSON, name: str) -> JSON | None:
+    """``params[name]`` when it is a hash (``name[key]=...``), None when absent, else a 400."""
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise StripeError(f"Invalid object: {name} must be a hash.", param=name)
+    return value
+
+
 def required(params: JSON, name: str, label: str | None = None) -> Any:
     value = params.get(name)
     if value is None or value == "":
@@ -320,19 +330,18 @@ def price_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) ->
     currency(params)
     if "product" not in params and "product_data" not in params:
         raise StripeError("Missing required param: product.", param="product")
-    if "product_data" in params:
-        if not isinstance(params["product_data"], dict):
-            raise StripeError("Invalid object", param="product_data")
-        required(params["product_data"], "name", "product_data[name]")
-        metadata(params["product_data"])
+    product_data = nested(params, "product_data")
+    if product_data is not None:
+        allow(product_data, "name", "metadata", "active", "statement_descriptor", "unit_label")
+        required(product_data, "name", "product_data[name]")
+        metadata(product_data)
+        boolean(product_data, "active")
     required(params, "unit_amount")
     integer(params, "unit_amount", minimum=0)
     boolean(params, "active")
     metadata(params)
-    recurring = params.get("recurring")
+    recurring = nested(params, "recurring")
     if recurring is not None:
-        if not isinstance(recurring, dict):
-            raise StripeError("Invalid object", param="recurring")
         required(recurring, "interval", "recurring[interval]")
         choice(recurring, "interval", ("day", "week", "month", "year"), "recurring[interval]")
         integer(recurring, "interval_count", "recurring[interval_count]", minimum=1)
@@ -407,6 +416,9 @@ def customer_update(sandbox: Sandbox, request: ApiRequest, args: dict[str, str])
     params = request.params
     allow(params, *CUSTOMER_FIELDS)
     metadata(params)
+    settings = nested(params, "invoice_settings")
+    if settings is not None:
+        allow(settings, "default_payment_method", "footer", "custom_fields", "rendering_options")
     return sandbox.customer_update(request.owner, args["id"], {k: v for k, v in params.items() if k != "expand"})
 
 
@@ -480,7 +492,7 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
         raise StripeError("Missing required param: success_url.", param="success_url")
     integer(params, "expires_at")
     metadata(params)
-    pid = params.get("payment_intent_data")
+    pid = nested(params, "payment_intent_data")
     if pid is not None:
         if params["mode"] != "payment":
             raise StripeError(
@@ -489,7 +501,7 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
         allow(pid, "application_fee_amount", "metadata", "description", "receipt_email", "statement_descriptor")
         integer(pid, "application_fee_amount", "payment_intent_data[application_fee_amount]", minimum=0)
         metadata(pid)
-    sd = params.get("subscription_data")
+    sd = nested(params, "subscription_data")
     if sd is not None:
         if params["mode"] != "subscription":
             raise StripeError(
@@ -560,6 +572,9 @@ route("GET", r"/v1/subscriptions/(?P<id>[^/]+)")(_retrieve("subscription"))
 def subscription_update(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
     params = request.params
     allow(params, "cancel_at_period_end", "metadata", "cancellation_details", "description")
+    details = nested(params, "cancellation_details")
+    if details is not None:
+        allow(details, "comment", "feedback")
     boolean(params, "cancel_at_period_end")
     metadata(params)
     return sandbox.subscription_update(request.owner, args["id"], {k: v for k, v in params.items() if k != "expand"})

@@ -546,6 +546,10 @@ class Handler(BaseHTTPRequestHandler):
         except StripeError as error:
             self.server.rollback()
             status, answer = error.status, error.body()
+        except (TypeError, ValueError, AttributeError) as error:
+            self.server.rollback()
+            status = 400
+            answer = {"error": {"type": "invalid_request_error", "message": f"Bad control request: {error}"}}
         self._json(status, answer)
 
     def _control_action(self, method: str, path: str, payload: JSON) -> tuple[int, Any]:
