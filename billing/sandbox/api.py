@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from billing.sandbox.engine import Sandbox
+from billing.sandbox.engine import MINIMUM_AMOUNT, Sandbox, format_amount
 from billing.sandbox.shapes import list_object
 from billing.sandbox.store import EVENT_RETENTION_SECONDS, JSON, PLATFORM, PLATFORM_ACCOUNT_ID, StripeError, not_found
 
@@ -622,6 +622,71 @@ route("GET", r"/v1/payment_methods/(?P<id>[^/]+)")(_retrieve("payment_method"))
 route("GET", r"/v1/refunds/(?P<id>[^/]+)")(_retrieve("refund"))
 route("GET", r"/v1/disputes/(?P<id>[^/]+)")(_retrieve("dispute"))
 route("GET", r"/v1/balance_transactions/(?P<id>[^/]+)")(_retrieve("balance_transaction"))
+
+
+@route("POST", r"/v1/payment_intents")
+def payment_intent_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    """A charge of a card on file (one-click purchases): ``confirm=true`` with ``off_session``."""
+    params = request.params
+    allow(
+        params,
+        "amount",
+        "currency",
+        "customer",
+        "payment_method",
+        "confirm",
+        "off_session",
+        "application_fee_amount",
+        "metadata",
+        "description",
+        "receipt_email",
+        "payment_method_types",
+    )
+    required(params, "amount")
+    integer(params, "amount", minimum=1)
+    required(params, "currency")
+    currency(params)
+    integer(params, "application_fee_amount", minimum=0)
+    boolean(params, "confirm")
+    boolean(params, "off_session")
+    metadata(params)
+    minimum = MINIMUM_AMOUNT.get(params["currency"], 50)
+    if params["amount"] < minimum:
+        raise StripeError(
+            f"Amount must be at least {format_amount(minimum, params['currency'])} {params['currency']}",
+            code="amount_too_small",
+            param="amount",
+        )
+    return sandbox.payment_intent_create(request.owner, params)
+
+
+@route("POST", r"/v1/payment_intents/(?P<id>[^/]+)/confirm")
+def payment_intent_confirm(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "payment_method", "off_session")
+    boolean(params, "off_session")
+    return sandbox.payment_intent_confirm(request.owner, args["id"], params)
+
+
+@route("GET", r"/v1/payment_methods")
+def payment_method_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "customer", "type", "limit", "starting_after", "ending_before")
+    required(params, "customer")
+    return _customer_payment_methods(sandbox, request, params["customer"])
+
+
+@route("GET", r"/v1/customers/(?P<id>[^/]+)/payment_methods")
+def customer_payment_method_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    allow(request.params, "type", "limit", "starting_after", "ending_before")
+    return _customer_payment_methods(sandbox, request, args["id"])
+
+
+def _customer_payment_methods(sandbox: Sandbox, request: ApiRequest, customer: str) -> JSON:
+    sandbox.get(customer, request.owner, "customer", param="customer")
+    choice(request.params, "type", ("card",))
+    methods = [pm for pm in sandbox.store.find("payment_method", request.owner) if pm["customer"] == customer]
+    return paginate(methods, request.params, f"/v1/customers/{customer}/payment_methods")
 
 
 @route("GET", r"/v1/payment_intents")

@@ -820,6 +820,81 @@ class Sandbox:
         self.emit("payment_intent.succeeded", pi, owner, previous={"status": previous_status}, at=at)
         return charge
 
+    def payment_intent_create(self, owner: str, params: JSON) -> JSON:
+        customer = params.get("customer")
+        if customer:
+            self.get(customer, owner, "customer", param="customer")
+        pm = self._customer_payment_method(owner, params.get("payment_method"), customer)
+        if params.get("application_fee_amount") is not None and owner == PLATFORM:
+            raise StripeError(
+                "Can only apply an application_fee_amount when the PaymentIntent is attempting a direct payment "
+                "(using an OAuth key or Stripe-Account header).",
+                param="application_fee_amount",
+            )
+        pi = self._payment_intent(
+            owner,
+            amount=params["amount"],
+            currency=params["currency"],
+            customer=customer,
+            description=params.get("description"),
+            fee_amount=params.get("application_fee_amount"),
+            metadata=params.get("metadata", {}),
+        )
+        pi["receipt_email"] = params.get("receipt_email")
+        if pm is not None:
+            pi.update(payment_method=pm["id"], status="requires_confirmation")
+        if params.get("confirm"):
+            return self.payment_intent_confirm(owner, pi["id"], {"off_session": params.get("off_session", False)})
+        return pi
+
+    def payment_intent_confirm(self, owner: str, pi_id: str, params: JSON) -> JSON:
+        pi = self.get(pi_id, owner, "payment_intent")
+        if pi["status"] not in ("requires_payment_method", "requires_confirmation"):
+            raise StripeError(
+                f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}.",
+                code="payment_intent_unexpected_state",
+            )
+        pm = self._customer_payment_method(owner, params.get("payment_method") or pi["payment_method"], pi["customer"])
+        if pm is None:
+            raise StripeError(
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                code="payment_intent_unexpected_state",
+                param="payment_method",
+            )
+        number = self.store.extras(pm["id"]).get("test_card") or ""
+        card = card_for(number)
+        charge = self._attempt(
+            owner, pi, pm, card, receipt_email=pi.get("receipt_email"), off_session=bool(params.get("off_session"))
+        )
+        if charge["status"] != "succeeded":
+            error = pi["last_payment_error"]
+            raise StripeError(
+                error["message"],
+                status=402,
+                type="card_error",
+                code="card_declined",
+                extra={
+                    "decline_code": error["decline_code"],
+                    "charge": charge["id"],
+                    "doc_url": error["doc_url"],
+                    "payment_intent": copy.deepcopy(pi),
+                    "payment_method": copy.deepcopy(pm),
+                },
+                keep_changes=True,
+            )
+        return pi
+
+    def _customer_payment_method(self, owner: str, pm_id: str | None, customer: str | None) -> JSON | None:
+        if not pm_id:
+            return None
+        pm = self.get(pm_id, owner, "payment_method", param="payment_method")
+        if customer and pm["customer"] != customer:
+            raise StripeError(
+                f"The provided PaymentMethod {pm_id} does not belong to the customer {customer}.",
+                param="payment_method",
+            )
+        return pm
+
     # --- Subscriptions and invoices -------------------------------------------------------
     def _subscription_start(
         self, owner: str, session: JSON, customer: JSON, pm: JSON, card: Card, items: list[JSON], now: int

@@ -256,14 +256,15 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 status, payload = 200, api.dispatch(sandbox, api.ApiRequest(method, path, params, owner))
         except StripeError as error:
-            self.server.rollback()
             oauth_code = error.extra.get("oauth")
             if oauth_code:
                 status, payload = 400, {"error": oauth_code, "error_description": error.message}
             else:
                 status, payload = error.status, error.body()
-            self._json(status, payload, headers)
-            return
+            if not error.keep_changes:
+                self.server.rollback()
+                self._json(status, payload, headers)
+                return
         finally:
             sandbox.request_info = {"id": None, "idempotency_key": None}
         if key:

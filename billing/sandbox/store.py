@@ -39,6 +39,7 @@ class StripeError(Exception):
         code: str | None = None,
         param: str | None = None,
         extra: JSON | None = None,
+        keep_changes: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -47,6 +48,8 @@ class StripeError(Exception):
         self.code = code
         self.param = param
         self.extra = extra or {}
+        # A declined payment is an error that still happened: its failed charge stays, as on Stripe.
+        self.keep_changes = keep_changes
 
     def body(self) -> JSON:
         error: JSON = {"type": self.type, "message": self.message}
