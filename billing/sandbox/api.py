@@ -565,6 +565,51 @@ def checkout_session_line_items(sandbox: Sandbox, request: ApiRequest, args: dic
 
 
 # --- Subscriptions and invoices -----------------------------------------------------------
+@route("POST", r"/v1/subscriptions")
+def subscription_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    """A subscription on a card on file (one-click purchases of recurring offers)."""
+    params = request.params
+    allow(
+        params,
+        "customer",
+        "items",
+        "default_payment_method",
+        "application_fee_percent",
+        "metadata",
+        "description",
+        "payment_behavior",
+        "off_session",
+        "collection_method",
+    )
+    required(params, "customer")
+    items = params.get("items")
+    if not items or not isinstance(items, list):
+        raise StripeError("Missing required param: items.", param="items")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise StripeError("Invalid object", param=f"items[{index}]")
+        allow(item, "price", "quantity")
+        required(item, "price", f"items[{index}][price]")
+        integer(item, "quantity", f"items[{index}][quantity]", minimum=1)
+    choice(params, "payment_behavior", ("allow_incomplete", "error_if_incomplete", "default_incomplete"))
+    if params.get("payment_behavior") == "default_incomplete":
+        raise StripeError(
+            "The sandbox charges subscriptions at once: use allow_incomplete or error_if_incomplete.",
+            param="payment_behavior",
+        )
+    choice(params, "collection_method", ("charge_automatically",))
+    boolean(params, "off_session")
+    metadata(params)
+    if "application_fee_percent" in params:
+        try:
+            params["application_fee_percent"] = float(params["application_fee_percent"])
+        except ValueError:
+            raise StripeError("Invalid decimal", param="application_fee_percent") from None
+        if not 0 <= params["application_fee_percent"] <= 100:
+            raise StripeError("application_fee_percent must be between 0 and 100.", param="application_fee_percent")
+    return sandbox.subscription_create(request.owner, params)
+
+
 route("GET", r"/v1/subscriptions/(?P<id>[^/]+)")(_retrieve("subscription"))
 
 

@@ -610,7 +610,15 @@ class Sandbox:
             pi = self._session_payment_intent(owner, session, customer=customer["id"])
             self._attempt(owner, pi, pm, card, receipt_email=email, off_session=False)
         else:
-            subscription, invoice = self._subscription_start(owner, session, customer, pm, card, items, now)
+            subscription, invoice = self._subscription_start(
+                owner,
+                customer=customer,
+                pm=pm,
+                items=items,
+                data=extras["subscription_data"],
+                currency=str(session["currency"]),
+                now=now,
+            )
             session["subscription"] = subscription["id"]
             session["invoice"] = invoice["id"]
         session.update(
@@ -897,10 +905,9 @@ class Sandbox:
 
     # --- Subscriptions and invoices -------------------------------------------------------
     def _subscription_start(
-        self, owner: str, session: JSON, customer: JSON, pm: JSON, card: Card, items: list[JSON], now: int
+        self, owner: str, *, customer: JSON, pm: JSON, items: list[JSON], data: JSON, currency: str, now: int
     ) -> tuple[JSON, JSON]:
-        extras = self.store.extras(session["id"])
-        data = extras["subscription_data"]
+        """A subscription and its first invoice, charged now. ``items``: ``{"price", "quantity"}``."""
         recurring = next(item["price"]["recurring"] for item in items if item["price"]["type"] == "recurring")
         period_end = add_interval(now, recurring["interval"], int(recurring["interval_count"]))
         sub_id = new_id("sub_1", 23)
@@ -931,7 +938,7 @@ class Sandbox:
             billing_cycle_anchor=now,
             collection_method="charge_automatically",
             created=now,
-            currency=session["currency"],
+            currency=currency,
             customer=customer["id"],
             default_payment_method=pm["id"],
             description=data.get("description"),
@@ -946,10 +953,57 @@ class Sandbox:
         self.store.extras(sub_id).update(anchor=now, periods=0, failed_since=None, retries=0)
         self.emit("customer.subscription.created", subscription, owner)
         invoice = self._invoice_create(owner, subscription, "subscription_create", now, now, now)
-        self._invoice_pay(owner, invoice, subscription, now)
-        subscription["status"] = "active"
-        self.emit("customer.subscription.updated", subscription, owner, previous={"status": "incomplete"})
+        if self._invoice_pay(owner, invoice, subscription, now, off_session=bool(data.get("off_session"))):
+            subscription["status"] = "active"
+            self.emit("customer.subscription.updated", subscription, owner, previous={"status": "incomplete"})
         return subscription, invoice
+
+    def subscription_create(self, owner: str, params: JSON) -> JSON:
+        """A subscription charged at once to a card on file (Stripe's default ``allow_incomplete``:
+        a decline leaves it ``incomplete``; ``error_if_incomplete`` makes the decline a 402)."""
+        customer = self.get(params["customer"], owner, "customer", param="customer")
+        pm = self._customer_payment_method(owner, params.get("default_payment_method"), customer["id"])
+        if pm is None:
+            raise StripeError(
+                "This customer has no attached payment source or default payment method.",
+                param="default_payment_method",
+            )
+        items: list[JSON] = []
+        for index, line in enumerate(params["items"]):
+            price = self.get(line["price"], owner, "price", param=f"items[{index}][price]")
+            if price["type"] != "recurring" or not price["active"]:
+                raise StripeError("The price must be an active recurring price.", param=f"items[{index}][price]")
+            items.append({"price": price, "quantity": int(line.get("quantity", 1))})
+        intervals = {(i["price"]["recurring"]["interval"], i["price"]["recurring"]["interval_count"]) for i in items}
+        currencies = {i["price"]["currency"] for i in items}
+        if len(intervals) > 1 or len(currencies) > 1:
+            raise StripeError("All prices of a subscription must share one interval and currency.", param="items")
+        if params.get("application_fee_percent") is not None and owner == PLATFORM:
+            raise StripeError(
+                "Can only apply an application_fee_percent when the request is made on behalf of another account.",
+                param="application_fee_percent",
+            )
+        subscription, invoice = self._subscription_start(
+            owner,
+            customer=customer,
+            pm=pm,
+            items=items,
+            data=params,
+            currency=currencies.pop(),
+            now=self.now(),
+        )
+        if subscription["status"] == "incomplete" and params.get("payment_behavior") == "error_if_incomplete":
+            pi = self.store.get(invoice["payments"]["data"][0]["payment"]["payment_intent"]) or {}
+            error = pi["last_payment_error"]
+            raise StripeError(
+                error["message"],
+                status=402,
+                type="card_error",
+                code="card_declined",
+                extra={"decline_code": error["decline_code"], "charge": error["charge"], "doc_url": error["doc_url"]},
+                keep_changes=True,
+            )
+        return subscription
 
     def _invoice_create(
         self, owner: str, subscription: JSON, reason: str, period_start: int, period_end: int, at: int

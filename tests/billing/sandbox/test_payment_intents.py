@@ -116,3 +116,51 @@ def test_a_payment_below_the_minimum_is_refused(creator: Creator) -> None:
         creator.client.v1.payment_intents.create({"amount": 49, "currency": "usd"}, creator.options)
 
     assert (caught.value.code, caught.value.param) == ("amount_too_small", "amount")
+
+
+def test_a_subscription_is_started_on_a_card_on_file(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    customer, card = card_on_file(stripe_sandbox, creator)
+    price = creator.price(1200, interval="month", name="Weight training")
+
+    subscription = creator.client.v1.subscriptions.create(
+        {
+            "customer": customer,
+            "items": [{"price": price.id}],
+            "default_payment_method": card.id,
+            "application_fee_percent": 10,
+            "metadata": {"offer": "9"},
+            "payment_behavior": "error_if_incomplete",
+            "off_session": True,
+        },
+        creator.options,
+    )
+
+    assert subscription.status == "active"
+    invoice = creator.client.v1.invoices.retrieve(subscription.latest_invoice, options=creator.options)
+    assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == ("paid", 1200, "subscription_create")
+    intent = creator.client.v1.payment_intents.retrieve(
+        invoice.payments.data[0].payment.payment_intent, options=creator.options
+    )
+    assert intent.application_fee_amount == 120
+    assert creator.client.v1.events.list({"type": "invoice.paid"}, creator.options).data[0].data.object.id == invoice.id
+
+
+def test_a_declined_subscription_start_is_incomplete_or_a_402(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    customer, card = card_on_file(stripe_sandbox, creator, card="4000000000000341")
+    price = creator.price(1200, interval="month", name="Weight training")
+    params = {
+        "customer": customer,
+        "items": [{"price": price.id}],
+        "default_payment_method": card.id,
+        "off_session": True,
+    }
+
+    incomplete = creator.client.v1.subscriptions.create(params, creator.options)
+    with pytest.raises(stripe.CardError) as caught:
+        creator.client.v1.subscriptions.create({**params, "payment_behavior": "error_if_incomplete"}, creator.options)
+
+    assert incomplete.status == "incomplete"
+    invoice = creator.client.v1.invoices.retrieve(incomplete.latest_invoice, options=creator.options)
+    assert (invoice.status, invoice.amount_paid) == ("open", 0)
+    assert caught.value.http_status == 402
+    assert caught.value.code == "card_declined"
