@@ -1158,6 +1158,36 @@ class Sandbox:
             self.emit("invoice.payment_failed", invoice, owner, at=at)
         return paid
 
+    def customer_card_update(
+        self, owner: str, customer_id: str, *, number: str, exp_month: int, exp_year: int, name: str
+    ) -> str | None:
+        """The billing portal's *Update card*: the new card becomes the default of the customer and
+        their subscriptions, and an unpaid renewal is charged to it at once. Returns a decline
+        message when the card is refused."""
+        customer = self.get(customer_id, owner, "customer")
+        card = card_for(number)
+        if card.decline_code:
+            return card.message
+        pm = self._payment_method(owner, number=number, card=card, exp_month=exp_month, exp_year=exp_year)
+        pm["billing_details"].update(email=customer.get("email"), name=name or None)
+        pm["customer"] = customer_id
+        self.emit("payment_method.attached", pm, owner)
+        self.customer_update(owner, customer_id, {"invoice_settings": {"default_payment_method": pm["id"]}})
+        now = self.now()
+        for subscription in self.store.find("subscription", owner):
+            if subscription["customer"] != customer_id or subscription["status"] in ("canceled", "incomplete_expired"):
+                continue
+            previous: JSON = {"default_payment_method": subscription["default_payment_method"]}
+            subscription["default_payment_method"] = pm["id"]
+            invoice = self.store.get(subscription["latest_invoice"] or "") or {}
+            unpaid = subscription["status"] != "active" and invoice.get("status") == "open"
+            if unpaid and self._invoice_pay(owner, invoice, subscription, now, off_session=True):
+                previous["status"] = subscription["status"]
+                subscription["status"] = "active"
+                self.store.extras(subscription["id"]).update(failed_since=None, retries=0)
+            self.emit("customer.subscription.updated", subscription, owner, previous=previous)
+        return None
+
     def subscription_update(self, owner: str, sub_id: str, params: JSON) -> JSON:
         subscription = self.get(sub_id, owner, "subscription")
         if subscription["status"] in ("canceled", "incomplete_expired"):

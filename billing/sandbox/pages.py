@@ -196,8 +196,17 @@ def oauth_error(message: str) -> tuple[int, str]:
 
 # --- Billing portal -----------------------------------------------------------------------
 def portal(
-    session: JSON, *, account_name: str, customer: JSON, subscriptions: list[JSON], notice: str = ""
+    session: JSON,
+    *,
+    account_name: str,
+    customer: JSON,
+    subscriptions: list[JSON],
+    notice: str = "",
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> tuple[int, str]:
+    values = values or {}
+    errors = errors or {}
     rows = []
     for subscription in subscriptions:
         item = subscription["items"]["data"][0]
@@ -243,8 +252,19 @@ def portal(
  <p class=muted>{escape(customer.get("email") or "")}</p>
  {alert}
  <div class=card>{table}</div>
+ <form class=card method=post novalidate style="margin-top:24px">
+  <h1>Payment method</h1>
+  {_field("card_number", "Card number", values.get("card_number", ""), errors, placeholder="1234 1234 1234 1234")}
+  <div class=row>
+   <div>{_field("expiry", "Expiry", values.get("expiry", ""), errors, placeholder="MM / YY")}</div>
+   <div>{_field("cvc", "CVC", values.get("cvc", ""), errors, placeholder="CVC")}</div>
+  </div>
+  {_field("name", "Name on card", values.get("name", ""), errors)}
+  <button type=submit name=action value=card>Update card</button>
+  <div class=hint>{TEST_CARDS_HINT}</div>
+ </form>
 </div></div>"""
-    return page("Billing portal", body)
+    return page("Billing portal", body, 400 if errors else 200)
 
 
 # --- Index --------------------------------------------------------------------------------

@@ -452,11 +452,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._html(pages.thanks(account_name))
 
-    def _card_errors(self, values: dict[str, str]) -> tuple[dict[str, str], tuple[str, int, int]]:
+    def _card_errors(
+        self, values: dict[str, str], *, email: bool = True
+    ) -> tuple[dict[str, str], tuple[str, int, int]]:
         errors: dict[str, str] = {}
-        if not values["email"]:
+        if email and not values["email"]:
             errors["email"] = "Your email address is incomplete."
-        elif not EMAIL.match(values["email"]):
+        elif email and not EMAIL.match(values["email"]):
             errors["email"] = "Your email address is invalid."
         number = re.sub(r"[\s-]", "", values["card_number"])
         if not number:
@@ -500,10 +502,30 @@ class Handler(BaseHTTPRequestHandler):
             self._html(pages.page("Billing portal", "<div class=wrap><h1>This link has expired.</h1></div>", 404))
             return
         notice = ""
+        values: dict[str, str] = {}
+        errors: dict[str, str] = {}
         if method == "POST":
-            form = dict(parse_qsl(body))
+            form = dict(parse_qsl(body, keep_blank_values=True))
             subscription = store.get(form.get("subscription", ""), owner)
-            if subscription and subscription.get("customer") == session["customer"]:
+            if form.get("action") == "card":
+                values = {key: form.get(key, "") for key in ("card_number", "expiry", "cvc", "name")}
+                errors, (number, exp_month, exp_year) = self._card_errors({**values, "email": "-"}, email=False)
+                if not errors:
+                    decline = sandbox.customer_card_update(
+                        owner,
+                        session["customer"],
+                        number=number,
+                        exp_month=exp_month,
+                        exp_year=exp_year,
+                        name=values["name"].strip(),
+                    )
+                    if decline:
+                        errors["card_number"] = decline
+                    else:
+                        self.server.commit()
+                        notice = "Your card was updated."
+                        values = {}
+            elif subscription and subscription.get("customer") == session["customer"]:
                 cancel = form.get("action") == "cancel"
                 sandbox.subscription_update(owner, subscription["id"], {"cancel_at_period_end": cancel})
                 self.server.commit()
@@ -521,6 +543,8 @@ class Handler(BaseHTTPRequestHandler):
                 customer=customer,
                 subscriptions=subscriptions,
                 notice=notice,
+                values=values,
+                errors=errors,
             )
         )
 
