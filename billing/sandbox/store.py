@@ -8,7 +8,6 @@ keeps its accounts, customers, subscriptions and events.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import secrets
@@ -161,9 +160,6 @@ class Store:
         # Insertion order is creation order; newest first as Stripe lists.
         found.reverse()
         return found
-
-    def snapshot(self, obj: JSON) -> JSON:
-        return copy.deepcopy(obj)
 
     def extras(self, object_id: str) -> JSON:
         extras: JSON = self.state["extras"].setdefault(object_id, {})
