@@ -49,7 +49,7 @@ run: $(VENV)/.installed-run
 	    --webhook-url http://127.0.0.1:$(PORT)/stripe/webhook/ --quiet & sandbox=$$!; \
 	  trap 'kill $$sandbox 2>/dev/null; wait $$sandbox 2>/dev/null' EXIT INT TERM; \
 	  DEBUG=1 SITE_URL=http://localhost:$(PORT) STRIPE_API_BASE=$(SANDBOX_URL) \
-	    $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	    $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --graceful-timeout 5 --access-logfile -
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
