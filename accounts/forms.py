@@ -13,6 +13,7 @@ from accounts.models import User, normalize_email
 class EmailLoginForm(AuthenticationForm):
     username = forms.EmailField(
         label="Email address",
+        max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
 
@@ -26,7 +27,9 @@ class EmailLoginForm(AuthenticationForm):
 
 
 class MagicLinkRequestForm(forms.Form):
-    email = forms.EmailField(label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = forms.EmailField(
+        label="Email address", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])

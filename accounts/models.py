@@ -69,6 +69,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_full_name(self) -> str:
         return self.full_name or self.email
 
+    @property
+    def display_name(self) -> str:
+        """The name other members see: never the email address."""
+        return self.full_name or "Member"
+
     def get_short_name(self) -> str:
         return (self.full_name.split(" ")[0] if self.full_name else "") or self.email
 

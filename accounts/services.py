@@ -92,6 +92,19 @@ def magic_link_consume(*, token: str) -> MagicLinkCheck:
     return check
 
 
+@transaction.atomic
+def user_sessions_end(*, user: User) -> None:
+    """Log ``user`` out everywhere, for an account without a password.
+
+    Django ties sessions to the password hash; a fresh unusable one ends every session made
+    before, such as one a stranger opened by claiming an offer with this address.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.has_usable_password():
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+
+
 def magic_link_request(*, email: str, next_url: str = "") -> None:
     """Email a login link to ``email`` if an account has it.
 

@@ -4,9 +4,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,6 +18,10 @@ from accounts import ratelimit, services
 from accounts.decorators import staff_required
 from accounts.forms import EmailLoginForm, EmailPasswordResetForm, MagicLinkRequestForm
 from accounts.models import User
+
+# Set on sessions opened through an emailed link (magic link or password reset): proof that
+# whoever holds the session reads the account's email.
+EMAIL_VERIFIED_SESSION_KEY = "accounts.email_verified"
 
 
 def root(request: HttpRequest) -> HttpResponse:
@@ -42,11 +47,10 @@ class LoginView(auth_views.LoginView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         email = str(request.POST.get("username", "")).strip()
         if not ratelimit.allow_request(request, scope="login", email=email):
-            form = self.get_form()
-            form.is_valid()  # keeps what was typed; the password is never checked
-            form.errors.clear()
-            form.add_error(None, ratelimit.TOO_MANY)
-            return self.render_to_response(self.get_context_data(form=form), status=429)
+            # Not validated, since validating would check the password; the email is kept.
+            form = self.form_class(request, initial={"username": email})
+            context = self.get_context_data(form=form, refused=ratelimit.TOO_MANY)
+            return self.render_to_response(context, status=429)
         return super().post(request, *args, **kwargs)
 
 
@@ -67,6 +71,15 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password_reset_complete")
     post_reset_login = True
 
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        self.request.session[EMAIL_VERIFIED_SESSION_KEY] = True  # the reset link proved the address
+        return response
+
+
+def _link_hours() -> int:
+    return max(1, settings.MAGIC_LINK_MAX_AGE // 3600)
+
 
 @require_http_methods(["GET", "POST"])
 def magic_link_request(request: HttpRequest) -> HttpResponse:
@@ -76,7 +89,11 @@ def magic_link_request(request: HttpRequest) -> HttpResponse:
             form.add_error(None, ratelimit.TOO_MANY)
             return render(request, "accounts/magic_link_request.html", {"form": form}, status=429)
         services.magic_link_request(email=form.cleaned_data["email"], next_url=request.GET.get("next", ""))
-        return render(request, "accounts/magic_link_sent.html", {"email": form.cleaned_data["email"]})
+        return render(
+            request,
+            "accounts/magic_link_sent.html",
+            {"email": form.cleaned_data["email"], "max_age_hours": _link_hours()},
+        )
     return render(request, "accounts/magic_link_request.html", {"form": form})
 
 
@@ -96,12 +113,17 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
         return render(
             request,
             "accounts/magic_link_invalid.html",
-            {"reason": error.reason, "form": MagicLinkRequestForm()},
+            {"reason": error.reason, "form": MagicLinkRequestForm(), "max_age_hours": _link_hours()},
             status=400 if error.reason == "invalid" else 410,
         )
     if request.method == "GET":
         return render(request, "accounts/magic_link_confirm.html", {"link_user": check.user})
+    if not check.user.has_usable_password():
+        # The owner of the address is here: sessions opened without that proof end now.
+        services.user_sessions_end(user=check.user)
+        check.user.refresh_from_db(fields=["password"])
     login(request, check.user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[EMAIL_VERIFIED_SESSION_KEY] = True
     messages.success(request, "You are logged in.")
     if not check.user.has_usable_password():
         messages.info(request, "Set a password from your account page to log in without email next time.")
@@ -110,17 +132,23 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 def set_password(request: HttpRequest) -> HttpResponse:
-    from django.contrib.auth import update_session_auth_hash
-    from django.contrib.auth.forms import SetPasswordForm
-
-    assert isinstance(request.user, User)
-    form = SetPasswordForm(request.user, request.POST or None)
+    """Choose or change the password, with proof: the current password, or a session that an
+    emailed link opened. A session opened by claiming an offer proves nothing about the address."""
+    user = request.user
+    assert isinstance(user, User)
+    form: PasswordChangeForm | SetPasswordForm
+    if user.has_usable_password():
+        form = PasswordChangeForm(user, request.POST or None)
+    elif request.session.get(EMAIL_VERIFIED_SESSION_KEY):
+        form = SetPasswordForm(user, request.POST or None)
+    else:
+        return render(request, "accounts/set_password_confirm_email.html", {"form": MagicLinkRequestForm()})
     if request.method == "POST" and form.is_valid():
         form.save()
         update_session_auth_hash(request, form.user)
         messages.success(request, "Your password is saved.")
         return redirect("accounts:home")
-    return render(request, "accounts/set_password.html", {"form": form})
+    return render(request, "accounts/set_password.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @staff_required

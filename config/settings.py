@@ -212,7 +212,12 @@ else:
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
-CELERY_TASK_EAGER_PROPAGATES = True
+# In-process tasks run inside the request that queued them (after its commit): a failing
+# email must be logged, not turn a purchase that succeeded into an error page, and retrying at
+# once, with no wait between tries, would only make that request slower.
+CELERY_TASK_EAGER_PROPAGATES = False
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_TASK_ANNOTATIONS = {"*": {"max_retries": 0}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

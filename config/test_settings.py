@@ -19,6 +19,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Ordinary tests run tasks in-process; tests that need the real worker ask for the
 # ``celery_worker`` fixture, which switches this off for their duration.
 CELERY_TASK_ALWAYS_EAGER = True
+# A task failing in a test fails the test; tried once, as in-process tasks are.
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ANNOTATIONS = {"*": {"max_retries": 0}}
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 # Each test process keeps its own cache: a test clearing it must never flush Redis, where the
 # second CI pass keeps the Celery broker.

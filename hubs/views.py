@@ -43,7 +43,8 @@ def _member(request: HttpRequest) -> User:
 def _paywall(request: HttpRequest, group: HubGroup) -> HttpResponse:
     """What a user without access sees instead of a private group's content."""
     offer = group.upsell_offer if group.upsell == HubGroup.Upsell.POPUP else None
-    if offer is not None and offer.status != "published":
+    # Only sell what opens this group: the offer may have been unpublished or changed since.
+    if offer is not None and (offer.status != "published" or not offer.hub_groups.filter(pk=group.pk).exists()):
         offer = None
     return render(request, "hubs/paywall.html", {"group": group, "offer": offer}, status=403)
 

@@ -34,8 +34,11 @@ class PublicOffer:
 
     @cached_property
     def groups(self) -> list[HubGroup]:
-        """The offer's hub groups, in one query when first needed (the checkout page does not)."""
-        return list(self.offer.hub_groups.all())
+        """The offer's hub groups, in one query when first needed (the checkout page does not).
+
+        Hidden groups are for staff only: never named on public pages nor used as a landing.
+        """
+        return list(self.offer.hub_groups.exclude(permission=HubGroup.Permission.HIDDEN))
 
 
 def offer_for_visitor(*, slug: str, user: User | AnonymousUser) -> PublicOffer:
@@ -59,6 +62,7 @@ def checkout_cache_key(slug: str) -> str:
 
 def community_path(*, groups: list[HubGroup]) -> str:
     """Where a buyer lands: the first hub group the offer grants, else the member home."""
+    groups = [group for group in groups if group.permission != HubGroup.Permission.HIDDEN]
     if groups:
         return reverse("hubs:group", kwargs={"group_slug": groups[0].slug})
     return reverse("accounts:home")

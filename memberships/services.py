@@ -149,11 +149,17 @@ def offer_create(
             break
         except IntegrityError:
             # Another offer took the slug between the check and the insert.
-            if slug or attempt == 4:
+            if slug:
+                raise OfferSlugTaken(slug) from None
+            if attempt == 4:
                 raise
     offer.hub_groups.set(hub_groups)
     _queue_stripe_sync(offer)
     return offer
+
+
+class OfferSlugTaken(Exception):
+    """Another offer took the address between the form's check and the save."""
 
 
 @transaction.atomic
@@ -182,7 +188,13 @@ def offer_update(
         offer.cover = cover
     elif remove_cover:
         offer.cover = ""
-    offer.save()
+    try:
+        with transaction.atomic():
+            offer.save()
+    except IntegrityError:
+        if slug and Offer.objects.filter(slug=slug).exclude(pk=offer.pk).exists():
+            raise OfferSlugTaken(slug) from None
+        raise
     offer.hub_groups.set(hub_groups)
     _queue_stripe_sync(offer)
     return offer

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import ratelimit
 from accounts.decorators import staff_required
 from accounts.models import User
+from accounts.services import magic_link_request
 from billing.selectors import stripe_connected
 from hubs.models import HubGroup
 from memberships import emails, selectors, services
@@ -119,20 +120,24 @@ def _save(
 ) -> HttpResponse:
     fields = form.offer_fields()
     slug = form.cleaned_data["slug"]
-    if offer is None:
-        offer = services.offer_create(fields=fields, hub_groups=groups, slug=slug, thumbnail=thumbnail, cover=cover)
-        messages.success(request, f"“{offer.title}” is saved as a draft.")
-    else:
-        offer = services.offer_update(
-            offer=offer,
-            fields=fields,
-            hub_groups=groups,
-            slug=slug,
-            thumbnail=thumbnail,
-            cover=cover,
-            remove_cover=form.cleaned_data["remove_cover"],
-        )
-        messages.success(request, f"“{offer.title}” is saved.")
+    try:
+        if offer is None:
+            offer = services.offer_create(fields=fields, hub_groups=groups, slug=slug, thumbnail=thumbnail, cover=cover)
+            messages.success(request, f"“{offer.title}” is saved as a draft.")
+        else:
+            offer = services.offer_update(
+                offer=offer,
+                fields=fields,
+                hub_groups=groups,
+                slug=slug,
+                thumbnail=thumbnail,
+                cover=cover,
+                remove_cover=form.cleaned_data["remove_cover"],
+            )
+            messages.success(request, f"“{offer.title}” is saved.")
+    except services.OfferSlugTaken:
+        form.add_error("slug", "Another offer already uses this address. Choose another one.")
+        return _render_editor(request, form, offer=offer, impact=None)
     return redirect("memberships:offer_edit", pk=offer.pk)
 
 
@@ -283,7 +288,10 @@ def _claim(
         messages.success(request, f"Welcome! You have joined {offer.title}.")
         return redirect(_destination(offer, public.groups))
     # An existing account is never logged in from a form anyone can fill in: its owner
-    # proves the address through the emailed link.
+    # proves the address through the emailed link. A repeated claim sends no confirmation, so
+    # it sends a fresh login link instead: the page below tells the person to check their email.
+    if not claim.granted:
+        magic_link_request(email=claim.user.email, next_url=_destination_path(public.groups))
     if offer.redirect_enabled and offer.redirect_url:
         return redirect(offer.redirect_url)
     return render(request, "memberships/claim_sent.html", {"offer": offer, "email": claim.user.email})
@@ -325,6 +333,10 @@ def _render_checkout(request: HttpRequest, public: selectors.PublicOffer, form: 
         _checkout_context(request, public, form),
         status=400 if form.errors else 200,
     )
+
+
+def _destination_path(groups: list[HubGroup]) -> str:
+    return selectors.community_path(groups=groups)
 
 
 def _destination(offer: Offer, groups: list[HubGroup]) -> str:

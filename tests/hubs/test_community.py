@@ -178,3 +178,24 @@ def test_the_community_home_works_without_its_cache(
     response = client.get(reverse("hubs:community"))
     assert response.status_code == 200
     assert "Open Lounge" in response.content.decode()
+
+
+def test_a_popup_upsell_for_an_offer_that_stopped_selling_the_group_is_not_shown(
+    client: Client, member: User, private_group: HubGroup, group_factory, offer_factory
+) -> None:
+    offer = offer_factory("Yoga Pass", groups=(private_group,))
+    services.hub_group_update(
+        group=private_group,
+        name=private_group.name,
+        description="",
+        permission="private",
+        upsell="popup",
+        upsell_offer=offer,
+        upsell_cta="Buy the Yoga Pass",
+        upsell_description="",
+    )
+    offer.hub_groups.set([group_factory("Weights")])  # the creator changed what the offer sells
+    client.force_login(member)
+    body = client.get(first_hub(private_group).get_absolute_url()).content.decode()
+    assert "Buy the Yoga Pass" not in body
+    assert reverse("memberships:offer_page", kwargs={"slug": offer.slug}) not in body

@@ -408,3 +408,14 @@ def test_the_editor_runs_a_fixed_number_of_queries(
     with django_assert_num_queries(8):
         response = staff_client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk}))
     assert response.status_code == 200
+
+
+def test_an_address_taken_at_the_same_moment_is_a_form_error_not_a_crash(make_offer) -> None:
+    from memberships import services
+
+    first = make_offer(title="First")
+    second = make_offer(title="Second")
+    with pytest.raises(services.OfferSlugTaken):
+        services.offer_update(
+            offer=second, fields=services.offer_fields(title="Second"), hub_groups=[], slug=first.slug
+        )

@@ -202,3 +202,17 @@ def test_edits_and_unpublishing_reach_the_cached_page_at_once(
     with django_capture_on_commit_callbacks(execute=True):
         services.offer_unpublish(offer=offer)
     assert client.get(checkout_url(offer)).status_code == 404
+
+
+def test_hidden_groups_are_never_named_on_public_pages_nor_used_as_the_landing(
+    client: Client, make_offer, make_group
+) -> None:
+    from memberships.selectors import community_path
+
+    team = make_group("Secret Team Room", permission="hidden")
+    lounge = make_group("Open Lounge")
+    offer = make_offer(groups=[team, lounge], landing_enabled=True)
+    body = client.get(offer_url(offer)).content.decode()
+    assert "Open Lounge" in body
+    assert "Secret Team Room" not in body
+    assert community_path(groups=[team, lounge]) == reverse("hubs:group", kwargs={"group_slug": lounge.slug})
