@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
@@ -159,32 +159,54 @@ def hub_group_move(*, group: HubGroup, direction: Direction) -> None:
 
 
 # --- Hubs -------------------------------------------------------------------------------------
-@transaction.atomic
+def _icon_store(icon: UploadedFile) -> str:
+    """Upload an icon before any transaction opens: an upload (to S3 in production) must not
+    hold the database, and a new name is never overwritten, so nothing else can point at it."""
+    field = Hub._meta.get_field("icon")
+    assert isinstance(field, models.ImageField)
+    return field.storage.save(field.generate_filename(Hub(), icon.name or "icon"), icon)
+
+
+def _icon_forget(name: str) -> None:
+    Hub._meta.get_field("icon").storage.delete(name)
+
+
 def hub_create(*, group: HubGroup, name: str, description: str = "", icon: UploadedFile | None = None) -> Hub:
-    hub = Hub(group=group, name=name, description=description, position=_next_position(group.hubs.all()))
-    if icon is not None:
-        hub.icon = icon
-    _save_with_unique_slug(hub, Hub.objects.filter(group=group), name)
-    _touch(group.pk)
+    icon_name = _icon_store(icon) if icon is not None else ""
+    try:
+        with transaction.atomic():
+            hub = Hub(group=group, name=name, description=description, position=_next_position(group.hubs.all()))
+            hub.icon.name = icon_name
+            _save_with_unique_slug(hub, Hub.objects.filter(group=group), name)
+            _touch(group.pk)
+    except Exception:
+        if icon_name:
+            _icon_forget(icon_name)
+        raise
     return hub
 
 
-@transaction.atomic
 def hub_update(
     *, hub: Hub, name: str, description: str, icon: UploadedFile | None = None, remove_icon: bool = False
 ) -> Hub:
-    hub.name = name
-    hub.description = description
+    icon_name = _icon_store(icon) if icon is not None else ""
     old_icon = hub.icon.name if hub.icon else ""
-    if icon is not None:
-        hub.icon = icon
-    elif remove_icon:
-        hub.icon = None
-    hub.save()
-    _touch(hub.group_id)
+    try:
+        with transaction.atomic():
+            hub.name = name
+            hub.description = description
+            if icon_name:
+                hub.icon.name = icon_name
+            elif remove_icon:
+                hub.icon = None
+            hub.save()
+            _touch(hub.group_id)
+    except Exception:
+        if icon_name:
+            _icon_forget(icon_name)
+        raise
     if old_icon and old_icon != (hub.icon.name if hub.icon else ""):
-        storage = hub.icon.storage
-        transaction.on_commit(lambda: storage.delete(old_icon))
+        transaction.on_commit(lambda: _icon_forget(old_icon))
     return hub
 
 
