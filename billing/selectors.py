@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
+from billing.models import CheckoutAttempt, StripeAccount, WebhookEvent
+
+
+def stripe_account_current() -> StripeAccount | None:
+    """The creator's connected Stripe account, if any."""
+    return StripeAccount.objects.connected().first()
+
 
 def stripe_connected() -> bool:
     """Whether the creator has connected a Stripe account that can take payments.
 
-    Paid offers cannot be published without one. The billing work replaces this with the
-    connected account's real state; until then no account counts as connected.
+    Paid offers cannot be published without one.
     """
-    return False
+    return StripeAccount.objects.connected().filter(charges_enabled=True).exists()
+
+
+def webhook_events_recent(*, limit: int = 100, status: str = "") -> QuerySet[WebhookEvent]:
+    events = WebhookEvent.objects.defer("payload").order_by("-received_at")
+    if status:
+        events = events.filter(status=status)
+    return events[:limit]
+
+
+def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) -> CheckoutAttempt | None:
+    """The attempt, but only for the browser that started it."""
+    from billing.services import browser_key_hash
+
+    if not browser_key:
+        return None
+    return (
+        CheckoutAttempt.objects.select_related("offer", "user")
+        .filter(pk=attempt_id, browser_key=browser_key_hash(browser_key))
+        .first()
+    )
