@@ -361,26 +361,22 @@ def webhook_event_record(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
 
     created_ts = event.get("created")
     try:
-        row, created = WebhookEvent.objects.get_or_create(
-            event_id=event["id"],
-            defaults={
-                "type": event["type"][:100],
-                "account": str(event.get("account") or "")[:255],
-                "livemode": bool(event.get("livemode")),
-                "payload": event,
-                "stripe_created_at": datetime.fromtimestamp(created_ts, tz=UTC)
-                if isinstance(created_ts, int)
-                else None,
-            },
-        )
+        # One INSERT in the common case; the unique event id turns a duplicate into a no-op.
+        with transaction.atomic():
+            row = WebhookEvent.objects.create(
+                event_id=event["id"],
+                type=event["type"][:100],
+                account=str(event.get("account") or "")[:255],
+                livemode=bool(event.get("livemode")),
+                payload=event,
+                stripe_created_at=datetime.fromtimestamp(created_ts, tz=UTC) if isinstance(created_ts, int) else None,
+            )
     except IntegrityError:
-        # Lost a race with a concurrent delivery of the same event under PostgreSQL.
         return WebhookEvent.objects.get(event_id=event["id"]), False
-    if created:
-        # Robust: when tasks run in-process, a failure to process must not turn Stripe's
-        # delivery into an error (the event is stored; retries and the sweep take it from here).
-        transaction.on_commit(lambda: process_webhook_event.delay(row.pk), robust=True)
-    return row, created
+    # Robust: when tasks run in-process, a failure to process must not turn Stripe's delivery
+    # into an error (the event is stored; retries and the sweep take it from here).
+    transaction.on_commit(lambda: process_webhook_event.delay(row.pk), robust=True)
+    return row, True
 
 
 @transaction.atomic

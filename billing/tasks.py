@@ -16,12 +16,13 @@ def sync_offer_to_stripe(offer_id: int) -> None:
     offer_stripe_sync(offer_id=offer_id)
 
 
-@shared_task(base=ReliableTask)
-def process_webhook_event(event_pk: int) -> str:
+# Nobody waits for its result: without a result the webhook's publish skips the result backend.
+@shared_task(base=ReliableTask, ignore_result=True)
+def process_webhook_event(event_pk: int) -> None:
     """Process one stored Stripe event (idempotent; failures are recorded, then retried)."""
     from billing.services import webhook_event_process
 
-    return webhook_event_process(event_pk=event_pk).status
+    webhook_event_process(event_pk=event_pk)
 
 
 @shared_task
