@@ -9,6 +9,42 @@ from django.utils import timezone
 
 from hubs.models import HubGroup
 
+# The currencies an offer can be priced in, with Stripe's minimum and maximum charge in minor
+# units. All of them have two decimals and a 0.50 minimum, which the database also enforces.
+CURRENCIES: dict[str, tuple[str, str]] = {
+    "usd": ("US dollar", "$"),
+    "eur": ("Euro", "€"),
+    "cad": ("Canadian dollar", "CA$"),
+    "aud": ("Australian dollar", "A$"),
+    "nzd": ("New Zealand dollar", "NZ$"),
+    "chf": ("Swiss franc", "CHF "),
+    "sgd": ("Singapore dollar", "S$"),
+}
+MINIMUM_AMOUNT = 50
+MAXIMUM_AMOUNT = 99_999_999
+
+
+def format_money(amount: int, currency: str) -> str:
+    """``1250, "usd"`` -> ``$12.50``."""
+    symbol = CURRENCIES.get(currency, ("", currency.upper() + " "))[1]
+    return f"{symbol}{amount // 100:,}.{amount % 100:02d}"
+
+
+class OfferQuerySet(models.QuerySet["Offer"]):
+    def published(self) -> OfferQuerySet:
+        return self.filter(status=Offer.Status.PUBLISHED)
+
+    def with_buyer_counts(self, now: datetime | None = None) -> OfferQuerySet:
+        """Annotate ``buyer_count``: buyers whose entitlement gives access now."""
+        now = now or timezone.now()
+        return self.annotate(
+            buyer_count=models.Count(
+                "entitlements",
+                filter=Q(entitlements__status__in=Entitlement.ACCESS_STATUSES)
+                & (Q(entitlements__access_until__isnull=True) | Q(entitlements__access_until__gt=now)),
+            )
+        )
+
 
 class Offer(models.Model):
     """A digital offer. Only the *membership* kind exists today; the kind leaves room for more."""
@@ -54,8 +90,36 @@ class Offer(models.Model):
     # Purchase destination: by default the buyer is logged in and lands in the community.
     redirect_enabled = models.BooleanField("Redirect users to a custom link", default=False)
     redirect_url = models.URLField(max_length=500, blank=True)
+
+    # Images, stored re-encoded (memberships/images.py) in the sizes the pages use.
+    thumbnail = models.ImageField(upload_to="offers/", max_length=255, blank=True)
+    cover = models.ImageField(upload_to="offers/", max_length=255, blank=True)
+
+    # Confirmation email; blank means the default wording (memberships/emails.py).
+    confirmation_subject = models.CharField(max_length=200, blank=True)
+    confirmation_body = models.TextField(max_length=10_000, blank=True)
+
+    # Customer Resell Rights: stored here, put to work by the affiliates app. Paid offers only.
+    resell_enabled = models.BooleanField("Enable customers to resell this offer for a commission", default=False)
+    resell_commission_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    resell_description = models.TextField(max_length=5_000, blank=True)
+
+    # HTML/JS rendered on this offer's checkout page only, never escaped there and never shown
+    # anywhere else. Only staff can set it.
+    custom_code = models.TextField(max_length=20_000, blank=True)
+
+    # The optional landing page shown before checkout.
+    landing_enabled = models.BooleanField("Show a landing page before checkout", default=False)
+    landing_headline = models.CharField(max_length=200, blank=True)
+    landing_body = models.TextField("Landing page text (Markdown)", max_length=20_000, blank=True)
+    # One item per line; blank means the names of the offer's hub groups.
+    landing_includes = models.TextField(max_length=5_000, blank=True)
+    landing_cta_label = models.CharField(max_length=60, blank=True)
+
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OfferQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -63,6 +127,11 @@ class Offer(models.Model):
             models.CheckConstraint(
                 condition=Q(pricing="free", price_amount=0) | (~Q(pricing="free") & Q(price_amount__gte=50)),
                 name="memberships_offer_price_matches_pricing",
+            ),
+            models.CheckConstraint(
+                condition=Q(resell_enabled=False)
+                | Q(resell_commission_percent__gte=1, resell_commission_percent__lte=90) & ~Q(pricing="free"),
+                name="memberships_offer_resell_commission_in_range",
             ),
             models.CheckConstraint(
                 condition=Q(pricing="recurring", interval__gt="") | (~Q(pricing="recurring") & Q(interval="")),
@@ -76,6 +145,25 @@ class Offer(models.Model):
     @property
     def is_free(self) -> bool:
         return self.pricing == self.Pricing.FREE
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+    @property
+    def price_label(self) -> str:
+        """What a buyer reads: ``Free``, ``$12.00`` or ``$12.00 / month``."""
+        if self.is_free:
+            return "Free"
+        price = format_money(self.price_amount, self.currency)
+        per = {
+            "week": " / week",
+            "month": " / month",
+            "quarter": " every 3 months",
+            "half_year": " every 6 months",
+            "year": " / year",
+        }
+        return price + per.get(self.interval, "") if self.pricing == self.Pricing.RECURRING else price
 
     @property
     def stripe_recurring(self) -> dict[str, int | str] | None:

@@ -2,15 +2,216 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from accounts.models import User
+from accounts.services import magic_link_create, user_get_or_create
+from hubs.models import HubGroup
+from memberships import emails
+from memberships.images import ProcessedImage
 from memberships.models import Entitlement, Offer
 
+# Fields the offer editor writes (see OfferForm.offer_fields).
+EDITABLE_FIELDS = frozenset(
+    {
+        "title",
+        "pricing",
+        "price_amount",
+        "currency",
+        "interval",
+        "grace_period_days",
+        "confirmation_subject",
+        "confirmation_body",
+        "redirect_enabled",
+        "redirect_url",
+        "resell_enabled",
+        "resell_commission_percent",
+        "resell_description",
+        "custom_code",
+        "landing_enabled",
+        "landing_headline",
+        "landing_body",
+        "landing_includes",
+        "landing_cta_label",
+    }
+)
 
+
+# --- Images --------------------------------------------------------------------------------------
+def offer_image_store(*, image: ProcessedImage, role: str) -> str:
+    """Store a re-encoded offer image through the storage API; returns its storage name.
+
+    Called outside any database transaction (on S3 it is a network call). Names are random, so
+    an image is never overwritten and pages can cache it for ever.
+    """
+    name = f"offers/{role}-{uuid.uuid4().hex}.{image.extension}"
+    return default_storage.save(name, ContentFile(image.content))
+
+
+# --- Offers --------------------------------------------------------------------------------------
+def _unique_slug(base: str, *, exclude_pk: int | None = None) -> str:
+    base = (slugify(base) or "offer")[:200]
+    taken_slugs = Offer.objects.filter(slug__startswith=base)
+    if exclude_pk is not None:
+        taken_slugs = taken_slugs.exclude(pk=exclude_pk)
+    taken = set(taken_slugs.values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
+
+
+def _queue_stripe_sync(offer: Offer) -> None:
+    if offer.is_free:
+        return
+    from billing.tasks import sync_offer_to_stripe
+
+    offer_id = offer.pk
+    transaction.on_commit(lambda: sync_offer_to_stripe.delay(offer_id))
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"Not editable offer fields: {sorted(unknown)}")
+
+
+@transaction.atomic
+def offer_create(
+    *,
+    fields: dict[str, Any],
+    hub_groups: list[HubGroup],
+    slug: str = "",
+    thumbnail: str = "",
+    cover: str = "",
+    kind: str = Offer.Kind.MEMBERSHIP,
+) -> Offer:
+    """Create a draft offer. ``thumbnail``/``cover`` are names from ``offer_image_store``."""
+    _check_fields(fields)
+    for attempt in range(5):
+        offer = Offer(kind=kind, status=Offer.Status.DRAFT, thumbnail=thumbnail, cover=cover, **fields)
+        offer.slug = slug or _unique_slug(fields["title"])
+        try:
+            with transaction.atomic():
+                offer.save()
+            break
+        except IntegrityError:
+            # Another offer took the slug between the check and the insert.
+            if slug or attempt == 4:
+                raise
+    offer.hub_groups.set(hub_groups)
+    _queue_stripe_sync(offer)
+    return offer
+
+
+@transaction.atomic
+def offer_update(
+    *,
+    offer: Offer,
+    fields: dict[str, Any],
+    hub_groups: list[HubGroup],
+    slug: str = "",
+    thumbnail: str = "",
+    cover: str = "",
+    remove_cover: bool = False,
+) -> Offer:
+    """Save the editor's values. New hub groups apply to every existing buyer at once, because
+    access is derived from the offer's groups (hubs.selectors), never copied per buyer."""
+    _check_fields(fields)
+    offer = Offer.objects.select_for_update().get(pk=offer.pk)
+    for name, value in fields.items():
+        setattr(offer, name, value)
+    if slug:
+        offer.slug = slug
+    if thumbnail:
+        offer.thumbnail = thumbnail
+    if cover:
+        offer.cover = cover
+    elif remove_cover:
+        offer.cover = ""
+    offer.save()
+    offer.hub_groups.set(hub_groups)
+    _queue_stripe_sync(offer)
+    return offer
+
+
+class OfferNotPublishable(Exception):
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def offer_publish_problems(*, offer: Offer) -> list[str]:
+    """What stands between an offer and publishing, in the creator's words (empty: nothing)."""
+    from billing.selectors import stripe_connected
+
+    problems = []
+    if not offer.hub_groups.exists():
+        problems.append("Choose at least one hub group under Community permissions.")
+    if not offer.thumbnail:
+        problems.append("Upload a thumbnail.")
+    if not offer.is_free and not stripe_connected():
+        problems.append(
+            "Connect a Stripe account (Settings > Integrations) before publishing a paid offer, or make it free."
+        )
+    return problems
+
+
+@transaction.atomic
+def offer_publish(*, offer: Offer) -> Offer:
+    offer = Offer.objects.select_for_update().get(pk=offer.pk)
+    problems = offer_publish_problems(offer=offer)
+    if problems:
+        raise OfferNotPublishable(problems)
+    offer.status = Offer.Status.PUBLISHED
+    offer.save(update_fields=["status", "updated_at"])
+    _queue_stripe_sync(offer)
+    return offer
+
+
+@transaction.atomic
+def offer_unpublish(*, offer: Offer) -> Offer:
+    """Back to draft: the public pages answer 404; buyers keep their access."""
+    Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.DRAFT, updated_at=timezone.now())
+    offer.refresh_from_db()
+    return offer
+
+
+@transaction.atomic
+def offer_archive(*, offer: Offer) -> Offer:
+    """Hide an offer from the list and the public; buyers keep their access."""
+    Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.ARCHIVED, updated_at=timezone.now())
+    offer.refresh_from_db()
+    return offer
+
+
+@transaction.atomic
+def offer_duplicate(*, offer: Offer) -> Offer:
+    """A draft copy with the same settings and groups, its own address and no Stripe ids."""
+    fields = {name: getattr(offer, name) for name in EDITABLE_FIELDS}
+    fields["title"] = f"Copy of {offer.title}"[:200]
+    return offer_create(
+        fields=fields,
+        hub_groups=list(offer.hub_groups.all()),
+        thumbnail=offer.thumbnail.name or "",
+        cover=offer.cover.name or "",
+        kind=offer.kind,
+    )
+
+
+# --- Entitlements -------------------------------------------------------------------------------
 @transaction.atomic
 def entitlement_grant(
     *,
@@ -62,3 +263,70 @@ def entitlement_end(*, entitlement: Entitlement, status: str) -> Entitlement:
     entitlement.ended_at = timezone.now()
     entitlement.save(update_fields=["status", "ended_at", "updated_at"])
     return entitlement
+
+
+class OfferNotClaimable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class FreeClaim:
+    user: User
+    entitlement: Entitlement
+    granted: bool
+    # True when this claim made the account: only then may the claiming browser be logged in.
+    new_account: bool
+
+
+@transaction.atomic
+def offer_claim_free(*, offer: Offer, email: str, full_name: str = "") -> FreeClaim:
+    """A free offer claimed with an email address: the account is found or made, then granted.
+
+    Claiming again is harmless: one entitlement, one confirmation email.
+    """
+    offer = Offer.objects.get(pk=offer.pk)
+    if not offer.is_free or not offer.is_published:
+        raise OfferNotClaimable("This offer cannot be claimed for free.")
+    user, created = user_get_or_create(email=email, full_name=full_name)
+    if not user.is_active:
+        raise OfferNotClaimable("This account is closed.")
+    entitlement, granted = entitlement_grant(user=user, offer=offer, source=Entitlement.Source.FREE)
+    return FreeClaim(user=user, entitlement=entitlement, granted=granted, new_account=created)
+
+
+# --- Confirmation email ---------------------------------------------------------------------------
+def confirmation_email_send(*, entitlement: Entitlement) -> None:
+    """The offer's confirmation email to its buyer, with a fresh single-use login link."""
+    from accounts import mail
+    from memberships.selectors import community_path
+
+    offer = entitlement.offer
+    user = entitlement.user
+    path = community_path(groups=list(offer.hub_groups.all()))
+    values = {
+        "buyer_name": user.full_name or user.email,
+        "offer_title": offer.title,
+        "login_link": magic_link_create(user=user, next_url=path),
+        "community_url": settings.SITE_URL + path,
+    }
+    rendered = emails.render_confirmation(
+        subject=offer.confirmation_subject, body=offer.confirmation_body, values=values
+    )
+    mail.send_templated(to=user.email, name="offer_confirmation", context=rendered.__dict__)
+
+
+def confirmation_email_send_test(*, to: User, offer_title: str, subject: str, body: str) -> None:
+    """The editor's *Send me a test*: the current wording, filled with the creator's details."""
+    from django.urls import reverse
+
+    from accounts import mail
+
+    values = {
+        "buyer_name": to.full_name or to.email,
+        "offer_title": offer_title or "Your offer",
+        "login_link": settings.SITE_URL + reverse("accounts:login"),
+        "community_url": settings.SITE_URL + reverse("accounts:home"),
+    }
+    rendered = emails.render_confirmation(subject=subject, body=body, values=values)
+    context = {**rendered.__dict__, "subject": f"[Test] {rendered.subject}"}
+    mail.send_templated(to=to.email, name="offer_confirmation", context=context)

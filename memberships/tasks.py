@@ -7,15 +7,23 @@ from config.celery import ReliableTask
 
 @shared_task(base=ReliableTask)
 def send_confirmation_email(entitlement_id: int) -> None:
-    """The offer's confirmation email to its buyer (the offers work customises its content)."""
-    from accounts import mail
+    """The offer's confirmation email to its buyer (queued by ``entitlement_grant``)."""
     from memberships.models import Entitlement
+    from memberships.services import confirmation_email_send
 
     entitlement = Entitlement.objects.select_related("user", "offer").filter(pk=entitlement_id).first()
     if entitlement is None:
         return
-    mail.send_templated(
-        to=entitlement.user.email,
-        name="offer_confirmation",
-        context={"user": entitlement.user, "offer": entitlement.offer},
-    )
+    confirmation_email_send(entitlement=entitlement)
+
+
+@shared_task(base=ReliableTask)
+def send_test_confirmation_email(user_id: int, offer_title: str, subject: str, body: str) -> None:
+    """The editor's *Send me a test* button, with the wording as it stands in the form."""
+    from accounts.models import User
+    from memberships.services import confirmation_email_send_test
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    confirmation_email_send_test(to=user, offer_title=offer_title, subject=subject, body=body)

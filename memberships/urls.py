@@ -8,6 +8,13 @@ app_name = "memberships"
 
 urlpatterns = [
     path("dashboard/offers/", views.dashboard_offers, name="dashboard_offers"),
+    path("dashboard/offers/new/", views.offer_new, name="offer_new"),
+    path("dashboard/offers/new/<slug:kind>/", views.offer_create, name="offer_create"),
+    path("dashboard/offers/<int:pk>/", views.offer_edit, name="offer_edit"),
+    path("dashboard/offers/<int:pk>/publish/", views.offer_publish, name="offer_publish"),
+    path("dashboard/offers/<int:pk>/unpublish/", views.offer_unpublish, name="offer_unpublish"),
+    path("dashboard/offers/<int:pk>/archive/", views.offer_archive, name="offer_archive"),
+    path("dashboard/offers/<int:pk>/duplicate/", views.offer_duplicate, name="offer_duplicate"),
     path("offers/<slug:slug>/", views.offer_page, name="offer_page"),
     path("offers/<slug:slug>/checkout/", views.checkout, name="checkout"),
 ]

@@ -1,25 +1,280 @@
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.files.storage import default_storage
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import staff_required
+from accounts.models import User
+from billing.selectors import stripe_connected
+from hubs.models import HubGroup
+from memberships import emails, selectors, services
+from memberships.forms import FreeClaimForm, OfferForm, PaidCheckoutForm, pending_image_name, pending_image_token
+from memberships.models import Offer
+from memberships.rendering import markdown_to_html
+from memberships.tasks import send_test_confirmation_email
+
+# --- Creator dashboard ----------------------------------------------------------------------------
 
 
 @staff_required
 def dashboard_offers(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status not in Offer.Status.values:
+        status = ""
+    offers = selectors.dashboard_offer_list(status=status or None)
     return render(
         request,
-        "dashboard/placeholder.html",
-        {"section": "offers", "title": "Digital Offers", "empty": "No offers yet."},
+        "memberships/dashboard_offers.html",
+        {"section": "offers", "offers": offers, "status": status, "statuses": Offer.Status.choices},
     )
 
 
+@staff_required
+def offer_new(request: HttpRequest) -> HttpResponse:
+    """Pick the type of digital offer (only *Membership* today)."""
+    return render(request, "memberships/offer_new.html", {"section": "offers", "kinds": Offer.Kind.choices})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def offer_create(request: HttpRequest, kind: str) -> HttpResponse:
+    if kind not in Offer.Kind.values:
+        return redirect("memberships:offer_new")
+    return _editor(request, offer=None)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def offer_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _editor(request, offer=get_object_or_404(Offer, pk=pk))
+
+
+def _editor(request: HttpRequest, *, offer: Offer | None) -> HttpResponse:
+    assert isinstance(request.user, User)
+    initial = None if offer else {"pricing": Offer.Pricing.FREE, "currency": "usd", "grace_period_days": 3}
+    form = OfferForm(request.POST or None, request.FILES or None, offer=offer, initial=initial)
+    impact = None
+    if request.method == "POST":
+        valid = form.is_valid()
+        thumbnail, cover = _keep_images(form)
+        action = request.POST.get("action", "save")
+        if action == "test_email":
+            send_test_confirmation_email.delay(
+                request.user.pk,
+                request.POST.get("title", ""),
+                request.POST.get("confirmation_subject", ""),
+                request.POST.get("confirmation_body", ""),
+            )
+            messages.success(request, f"A test email is on its way to {request.user.email}. Nothing was saved yet.")
+        elif valid:
+            groups = list(form.cleaned_data["hub_groups"])
+            if offer is not None:
+                impact = selectors.group_change_impact(offer=offer, new_groups=groups)
+            if impact is None or not impact.changes_access or request.POST.get("confirm_groups"):
+                return _save(request, form, offer=offer, groups=groups, thumbnail=thumbnail, cover=cover)
+    return _render_editor(request, form, offer=offer, impact=impact)
+
+
+def request_data_copy(form: OfferForm) -> QueryDict:
+    data = form.data
+    return data.copy() if isinstance(data, QueryDict) else QueryDict(mutable=True)
+
+
+def _keep_images(form: OfferForm) -> tuple[str, str]:
+    """Store newly uploaded images at once, so a form shown again (an error elsewhere, the
+    buyers notice) keeps them through a signed hidden field instead of asking again."""
+    names = []
+    data = request_data_copy(form)
+    for role in ("thumbnail", "cover"):
+        processed = getattr(form, f"{role}_image")
+        name = ""
+        if processed is not None:
+            name = services.offer_image_store(image=processed, role=role)
+        else:
+            name = pending_image_name(form.data.get(f"{role}_pending", ""))
+        if name:
+            data[f"{role}_pending"] = pending_image_token(name)
+        names.append(name)
+    form.data = data
+    return names[0], names[1]
+
+
+def _save(
+    request: HttpRequest, form: OfferForm, *, offer: Offer | None, groups: list[HubGroup], thumbnail: str, cover: str
+) -> HttpResponse:
+    fields = form.offer_fields()
+    slug = form.cleaned_data["slug"]
+    if offer is None:
+        offer = services.offer_create(fields=fields, hub_groups=groups, slug=slug, thumbnail=thumbnail, cover=cover)
+        messages.success(request, f"“{offer.title}” is saved as a draft.")
+    else:
+        offer = services.offer_update(
+            offer=offer,
+            fields=fields,
+            hub_groups=groups,
+            slug=slug,
+            thumbnail=thumbnail,
+            cover=cover,
+            remove_cover=form.cleaned_data["remove_cover"],
+        )
+        messages.success(request, f"“{offer.title}” is saved.")
+    return redirect("memberships:offer_edit", pk=offer.pk)
+
+
+def _render_editor(request: HttpRequest, form: OfferForm, *, offer: Offer | None, impact: Any) -> HttpResponse:
+    def pending_url(role: str) -> str:
+        name = pending_image_name(form.data.get(f"{role}_pending", "")) if form.is_bound else ""
+        return default_storage.url(name) if name else ""
+
+    buyers = selectors.offer_buyer_count(offer=offer) if offer else 0
+    context = {
+        "section": "offers",
+        "form": form,
+        "offer": offer,
+        "impact": impact,
+        "buyers": buyers,
+        "stripe_connected": stripe_connected(),
+        "publish_problems": services.offer_publish_problems(offer=offer) if offer else [],
+        "pending_thumbnail_url": pending_url("thumbnail"),
+        "pending_cover_url": pending_url("cover"),
+        "placeholders": emails.PLACEHOLDERS,
+        "default_subject": emails.DEFAULT_SUBJECT,
+        "default_body": emails.DEFAULT_BODY,
+        "initial_group_ids": [g.pk for g in offer.hub_groups.all()] if offer else [],
+    }
+    return render(request, "memberships/offer_editor.html", context, status=400 if form.errors else 200)
+
+
+@staff_required
+@require_POST
+def offer_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    offer = get_object_or_404(Offer, pk=pk)
+    try:
+        offer = services.offer_publish(offer=offer)
+    except services.OfferNotPublishable as problem:
+        for reason in problem.reasons:
+            messages.error(request, f"Not published: {reason}")
+    else:
+        messages.success(request, f"“{offer.title}” is published.")
+    return redirect("memberships:offer_edit", pk=offer.pk)
+
+
+@staff_required
+@require_POST
+def offer_unpublish(request: HttpRequest, pk: int) -> HttpResponse:
+    offer = services.offer_unpublish(offer=get_object_or_404(Offer, pk=pk))
+    messages.success(request, f"“{offer.title}” is unpublished: its pages are hidden. Buyers keep their access.")
+    return redirect("memberships:offer_edit", pk=offer.pk)
+
+
+@staff_required
+@require_POST
+def offer_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    offer = services.offer_archive(offer=get_object_or_404(Offer, pk=pk))
+    messages.success(request, f"“{offer.title}” is archived. Buyers keep their access.")
+    return redirect("memberships:dashboard_offers")
+
+
+@staff_required
+@require_POST
+def offer_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+    copy = services.offer_duplicate(offer=get_object_or_404(Offer, pk=pk))
+    messages.success(request, f"“{copy.title}” is a draft copy.")
+    return redirect("memberships:offer_edit", pk=copy.pk)
+
+
+# --- Public pages ---------------------------------------------------------------------------------
+
+
+def _with_query(request: HttpRequest, url: str) -> str:
+    # Keep ?ref= and the like from the offer page to the checkout.
+    query = request.META.get("QUERY_STRING", "")
+    return f"{url}?{query}" if query else url
+
+
 def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
-    """The public offer page (landing page when enabled, else the checkout). Built by the offers work."""
-    raise Http404("No offer here yet.")
+    """The public offer page: the landing page when enabled, else straight to the checkout."""
+    public = selectors.offer_for_visitor(slug=slug, user=request.user)
+    offer = public.offer
+    checkout_url = _with_query(request, reverse("memberships:checkout", kwargs={"slug": offer.slug}))
+    if not offer.landing_enabled:
+        return redirect(checkout_url)
+    includes = [line.strip() for line in offer.landing_includes.splitlines() if line.strip()] or [
+        group.name for group in public.groups
+    ]
+    return render(
+        request,
+        "memberships/landing.html",
+        {
+            "offer": offer,
+            "is_preview": public.is_preview,
+            "includes": includes,
+            "body_html": markdown_to_html(offer.landing_body),
+            "checkout_url": checkout_url,
+        },
+    )
 
 
+@require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest, slug: str) -> HttpResponse:
-    """The checkout page of an offer. Built by the offers work."""
-    raise Http404("No offer here yet.")
+    public = selectors.offer_for_visitor(slug=slug, user=request.user)
+    offer = public.offer
+    user = request.user if isinstance(request.user, User) else None
+    initial = {"email": user.email, "full_name": user.full_name} if user else None
+    if not offer.is_free:
+        form: FreeClaimForm = PaidCheckoutForm(initial=initial)
+        action = reverse("billing:checkout_start", kwargs={"slug": offer.slug})
+        return _render_checkout(request, public, form, action=action)
+
+    form = FreeClaimForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if public.is_preview:
+            messages.error(request, "This is a preview: publish the offer to let people claim it.")
+        elif user is not None:
+            services.offer_claim_free(offer=offer, email=user.email, full_name=user.full_name)
+            return redirect(_destination(offer, public.groups))
+        elif form.is_valid():
+            claim = services.offer_claim_free(
+                offer=offer, email=form.cleaned_data["email"], full_name=form.cleaned_data["full_name"]
+            )
+            if claim.new_account:
+                login(request, claim.user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, f"Welcome! You have joined {offer.title}.")
+                return redirect(_destination(offer, public.groups))
+            # An existing account is never logged in from a form anyone can fill in: its
+            # owner proves the address through the emailed link.
+            if offer.redirect_enabled and offer.redirect_url:
+                return redirect(offer.redirect_url)
+            return render(
+                request, "memberships/claim_sent.html", {"offer": offer, "email": claim.user.email, "claim": claim}
+            )
+    return _render_checkout(request, public, form, action=request.path)
+
+
+def _render_checkout(
+    request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm, *, action: str
+) -> HttpResponse:
+    return render(
+        request,
+        "memberships/checkout.html",
+        {
+            "offer": public.offer,
+            "is_preview": public.is_preview,
+            "form": form,
+            "action": action,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _destination(offer: Offer, groups: list[HubGroup]) -> str:
+    if offer.redirect_enabled and offer.redirect_url:
+        return offer.redirect_url
+    return selectors.community_path(groups=groups)

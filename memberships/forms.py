@@ -1,0 +1,319 @@
+"""Forms for offers. They validate and normalise (prices to minor units, images to re-encoded
+bytes); they write nothing."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django import forms
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import URLValidator
+
+from accounts.models import normalize_email
+from hubs.models import HubGroup
+from memberships import emails, images
+from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Offer, format_money
+
+_PENDING_SALT = "memberships.pending-image"
+_PENDING_MAX_AGE = 60 * 60 * 24
+IMAGE_ACCEPT = "image/jpeg,image/png,image/webp"
+
+
+def pending_image_token(name: str) -> str:
+    """A signed reference to an image already stored, so a form re-shown after an error keeps it."""
+    return signing.dumps(name, salt=_PENDING_SALT)
+
+
+def pending_image_name(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        name = signing.loads(token, salt=_PENDING_SALT, max_age=_PENDING_MAX_AGE)
+    except signing.BadSignature:
+        return ""
+    return name if isinstance(name, str) and name.startswith("offers/") else ""
+
+
+def _placeholder_check(value: str) -> str:
+    unknown = emails.unknown_placeholders(value)
+    if unknown:
+        known = ", ".join("{{ " + name + " }}" for name in emails.PLACEHOLDERS)
+        wrong = ", ".join("{{ " + name + " }}" for name in unknown)
+        raise ValidationError(f"Unknown placeholder {wrong}. You can use {known}.")
+    return value
+
+
+class OfferForm(forms.Form):
+    """The whole offer editor. ``offer_fields()`` gives the model values after validation."""
+
+    title = forms.CharField(max_length=200, help_text="What buyers see on the offer and checkout pages.")
+    slug = forms.SlugField(
+        label="Offer page address",
+        max_length=220,
+        required=False,
+        help_text="The last part of the offer page's URL. Left blank, it is made from the title; "
+        "changing the title later does not change it.",
+    )
+    pricing = forms.ChoiceField(label="Pricing model", choices=Offer.Pricing.choices, widget=forms.RadioSelect)
+    price = forms.DecimalField(
+        label="Price",
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "inputmode": "decimal"}),
+        error_messages={"max_decimal_places": "Use at most two decimals, like 9.99."},
+    )
+    currency = forms.ChoiceField(choices=[(code, f"{code.upper()} ({name})") for code, (name, _) in CURRENCIES.items()])
+    interval = forms.ChoiceField(label="Billing interval", choices=[("", "—"), *Offer.Interval.choices], required=False)
+    grace_period_days = forms.IntegerField(
+        label="Grace period (days)",
+        min_value=0,
+        max_value=30,
+        initial=3,
+        help_text="How long a buyer whose renewal payment fails keeps access while Stripe retries.",
+    )
+    hub_groups = forms.ModelMultipleChoiceField(
+        label="Community permissions",
+        queryset=HubGroup.objects.exclude(permission=HubGroup.Permission.HIDDEN),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The hub groups buyers of this offer get. Changes apply to past buyers too.",
+    )
+    thumbnail = forms.FileField(
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": IMAGE_ACCEPT}),
+        help_text="Shown on the checkout page; required to publish. JPEG, PNG or WebP, at most 10 MB "
+        "and 25 megapixels. Cropped to a square.",
+    )
+    thumbnail_pending = forms.CharField(required=False, widget=forms.HiddenInput)
+    cover = forms.FileField(
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": IMAGE_ACCEPT}),
+        help_text="A wide image across the top of the checkout page. JPEG, PNG or WebP, at most 10 MB.",
+    )
+    cover_pending = forms.CharField(required=False, widget=forms.HiddenInput)
+    remove_cover = forms.BooleanField(label="Remove the cover", required=False)
+    confirmation_subject = forms.CharField(
+        label="Email subject", max_length=200, required=False, widget=forms.TextInput(attrs={"data-preview": "subject"})
+    )
+    confirmation_body = forms.CharField(
+        label="Email body",
+        max_length=10_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "data-preview": "body"}),
+    )
+    redirect_enabled = forms.BooleanField(label="Redirect users to a custom link", required=False)
+    redirect_url = forms.CharField(
+        label="Custom link",
+        max_length=500,
+        required=False,
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/thank-you"}),
+    )
+    resell_enabled = forms.BooleanField(label="Enable customers to resell this offer for a commission", required=False)
+    resell_commission_percent = forms.IntegerField(
+        label="Resell commission (%)",
+        required=False,
+        min_value=1,
+        max_value=90,
+        error_messages={
+            "min_value": "The commission is between 1 and 90 percent.",
+            "max_value": "The commission is between 1 and 90 percent.",
+        },
+    )
+    resell_description = forms.CharField(
+        label="Affiliate program description",
+        max_length=5_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    custom_code = forms.CharField(
+        label="Custom code",
+        max_length=20_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "class": "code"}),
+    )
+    landing_enabled = forms.BooleanField(label="Show a landing page before checkout", required=False)
+    landing_headline = forms.CharField(label="Headline", max_length=200, required=False)
+    landing_body = forms.CharField(
+        label="Text (Markdown)", max_length=20_000, required=False, widget=forms.Textarea(attrs={"rows": 8})
+    )
+    landing_includes = forms.CharField(
+        label="What the membership includes",
+        max_length=5_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One item per line. Left blank, the names of the hub groups above are listed.",
+    )
+    landing_cta_label = forms.CharField(
+        label="Button label", max_length=60, required=False, widget=forms.TextInput(attrs={"placeholder": "Join now"})
+    )
+
+    def __init__(self, *args: Any, offer: Offer | None = None, **kwargs: Any) -> None:
+        self.offer = offer
+        if offer is not None and "initial" not in kwargs:
+            kwargs["initial"] = initial_from_offer(offer)
+        super().__init__(*args, **kwargs)
+        self.thumbnail_image: images.ProcessedImage | None = None
+        self.cover_image: images.ProcessedImage | None = None
+
+    # --- Fields --------------------------------------------------------------------------------
+    def clean_slug(self) -> str:
+        slug: str = self.cleaned_data["slug"]
+        if slug:
+            taken = Offer.objects.filter(slug=slug)
+            if self.offer is not None:
+                taken = taken.exclude(pk=self.offer.pk)
+            if taken.exists():
+                raise ValidationError("Another offer already uses this address.")
+        return slug
+
+    def _clean_image(self, name: str, variant: images.Variant) -> images.ProcessedImage | None:
+        upload = self.cleaned_data.get(name)
+        if not isinstance(upload, UploadedFile):
+            return None
+        processed = images.process_image(upload, size=upload.size or 0, variant=variant)
+        setattr(self, f"{name}_image", processed)
+        return processed
+
+    def clean_thumbnail(self) -> images.ProcessedImage | None:
+        return self._clean_image("thumbnail", images.THUMBNAIL)
+
+    def clean_cover(self) -> images.ProcessedImage | None:
+        return self._clean_image("cover", images.COVER)
+
+    def clean_thumbnail_pending(self) -> str:
+        return pending_image_name(self.cleaned_data.get("thumbnail_pending", ""))
+
+    def clean_cover_pending(self) -> str:
+        return pending_image_name(self.cleaned_data.get("cover_pending", ""))
+
+    def clean_confirmation_subject(self) -> str:
+        return _placeholder_check(self.cleaned_data["confirmation_subject"].strip())
+
+    def clean_confirmation_body(self) -> str:
+        return _placeholder_check(self.cleaned_data["confirmation_body"].strip())
+
+    def clean_redirect_url(self) -> str:
+        url: str = self.cleaned_data["redirect_url"].strip()
+        if url:
+            try:
+                URLValidator(schemes=["http", "https"])(url)
+            except ValidationError:
+                raise ValidationError(
+                    "Enter a full web address starting with https:// or http://, like https://example.com/thanks."
+                ) from None
+        return url
+
+    # --- The whole form ------------------------------------------------------------------------
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        pricing = data.get("pricing")
+        currency = data.get("currency") or "usd"
+        if pricing in (Offer.Pricing.ONE_TIME, Offer.Pricing.RECURRING):
+            price = data.get("price")
+            if price is None:
+                if "price" not in self.errors:
+                    self.add_error("price", "Enter a price for a paid offer.")
+            else:
+                amount = int((price * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+                if amount < MINIMUM_AMOUNT:
+                    self.add_error(
+                        "price",
+                        f"The minimum price is {format_money(MINIMUM_AMOUNT, currency)} (Stripe's minimum). "
+                        "Choose Free to give it away.",
+                    )
+                elif amount > MAXIMUM_AMOUNT:
+                    self.add_error("price", f"The maximum price is {format_money(MAXIMUM_AMOUNT, currency)}.")
+                else:
+                    data["price_amount"] = amount
+            if pricing == Offer.Pricing.RECURRING and not data.get("interval"):
+                self.add_error("interval", "Choose how often buyers are charged.")
+        if data.get("redirect_enabled") and not data.get("redirect_url") and "redirect_url" not in self.errors:
+            self.add_error("redirect_url", "Enter the link to send buyers to, or turn the redirect off.")
+        if data.get("resell_enabled"):
+            if pricing == Offer.Pricing.FREE:
+                self.add_error("resell_enabled", "Resell rights are for paid offers only.")
+            elif data.get("resell_commission_percent") is None and "resell_commission_percent" not in self.errors:
+                self.add_error("resell_commission_percent", "Enter a commission between 1 and 90 percent.")
+        return data
+
+    def offer_fields(self) -> dict[str, Any]:
+        """The validated values, as model fields (free and one-time offers carry no interval)."""
+        data = self.cleaned_data
+        pricing = data["pricing"]
+        resell = bool(data["resell_enabled"]) and pricing != Offer.Pricing.FREE
+        return {
+            "title": data["title"].strip(),
+            "pricing": pricing,
+            "price_amount": 0 if pricing == Offer.Pricing.FREE else data["price_amount"],
+            "currency": data["currency"],
+            "interval": data["interval"] if pricing == Offer.Pricing.RECURRING else "",
+            "grace_period_days": data["grace_period_days"],
+            "confirmation_subject": data["confirmation_subject"],
+            "confirmation_body": data["confirmation_body"],
+            "redirect_enabled": data["redirect_enabled"],
+            "redirect_url": data["redirect_url"],
+            "resell_enabled": resell,
+            "resell_commission_percent": data["resell_commission_percent"] if resell else None,
+            "resell_description": data["resell_description"].strip(),
+            "custom_code": data["custom_code"].strip(),
+            "landing_enabled": data["landing_enabled"],
+            "landing_headline": data["landing_headline"].strip(),
+            "landing_body": data["landing_body"].strip(),
+            "landing_includes": data["landing_includes"].strip(),
+            "landing_cta_label": data["landing_cta_label"].strip(),
+        }
+
+
+def initial_from_offer(offer: Offer) -> dict[str, Any]:
+    initial: dict[str, Any] = {
+        name: getattr(offer, name)
+        for name in (
+            "title",
+            "slug",
+            "pricing",
+            "currency",
+            "interval",
+            "grace_period_days",
+            "confirmation_subject",
+            "confirmation_body",
+            "redirect_enabled",
+            "redirect_url",
+            "resell_enabled",
+            "resell_commission_percent",
+            "resell_description",
+            "custom_code",
+            "landing_enabled",
+            "landing_headline",
+            "landing_body",
+            "landing_includes",
+            "landing_cta_label",
+        )
+    }
+    initial["price"] = None if offer.is_free else Decimal(offer.price_amount) / 100
+    if offer.pk:
+        initial["hub_groups"] = list(offer.hub_groups.all())
+    return initial
+
+
+class FreeClaimForm(forms.Form):
+    """The buyer's details on a free offer's checkout page."""
+
+    full_name = forms.CharField(
+        label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    email = forms.EmailField(label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+    def clean_full_name(self) -> str:
+        return " ".join(self.cleaned_data["full_name"].split())
+
+
+class PaidCheckoutForm(FreeClaimForm):
+    """The same fields on a paid offer's checkout page; billing starts the Stripe Checkout."""

@@ -1,0 +1,105 @@
+"""Reads for memberships: the offers a page shows and what an edit would change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from accounts.models import User
+from hubs.models import AccessGrant, HubGroup
+from memberships.models import Entitlement, Offer
+
+
+def dashboard_offer_list(*, status: str | None = None) -> QuerySet[Offer]:
+    """The offers list: every offer with its buyer count, in two queries whatever their number."""
+    offers = Offer.objects.with_buyer_counts().prefetch_related(
+        Prefetch("hub_groups", queryset=HubGroup.objects.only("id", "name", "slug"))
+    )
+    if status:
+        return offers.filter(status=status)
+    return offers.exclude(status=Offer.Status.ARCHIVED)
+
+
+@dataclass(frozen=True)
+class PublicOffer:
+    offer: Offer
+    groups: list[HubGroup]
+    is_preview: bool
+
+
+def offer_for_visitor(*, slug: str, user: User | AnonymousUser) -> PublicOffer:
+    """The offer behind a public page, in two queries, or 404.
+
+    Unpublished offers are a 404 to everyone but staff, who see them as a preview.
+    """
+    offer = Offer.objects.filter(slug=slug).first()
+    if offer is None:
+        raise Http404("No such offer.")
+    is_staff = bool(user.is_authenticated and user.is_staff)
+    if not offer.is_published and not is_staff:
+        raise Http404("No such offer.")
+    groups = list(offer.hub_groups.all())
+    return PublicOffer(offer=offer, groups=groups, is_preview=not offer.is_published)
+
+
+def community_path(*, groups: list[HubGroup]) -> str:
+    """Where a buyer lands: the first hub group the offer grants, else the member home."""
+    if groups:
+        try:
+            return reverse("hubs:group", kwargs={"slug": groups[0].slug})
+        except NoReverseMatch:
+            pass  # the community pages are not installed: the member home lists what they have
+    return reverse("accounts:home")
+
+
+def offer_buyer_count(*, offer: Offer) -> int:
+    return Entitlement.objects.active().filter(offer=offer).count()
+
+
+@dataclass(frozen=True)
+class GroupChangeImpact:
+    """What saving new hub groups on an offer does to its current buyers."""
+
+    added: list[HubGroup]
+    removed: list[HubGroup]
+    buyers: int
+    # For each removed private group: how many buyers lose it (nothing else gives it to them).
+    losing: list[tuple[HubGroup, int]]
+
+    @property
+    def changes_access(self) -> bool:
+        return bool(self.buyers and (self.added or self.removed))
+
+
+def group_change_impact(*, offer: Offer, new_groups: Iterable[HubGroup]) -> GroupChangeImpact:
+    """How many buyers a change of the offer's hub groups affects (two queries, plus one per
+    removed private group)."""
+    current = {group.pk: group for group in offer.hub_groups.all()} if offer.pk else {}
+    new = {group.pk: group for group in new_groups}
+    added = [group for pk, group in new.items() if pk not in current]
+    removed = [group for pk, group in current.items() if pk not in new]
+    if not offer.pk or not (added or removed):
+        return GroupChangeImpact(added=added, removed=removed, buyers=0, losing=[])
+    now = timezone.now()
+    buyers = Entitlement.objects.active(now).filter(offer=offer)
+    buyer_count = buyers.count()
+    losing: list[tuple[HubGroup, int]] = []
+    for group in removed:
+        # Public groups stay open to everyone and hidden ones were never open to buyers.
+        if not buyer_count or group.permission != HubGroup.Permission.PRIVATE:
+            continue
+        kept_by_offer = Entitlement.objects.active(now).filter(~Q(offer=offer), offer__hub_groups=group)
+        kept_by_grant = AccessGrant.objects.active(now).filter(group=group)
+        count = (
+            buyers.exclude(user__in=kept_by_offer.values("user_id"))
+            .exclude(user__in=kept_by_grant.values("user_id"))
+            .count()
+        )
+        losing.append((group, count))
+    return GroupChangeImpact(added=added, removed=removed, buyers=buyer_count, losing=losing)

@@ -1,0 +1,379 @@
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import User
+from memberships.models import Offer
+from tests.memberships.conftest import image_bytes, upload
+
+CREATE_URL = reverse("memberships:offer_create", kwargs={"kind": "membership"})
+
+
+def form_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "title": "Inner Circle",
+        "slug": "",
+        "pricing": "free",
+        "price": "",
+        "currency": "usd",
+        "interval": "",
+        "grace_period_days": "3",
+        "confirmation_subject": "",
+        "confirmation_body": "",
+        "redirect_url": "",
+        "resell_description": "",
+        "custom_code": "",
+        "landing_headline": "",
+        "landing_body": "",
+        "landing_includes": "",
+        "landing_cta_label": "",
+        "action": "save",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@pytest.fixture
+def staff_client(client: Client, owner: User) -> Client:
+    client.force_login(owner)
+    return client
+
+
+def errors_of(response: Any) -> dict[str, list[str]]:
+    return {name: list(errors) for name, errors in response.context["form"].errors.items()}
+
+
+# --- Creating and validating --------------------------------------------------------------------
+
+
+def test_a_creator_picks_membership_then_creates_a_free_draft(staff_client: Client, make_group) -> None:
+    group = make_group("Yoga")
+    choose = staff_client.get(reverse("memberships:offer_new"))
+    assert "Membership" in choose.content.decode()
+    response = staff_client.post(CREATE_URL, form_data(hub_groups=[group.pk], thumbnail=upload()))
+    offer = Offer.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("memberships:offer_edit", kwargs={"pk": offer.pk})
+    assert (offer.title, offer.slug, offer.status, offer.pricing) == ("Inner Circle", "inner-circle", "draft", "free")
+    assert list(offer.hub_groups.all()) == [group]
+    assert offer.thumbnail.name.startswith("offers/thumbnail-")
+    assert offer.thumbnail.name.endswith(".webp")
+    assert offer.thumbnail.storage.exists(offer.thumbnail.name)
+
+
+@pytest.mark.parametrize(
+    ("price", "amount"),
+    [("0.50", 50), ("12", 1200), ("12.5", 1250), ("999999.99", 99_999_999)],
+)
+def test_paid_prices_from_the_minimum_up_are_stored_in_cents(staff_client: Client, price: str, amount: int) -> None:
+    response = staff_client.post(CREATE_URL, form_data(pricing="one_time", price=price))
+    assert response.status_code == 302
+    assert Offer.objects.get().price_amount == amount
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"pricing": "one_time", "price": "0.49"}, "price", "The minimum price is $0.50"),
+        ({"pricing": "one_time", "price": "0.49", "currency": "eur"}, "price", "The minimum price is €0.50"),
+        ({"pricing": "one_time", "price": "1000000"}, "price", "The maximum price is $999,999.99"),
+        ({"pricing": "one_time", "price": ""}, "price", "Enter a price for a paid offer."),
+        ({"pricing": "one_time", "price": "1.999"}, "price", "Use at most two decimals"),
+        ({"pricing": "one_time", "price": "-3"}, "price", "greater than or equal to 0"),
+        ({"pricing": "recurring", "price": "10", "interval": ""}, "interval", "Choose how often"),
+        ({"pricing": "bartering"}, "pricing", "Select a valid choice"),
+        ({"title": ""}, "title", "This field is required."),
+        ({"slug": "not a slug!"}, "slug", "Enter a valid “slug”"),
+        ({"redirect_enabled": "on"}, "redirect_url", "Enter the link to send buyers to"),
+        ({"redirect_url": "javascript:alert(1)"}, "redirect_url", "starting with https://"),
+        ({"redirect_url": "/thanks"}, "redirect_url", "starting with https://"),
+        ({"pricing": "one_time", "price": "5", "resell_enabled": "on"}, "resell_commission_percent", "between 1"),
+        (
+            {"pricing": "one_time", "price": "5", "resell_enabled": "on", "resell_commission_percent": "91"},
+            "resell_commission_percent",
+            "between 1 and 90",
+        ),
+        (
+            {"pricing": "one_time", "price": "5", "resell_enabled": "on", "resell_commission_percent": "0"},
+            "resell_commission_percent",
+            "between 1 and 90",
+        ),
+        ({"resell_enabled": "on", "resell_commission_percent": "20"}, "resell_enabled", "paid offers only"),
+        ({"confirmation_body": "Hi {{ buyer_nmae }}"}, "confirmation_body", "Unknown placeholder {{ buyer_nmae }}"),
+        ({"grace_period_days": "31"}, "grace_period_days", "less than or equal to 30"),
+        ({"thumbnail": "text"}, "thumbnail", "not a JPEG, PNG or WebP image"),
+    ],
+)
+def test_every_field_is_validated_next_to_itself(
+    staff_client: Client, overrides: dict[str, Any], field: str, message: str
+) -> None:
+    if overrides.get("thumbnail") == "text":
+        overrides = {"thumbnail": upload("notes.png", b"hello, I am text")}
+    response = staff_client.post(CREATE_URL, form_data(**overrides))
+    assert response.status_code == 400
+    assert not Offer.objects.exists()
+    errors = errors_of(response)
+    assert list(errors) == [field], errors
+    assert message in errors[field][0]
+    # Shown next to the field, in the page.
+    assert 'class="field has-error"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bomb.png", "bomb", "far too many pixels"),
+        ("big.png", "30mp", "the most is 25 megapixels"),
+        ("fake.png", b"plain text, not a picture", "not a JPEG, PNG or WebP image"),
+        ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"></svg>', "not a JPEG, PNG or WebP image"),
+    ],
+)
+def test_bad_images_get_a_clear_form_error(staff_client: Client, name: str, content: Any, message: str) -> None:
+    from tests.memberships.test_images import png_header_only
+
+    data = {"bomb": png_header_only(60_000, 60_000), "30mp": png_header_only(6000, 5000)}.get(content, content)
+    response = staff_client.post(CREATE_URL, form_data(cover=upload(name, data)))
+    assert response.status_code == 400
+    assert message in errors_of(response)["cover"][0]
+    assert message in response.content.decode()
+
+
+def test_nothing_typed_is_lost_on_an_error_and_an_uploaded_image_is_kept(staff_client: Client, make_group) -> None:
+    group = make_group("Yoga")
+    response = staff_client.post(
+        CREATE_URL,
+        form_data(
+            title="Weight Training",
+            pricing="one_time",
+            price="0.49",
+            confirmation_body="Welcome aboard, {{ buyer_name }}!",
+            hub_groups=[group.pk],
+            thumbnail=upload("t.png", image_bytes(size=(800, 800))),
+        ),
+    )
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert 'value="Weight Training"' in body
+    assert 'value="0.49"' in body
+    assert "Welcome aboard, {{ buyer_name }}!" in body
+    assert f'value="{group.pk}" id="id_hub_groups_0" checked' in body or "checked" in body
+    assert "New thumbnail uploaded; it is kept when you save." in body
+    token = response.context["form"].data["thumbnail_pending"]
+    # Fixing the price and saving again keeps the thumbnail without uploading it again.
+    again = staff_client.post(
+        CREATE_URL,
+        form_data(title="Weight Training", pricing="one_time", price="0.50", thumbnail_pending=token),
+    )
+    assert again.status_code == 302
+    offer = Offer.objects.get()
+    assert offer.thumbnail.name.startswith("offers/thumbnail-")
+
+
+def test_a_forged_pending_image_is_ignored(staff_client: Client) -> None:
+    response = staff_client.post(CREATE_URL, form_data(thumbnail_pending="offers/../../etc/passwd"))
+    assert response.status_code == 302
+    assert not Offer.objects.get().thumbnail
+
+
+def test_a_taken_address_is_refused(staff_client: Client, make_offer) -> None:
+    make_offer()
+    response = staff_client.post(CREATE_URL, form_data(slug="inner-circle"))
+    assert errors_of(response) == {"slug": ["Another offer already uses this address."]}
+
+
+def test_the_address_does_not_change_with_the_title(staff_client: Client, make_offer) -> None:
+    offer = make_offer()
+    staff_client.post(reverse("memberships:offer_edit", kwargs={"pk": offer.pk}), form_data(title="A New Name"))
+    offer.refresh_from_db()
+    assert (offer.title, offer.slug) == ("A New Name", "inner-circle")
+    assert staff_client.get(reverse("memberships:offer_page", kwargs={"slug": "inner-circle"})).status_code == 302
+
+
+def test_two_offers_with_one_title_get_distinct_addresses(make_offer) -> None:
+    assert [make_offer().slug, make_offer().slug, make_offer().slug] == [
+        "inner-circle",
+        "inner-circle-2",
+        "inner-circle-3",
+    ]
+
+
+# --- Paid offers and Stripe ----------------------------------------------------------------------
+
+
+def test_choosing_a_paid_model_without_stripe_says_how_to_connect(staff_client: Client) -> None:
+    body = staff_client.get(CREATE_URL).content.decode()
+    assert "No Stripe account is connected" in body
+    assert reverse("billing:dashboard_integrations") in body
+
+
+def test_saving_a_paid_offer_queues_the_stripe_sync_after_commit(
+    staff_client: Client, django_capture_on_commit_callbacks
+) -> None:
+    with (
+        mock.patch("billing.tasks.sync_offer_to_stripe.delay") as sync,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        staff_client.post(CREATE_URL, form_data(pricing="recurring", price="19", interval="month"))
+    offer = Offer.objects.get()
+    sync.assert_called_once_with(offer.pk)
+    assert offer.stripe_recurring == {"interval": "month", "interval_count": 1}
+
+
+def test_saving_a_free_offer_does_not_touch_stripe(staff_client: Client) -> None:
+    with mock.patch("billing.tasks.sync_offer_to_stripe.delay") as sync:
+        staff_client.post(CREATE_URL, form_data())
+    sync.assert_not_called()
+
+
+def test_a_paid_offer_cannot_be_published_until_stripe_is_connected(
+    staff_client: Client, make_offer, django_capture_on_commit_callbacks
+) -> None:
+    offer = make_offer(published=False, pricing="one_time", price_amount=500)
+    response = staff_client.post(reverse("memberships:offer_publish", kwargs={"pk": offer.pk}), follow=True)
+    assert "Not published: Connect a Stripe account (Settings &gt; Integrations)" in response.content.decode()
+    offer.refresh_from_db()
+    assert offer.status == "draft"
+    with (
+        mock.patch("billing.selectors.stripe_connected", return_value=True),
+        mock.patch("billing.tasks.sync_offer_to_stripe.delay") as sync,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        staff_client.post(reverse("memberships:offer_publish", kwargs={"pk": offer.pk}))
+    offer.refresh_from_db()
+    assert offer.status == "published"
+    sync.assert_called_once_with(offer.pk)
+
+
+def test_resell_rights_are_stored_for_paid_offers(staff_client: Client) -> None:
+    staff_client.post(
+        CREATE_URL,
+        form_data(
+            pricing="one_time",
+            price="40",
+            resell_enabled="on",
+            resell_commission_percent="30",
+            resell_description="Earn 30% on every sale.",
+        ),
+    )
+    offer = Offer.objects.get()
+    assert (offer.resell_enabled, offer.resell_commission_percent, offer.resell_description) == (
+        True,
+        30,
+        "Earn 30% on every sale.",
+    )
+
+
+# --- Publishing, status and the list -------------------------------------------------------------
+
+
+def test_publishing_needs_a_group_and_a_thumbnail(staff_client: Client, make_offer) -> None:
+    offer = make_offer(published=False, groups=[], thumbnail=False)
+    page = staff_client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk})).content.decode()
+    assert "Choose at least one hub group under Community permissions." in page
+    assert "Upload a thumbnail." in page
+    response = staff_client.post(reverse("memberships:offer_publish", kwargs={"pk": offer.pk}), follow=True)
+    body = response.content.decode()
+    assert "Not published: Choose at least one hub group" in body
+    assert "Not published: Upload a thumbnail." in body
+    offer.refresh_from_db()
+    assert offer.status == "draft"
+
+
+def test_a_ready_free_offer_is_published_unpublished_and_archived(staff_client: Client, make_offer) -> None:
+    offer = make_offer(published=False)
+    staff_client.post(reverse("memberships:offer_publish", kwargs={"pk": offer.pk}))
+    offer.refresh_from_db()
+    assert offer.status == "published"
+    staff_client.post(reverse("memberships:offer_unpublish", kwargs={"pk": offer.pk}))
+    offer.refresh_from_db()
+    assert offer.status == "draft"
+    staff_client.post(reverse("memberships:offer_archive", kwargs={"pk": offer.pk}))
+    offer.refresh_from_db()
+    assert offer.status == "archived"
+    staff_client.get(reverse("memberships:dashboard_offers"))  # shows (and so clears) the messages
+    current = staff_client.get(reverse("memberships:dashboard_offers")).content.decode()
+    archived = staff_client.get(reverse("memberships:dashboard_offers") + "?status=archived").content.decode()
+    edit_link = reverse("memberships:offer_edit", kwargs={"pk": offer.pk})
+    assert edit_link not in current
+    assert edit_link in archived
+
+
+def test_duplicating_makes_a_draft_copy_with_the_same_groups(staff_client: Client, make_offer, make_group) -> None:
+    groups = [make_group("Yoga"), make_group("Weights")]
+    offer = make_offer(groups=groups, custom_code="<!-- pixel -->")
+    response = staff_client.post(reverse("memberships:offer_duplicate", kwargs={"pk": offer.pk}))
+    copy = Offer.objects.exclude(pk=offer.pk).get()
+    assert response.url == reverse("memberships:offer_edit", kwargs={"pk": copy.pk})
+    assert (copy.title, copy.status, copy.slug) == ("Copy of Inner Circle", "draft", "copy-of-inner-circle")
+    assert set(copy.hub_groups.all()) == set(groups)
+    assert copy.thumbnail.name == offer.thumbnail.name
+    assert copy.custom_code == "<!-- pixel -->"
+
+
+def test_the_offers_list_shows_status_price_buyers_and_links(
+    staff_client: Client, make_offer, make_buyer, django_assert_num_queries
+) -> None:
+    free = make_offer(title="Free Lounge")
+    paid = make_offer(title="Pro Pass", published=False, pricing="recurring", price_amount=1900, interval="month")
+    for _ in range(3):
+        make_buyer(free)
+    with django_assert_num_queries(4):  # session, user, offers with counts, their groups
+        response = staff_client.get(reverse("memberships:dashboard_offers"))
+    rows = response.content.decode()
+    assert "Free Lounge" in rows
+    assert "Pro Pass" in rows
+    assert "$19.00 / month" in rows
+    assert ">Published<" in rows
+    assert ">Draft<" in rows
+    assert "<td>3</td>" in rows
+    assert reverse("memberships:offer_page", kwargs={"slug": paid.slug}) in rows
+    for _ in range(5):
+        make_offer(title="More")
+    with django_assert_num_queries(4):
+        staff_client.get(reverse("memberships:dashboard_offers"))
+
+
+def test_members_cannot_reach_the_editor(client: Client, member: User, make_offer) -> None:
+    offer = make_offer()
+    client.force_login(member)
+    assert client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk})).status_code == 403
+    assert client.post(reverse("memberships:offer_publish", kwargs={"pk": offer.pk})).status_code == 403
+    assert client.post(CREATE_URL, form_data()).status_code == 403
+    assert not Offer.objects.exclude(pk=offer.pk).exists()
+
+
+# --- Email ---------------------------------------------------------------------------------------
+
+
+def test_send_me_a_test_emails_the_current_wording_without_saving(staff_client: Client, owner: User) -> None:
+    response = staff_client.post(
+        CREATE_URL,
+        form_data(
+            title="Yoga Club",
+            action="test_email",
+            confirmation_subject="Welcome to {{ offer_title }}",
+            confirmation_body="Hi {{ buyer_name }} <b>friend</b>",
+        ),
+    )
+    assert response.status_code == 200
+    assert not Offer.objects.exists()
+    assert f"A test email is on its way to {owner.email}" in response.content.decode()
+    [message] = mail.outbox
+    assert message.to == [owner.email]
+    assert message.subject == "[Test] Welcome to Yoga Club"
+    assert "Hi Olive Owner <b>friend</b>" in message.body
+    html = message.alternatives[0][0]
+    assert "Hi Olive Owner &lt;b&gt;friend&lt;/b&gt;" in html
+
+
+def test_the_editor_offers_a_live_preview_with_the_default_wording(staff_client: Client) -> None:
+    body = staff_client.get(CREATE_URL).content.decode()
+    assert 'id="email-preview"' in body
+    assert "You&#x27;re in: {{ offer_title }}" in body
+    assert "offer_editor.js" in body
