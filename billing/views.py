@@ -18,9 +18,10 @@ from accounts.decorators import staff_required
 from accounts.models import User
 from billing import selectors, services
 from billing import stripe_gateway as gateway
-from billing.forms import CheckoutForm
 from billing.models import CheckoutAttempt, WebhookEvent
+from memberships.forms import PaidCheckoutForm
 from memberships.models import Entitlement, Offer
+from memberships.selectors import community_path
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ def _bind_browser(response: HttpResponse, key: str) -> None:
 
 
 def _error_page(
-    request: HttpRequest, offer: Offer, message: str, form: CheckoutForm | None = None, status: int = 503
+    request: HttpRequest, offer: Offer, message: str, form: PaidCheckoutForm | None = None, status: int = 503
 ) -> HttpResponse:
     return render(
         request, "billing/checkout_error.html", {"offer": offer, "message": message, "form": form}, status=status
@@ -233,12 +234,18 @@ def _active_entitlement(offer: Offer, email: str, user: User | None) -> bool:
 @require_POST
 def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
     """Start a paid checkout: snapshot the price, create the Checkout Session, send the buyer to it."""
-    offer = get_object_or_404(Offer, slug=slug, status=Offer.Status.PUBLISHED)
+    offer = get_object_or_404(Offer.objects.published(), slug=slug)
     if offer.is_free:
         return redirect("memberships:checkout", slug=offer.slug)
-    form = CheckoutForm(request.POST)
+    form = PaidCheckoutForm(request.POST)
     if not form.is_valid():
-        return render(request, "billing/checkout_form.html", {"offer": offer, "form": form}, status=400)
+        # The offer's own checkout page, with each error next to its field and what was typed.
+        return render(
+            request,
+            "memberships/checkout.html",
+            {"offer": offer, "is_preview": False, "form": form, "action": request.path},
+            status=400,
+        )
     email, full_name = form.cleaned_data["email"], form.cleaned_data["full_name"]
     user = request.user if isinstance(request.user, User) else None
     if _active_entitlement(offer, email, user):
@@ -325,8 +332,9 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
     if offer.redirect_enabled and offer.redirect_url:
         return redirect(offer.redirect_url)
     buyer = attempt.user
+    destination = community_path(groups=list(offer.hub_groups.all()))
     if request.user.is_authenticated and request.user == buyer:
-        return redirect("accounts:home")
+        return redirect(destination)
     bound = selectors.checkout_attempt_for_browser(attempt_id=str(attempt.pk), browser_key=_browser_key(request))
     if (
         bound is not None
@@ -339,7 +347,7 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
     ):
         login(request, buyer, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome! You now have access to {offer.title}.")
-        return redirect("accounts:home")
+        return redirect(destination)
     messages.success(
         request,
         f"Your purchase of {offer.title} is complete. Log in to enter the community: we emailed a login link "
