@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from memberships.models import Offer
+from memberships.models import Offer, format_money
 
 
 class StripeAccountQuerySet(models.QuerySet["StripeAccount"]):
@@ -182,3 +182,7 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_object_id} {self.amount} {self.currency}"
+
+    @property
+    def amount_label(self) -> str:
+        return format_money(self.amount, self.currency)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from billing.models import CheckoutAttempt, StripeAccount, WebhookEvent
+from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
 
 
 def stripe_account_current() -> StripeAccount | None:
@@ -38,3 +38,7 @@ def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) ->
         .filter(pk=attempt_id, browser_key=browser_key_hash(browser_key))
         .first()
     )
+
+
+def payments_recent(*, limit: int = 100) -> QuerySet[Payment]:
+    return Payment.objects.select_related("user", "offer").order_by("-created_at")[:limit]

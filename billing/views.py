@@ -33,11 +33,7 @@ OAUTH_STATE_SESSION_KEY = "billing_oauth_state"
 
 @staff_required
 def dashboard_sales(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "dashboard/placeholder.html",
-        {"section": "sales", "title": "Sales", "empty": "No sales yet."},
-    )
+    return render(request, "billing/sales.html", {"section": "sales", "payments": selectors.payments_recent()})
 
 
 # --- Settings > Integrations > Stripe ------------------------------------------------------

@@ -248,3 +248,32 @@ def test_cancel_returns_to_the_checkout_page_with_a_message(client, sessions) ->
     assert response["Location"] == "/offers/inner-circle/checkout/"
     messages = [str(m) for m in response.wsgi_request._messages]
     assert messages == ["Checkout was canceled and nothing was charged. You can try again whenever you like."]
+
+
+# --- Sales ---------------------------------------------------------------------------------
+def test_the_sales_page_lists_payments_in_a_constant_number_of_queries(
+    client, owner, monkeypatch, django_assert_num_queries
+) -> None:
+    connect_account()
+    offer = paid_offer(amount=1250)
+    fake = FakeStripe(monkeypatch)
+    for index in range(5):
+        attempt = CheckoutAttempt.objects.create(
+            offer=offer,
+            stripe_account_id="acct_1CreatorTest000",
+            stripe_price_id="price_test",
+            amount=1250,
+            currency="usd",
+            pricing=offer.pricing,
+            email=f"buyer{index}@example.com",
+            full_name=f"Buyer {index}",
+            browser_key="x",
+        )
+        _fulfil(attempt, fake)
+    client.force_login(owner)
+    with django_assert_num_queries(3):  # session, user, payments with buyers and offers
+        response = client.get("/dashboard/sales/")
+    page = response.content.decode()
+    assert page.count("$12.50") == 5
+    assert "buyer4@example.com" in page
+    assert "Inner Circle" in page
