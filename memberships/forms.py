@@ -154,7 +154,7 @@ class OfferForm(forms.Form):
 
     def __init__(self, *args: Any, offer: Offer | None = None, **kwargs: Any) -> None:
         self.offer = offer
-        if offer is not None and "initial" not in kwargs:
+        if offer is not None and not kwargs.get("initial"):
             kwargs["initial"] = initial_from_offer(offer)
         super().__init__(*args, **kwargs)
         self.thumbnail_image: images.ProcessedImage | None = None
@@ -294,7 +294,7 @@ def initial_from_offer(offer: Offer) -> dict[str, Any]:
             "landing_cta_label",
         )
     }
-    initial["price"] = None if offer.is_free else Decimal(offer.price_amount) / 100
+    initial["price"] = None if offer.is_free else (Decimal(offer.price_amount) / 100).quantize(Decimal("0.01"))
     if offer.pk:
         initial["hub_groups"] = list(offer.hub_groups.all())
     return initial

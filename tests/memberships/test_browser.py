@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from accounts.models import User
+from hubs.models import HubGroup
+from hubs.selectors import accessible_group_ids
+from memberships.models import Entitlement, Offer
+from tests.conftest import PASSWORD, body_text
+from tests.memberships.conftest import image_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
+    page, new_page, owner: User, celery_worker, settings, tmp_path
+) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    morning = HubGroup.objects.create(name="Morning Yoga", slug="morning-yoga", permission="private")
+    evening = HubGroup.objects.create(name="Evening Yoga", slug="evening-yoga", permission="private")
+
+    # The creator logs in and starts a membership from Digital Offers.
+    page.goto("/accounts/login/")
+    page.get_by_label("Email address").fill(owner.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/")
+    page.get_by_label("Dashboard").get_by_role("link", name="Digital Offers").click()
+    page.get_by_role("link", name="New offer").click()
+    page.get_by_role("link", name="Membership").click()
+
+    page.get_by_label("Title").fill("Yoga Circle")
+    # Price fields show only for paid pricing models.
+    assert not page.locator("#id_price").is_visible()
+    page.get_by_label("One-Time Payment").check()
+    assert page.locator("#id_price").is_visible()
+    page.get_by_label("Free").check()
+    assert not page.locator("#id_price").is_visible()
+
+    page.get_by_label("Morning Yoga").check()
+    page.get_by_label("Evening Yoga").check()
+    page.set_input_files(
+        "#id_thumbnail", files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": image_bytes(size=(800, 800))}]
+    )
+    page.set_input_files(
+        "#id_cover", files=[{"name": "cover.jpg", "mimeType": "image/jpeg", "buffer": image_bytes("JPEG", (1600, 500))}]
+    )
+    # The live email preview follows the title.
+    assert page.locator("#email-preview-subject").text_content() == "You're in: Yoga Circle"
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("“Yoga Circle” is saved as a draft.").wait_for()
+
+    # A preview of the draft, clearly marked.
+    with page.expect_popup() as popup:
+        page.locator(".actions").get_by_role("link", name="View offer page").click()
+    preview = popup.value
+    preview.wait_for_load_state()
+    assert "/offers/yoga-circle/checkout/" in preview.url
+    assert preview.get_by_text("This offer is draft: only staff can see this page.").is_visible()
+    assert preview.locator("img.thumbnail").evaluate("img => img.naturalWidth") == 600
+    assert preview.locator("img.cover").evaluate("img => img.naturalWidth") == 1600
+    preview.close()
+
+    page.get_by_role("button", name="Publish").click()
+    page.get_by_text("“Yoga Circle” is published.").wait_for()
+    assert Offer.objects.get(slug="yoga-circle").status == "published"
+
+    # A buyer in a fresh browser claims it.
+    buyer_page = new_page()
+    buyer_page.goto("/offers/yoga-circle/")
+    buyer_page.wait_for_url("**/offers/yoga-circle/checkout/")
+    assert buyer_page.get_by_role("heading", name="Yoga Circle").is_visible()
+    assert buyer_page.get_by_text("Free", exact=True).is_visible()
+    assert buyer_page.get_by_text("Preview").count() == 0
+    buyer_page.get_by_label("Your name").fill("Bea Buyer")
+    buyer_page.get_by_label("Email address").fill("bea@example.com")
+    buyer_page.get_by_role("button", name="Join for free").click()
+    buyer_page.wait_for_url(re.compile(r".*/home/$"))
+    assert buyer_page.get_by_text("Welcome! You have joined Yoga Circle.").is_visible()
+    assert buyer_page.get_by_text("bea@example.com").is_visible()  # logged in
+
+    buyer = User.objects.get(email="bea@example.com")
+    assert Entitlement.objects.filter(user=buyer, offer__slug="yoga-circle", status="active").exists()
+    assert {morning.pk, evening.pk} <= accessible_group_ids(user=buyer)
+    [message] = celery_worker.wait_for(1)
+    assert message["To"] == "bea@example.com"
+    assert message["Subject"] == "You're in: Yoga Circle"
+    assert "Hi Bea Buyer," in body_text(message)

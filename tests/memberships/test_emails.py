@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from memberships.emails import DEFAULT_BODY, DEFAULT_SUBJECT, render_confirmation, unknown_placeholders
+
+VALUES = {
+    "buyer_name": 'Ann "<b>"',
+    "offer_title": "Yoga & Co",
+    "login_link": "https://club.example/accounts/login-link/abc/?a=1&b=2",
+    "community_url": "https://club.example/home/",
+}
+
+
+def test_blank_wording_falls_back_to_the_default() -> None:
+    email = render_confirmation(subject="  ", body="", values=VALUES)
+    assert email.subject == "You're in: Yoga & Co"
+    assert email.text.startswith('Hi Ann "<b>",')
+    assert VALUES["login_link"] in email.text
+    assert "{{" in DEFAULT_BODY
+    assert "{{" in DEFAULT_SUBJECT
+
+
+def test_the_html_part_escapes_the_creators_text_and_every_value() -> None:
+    email = render_confirmation(
+        subject="Hi", body="<img src=x onerror=alert(1)> {{ buyer_name }}\n\nGo: {{ login_link }}", values=VALUES
+    )
+    assert "<img" not in email.html
+    assert "&lt;img src=x onerror=alert(1)&gt; Ann &quot;&lt;b&gt;&quot;" in email.html
+    assert (
+        '<a href="https://club.example/accounts/login-link/abc/?a=1&amp;b=2">'
+        "https://club.example/accounts/login-link/abc/?a=1&amp;b=2</a>" in email.html
+    )
+    assert email.html.count("<p>") == 2
+
+
+def test_a_subject_stays_on_one_line() -> None:
+    assert render_confirmation(subject="A\nB {{offer_title}}", body="x", values=VALUES).subject == "A B Yoga & Co"
+
+
+def test_unknown_placeholders_are_named() -> None:
+    assert unknown_placeholders("{{ buyer_name }} {{ nope }} {{nope}} {{ Other }}") == ["Other", "nope"]

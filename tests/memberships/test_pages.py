@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import User
+from memberships.models import Offer
+
+
+def offer_url(offer: Offer) -> str:
+    return reverse("memberships:offer_page", kwargs={"slug": offer.slug})
+
+
+def checkout_url(offer: Offer) -> str:
+    return reverse("memberships:checkout", kwargs={"slug": offer.slug})
+
+
+PIXEL = '<script id="fb-pixel">window.pixelFired = true;</script>'
+
+
+def test_without_a_landing_page_the_offer_page_goes_to_checkout_keeping_the_query(client: Client, make_offer) -> None:
+    offer = make_offer()
+    response = client.get(offer_url(offer) + "?ref=amy")
+    assert response.status_code == 302
+    assert response.url == checkout_url(offer) + "?ref=amy"
+
+
+def test_the_checkout_page_shows_thumbnail_cover_title_and_price(client: Client, make_offer) -> None:
+    from tests.memberships.conftest import stored_image
+
+    offer = make_offer(title="Yoga Club")
+    Offer.objects.filter(pk=offer.pk).update(cover=stored_image("cover"))
+    offer.refresh_from_db()
+    body = client.get(checkout_url(offer)).content.decode()
+    assert "<h1>Yoga Club</h1>" in body
+    assert offer.thumbnail.url in body
+    assert offer.cover.url in body
+    assert '<p class="price-label">Free</p>' in body
+    assert "Join for free" in body
+
+
+def test_a_paid_checkout_posts_the_buyer_details_to_billing(client: Client, make_offer, monkeypatch) -> None:
+    monkeypatch.setattr("billing.selectors.stripe_connected", lambda: True)
+    offer = make_offer(pricing="recurring", price_amount=1900, interval="quarter")
+    body = client.get(checkout_url(offer)).content.decode()
+    assert f'action="{reverse("billing:checkout_start", kwargs={"slug": offer.slug})}"' in body
+    assert 'name="email"' in body
+    assert 'name="full_name"' in body
+    assert "$19.00 every 3 months" in body
+
+
+@pytest.mark.parametrize("status", ["draft", "archived"])
+def test_unpublished_offers_are_a_404_to_the_public(client: Client, make_offer, member: User, status: str) -> None:
+    offer = make_offer(landing_enabled=True)
+    Offer.objects.filter(pk=offer.pk).update(status=status)
+    for url in (offer_url(offer), checkout_url(offer)):
+        assert client.get(url).status_code == 404
+    client.force_login(member)
+    for url in (offer_url(offer), checkout_url(offer)):
+        assert client.get(url).status_code == 404
+    assert client.post(checkout_url(offer), {"email": "x@example.com", "full_name": "X"}).status_code == 404
+
+
+def test_an_unknown_offer_is_a_404(client: Client, db: None) -> None:
+    assert client.get(reverse("memberships:checkout", kwargs={"slug": "nope"})).status_code == 404
+
+
+def test_staff_preview_a_draft_clearly_marked(client: Client, owner: User, make_offer) -> None:
+    offer = make_offer(published=False, landing_enabled=True, landing_headline="Come in")
+    client.force_login(owner)
+    for url in (offer_url(offer), checkout_url(offer)):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "<strong>Preview</strong> · This offer is draft: only staff can see this page." in (
+            response.content.decode()
+        )
+    claim = client.post(checkout_url(offer), {"email": "x@example.com", "full_name": "X"}, follow=True)
+    assert "This is a preview: publish the offer to let people claim it." in claim.content.decode()
+    assert not offer.entitlements.exists()
+
+
+def test_a_published_offer_shows_no_preview_banner(client: Client, owner: User, make_offer) -> None:
+    offer = make_offer()
+    client.force_login(owner)
+    assert "Preview" not in client.get(checkout_url(offer)).content.decode()
+
+
+def test_the_landing_page_renders_sanitised_markdown_includes_and_the_button(
+    client: Client, make_offer, make_group
+) -> None:
+    offer = make_offer(
+        groups=[make_group("Yoga"), make_group("Weights")],
+        landing_enabled=True,
+        landing_headline="Get strong",
+        landing_body=(
+            "**Bold** claim\n\n<script>alert(1)</script>\n\n[bad](javascript:alert(2)) <img src=x onerror=alert(3)>"
+        ),
+        landing_cta_label="Sign me up",
+    )
+    body = client.get(offer_url(offer) + "?ref=amy").content.decode()
+    assert "<h1>Get strong</h1>" in body
+    assert "<strong>Bold</strong> claim" in body
+    assert "<script>alert(1)</script>" not in body
+    assert "javascript:" not in body
+    assert "onerror" not in body
+    assert "<li>Yoga</li>" in body
+    assert "<li>Weights</li>" in body
+    assert f'href="{checkout_url(offer)}?ref=amy">Sign me up</a>' in body
+
+
+def test_the_landing_page_lists_the_creators_own_includes(client: Client, make_offer) -> None:
+    offer = make_offer(landing_enabled=True, landing_includes="Weekly calls\n\nA private forum\n")
+    body = client.get(offer_url(offer)).content.decode()
+    assert "<li>Weekly calls</li>" in body
+    assert "<li>A private forum</li>" in body
+    assert "<li>Group" not in body
+
+
+def test_custom_code_appears_on_the_checkout_page_and_nowhere_else(
+    client: Client, owner: User, make_offer, django_capture_on_commit_callbacks, mailoutbox
+) -> None:
+    offer = make_offer(custom_code=PIXEL, landing_enabled=True)
+    assert PIXEL in client.get(checkout_url(offer)).content.decode()
+    assert PIXEL not in client.get(offer_url(offer)).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        claim = client.post(checkout_url(offer), {"email": "new@example.com", "full_name": "Nia New"}, follow=True)
+    assert PIXEL not in claim.content.decode()
+    assert all(PIXEL not in message.body for message in mailoutbox)
+    assert all(PIXEL not in message.alternatives[0][0] for message in mailoutbox)
+    client.force_login(owner)
+    for url in (
+        reverse("memberships:dashboard_offers"),
+        reverse("memberships:offer_edit", kwargs={"pk": offer.pk}),
+    ):
+        page = client.get(url).content.decode()
+        assert PIXEL not in page  # in the editor it is only ever escaped text in its box
+    editor = client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk})).content.decode()
+    assert "&lt;script id=&quot;fb-pixel&quot;&gt;" in editor
+    assert "it can read what they type and send it anywhere" in editor
+
+
+@pytest.mark.parametrize("offers", [1, 30])
+def test_the_offer_and_checkout_pages_run_a_fixed_number_of_queries(
+    client: Client, make_offer, make_group, make_buyer, django_assert_num_queries, offers: int
+) -> None:
+    groups = [make_group() for _ in range(offers)]
+    target = None
+    for _ in range(offers):
+        target = make_offer(groups=groups, landing_enabled=True)
+        for _ in range(offers):
+            make_buyer(target)
+    assert target is not None
+    with django_assert_num_queries(2):  # the offer, its groups
+        assert client.get(offer_url(target)).status_code == 200
+    with django_assert_num_queries(2):
+        assert client.get(checkout_url(target)).status_code == 200
+
+
+def test_a_logged_in_visitor_adds_only_the_session_and_user_queries(
+    client: Client, member: User, make_offer, django_assert_num_queries
+) -> None:
+    offer = make_offer(landing_enabled=True)
+    client.force_login(member)
+    with django_assert_num_queries(4):
+        assert client.get(checkout_url(offer)).status_code == 200
+    with django_assert_num_queries(4):
+        assert client.get(offer_url(offer)).status_code == 200
