@@ -134,7 +134,7 @@ def _call(fn: Callable[[], T]) -> T:
 
 
 def _plain(obj: Any) -> dict[str, Any]:
-    result: dict[str, Any] = obj.to_dict()
+    result: dict[str, Any] = obj.to_dict(for_json=True)
     return result
 
 
@@ -162,7 +162,7 @@ def oauth_authorize_url(*, state: str, redirect_uri: str, email: str = "") -> st
 
 def oauth_token(*, code: str) -> str:
     """Exchange an authorization code for the connected account's id."""
-    token = _call(lambda: client().oauth.token({"grant_type": "authorization_code", "code": code}))
+    token = _plain(_call(lambda: client().oauth.token({"grant_type": "authorization_code", "code": code})))
     account_id = str(token.get("stripe_user_id") or "")
     if not account_id:
         raise StripeOAuthFailed("the token response carried no stripe_user_id")
