@@ -100,6 +100,8 @@ def _real_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
         # Tasks queued by tasks (e.g. the confirmation email after a webhook) stay on this queue.
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "SITE_URL": os.environ.get("SITE_URL", "http://localhost:8000"),
+        # The offline Stripe sandbox the tests run (tests/billing/conftest.py picks its port).
+        "STRIPE_API_BASE": os.environ.get("TEST_STRIPE_API_BASE", ""),
     }
     log = open(tmp_path_factory.mktemp("worker-log") / "worker.log", "w")  # noqa: SIM115
     process = subprocess.Popen(

@@ -1,0 +1,59 @@
+"""``python -m billing.sandbox``: run the offline Stripe sandbox until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from billing.sandbox.server import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_PORT,
+    DEFAULT_STATE_DIR,
+    DEFAULT_WEBHOOK_SECRET,
+    DEFAULT_WEBHOOK_URL,
+    SandboxServer,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m billing.sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where the state is kept between runs")
+    parser.add_argument("--webhook-url", default=DEFAULT_WEBHOOK_URL, help="every event is POSTed here ('' for none)")
+    parser.add_argument("--webhook-secret", default=DEFAULT_WEBHOOK_SECRET, help="signs the webhooks (whsec_...)")
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="the platform's Connect client id (ca_...)")
+    parser.add_argument("--public-url", default=None, help="the address browsers use (default http://HOST:PORT)")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    args = parser.parse_args(argv)
+
+    server = SandboxServer(
+        (args.host, args.port),
+        state_dir=Path(args.state_dir),
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
+        client_id=args.client_id,
+        public_url=args.public_url,
+        quiet=args.quiet,
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    server.start_delivering()
+    print(f"Stripe sandbox listening on {server.public_url} (state in {args.state_dir})", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Object shapes, taken from Stripe's own examples.
+
+``stripe_fixtures.json`` is the subset of Stripe's published OpenAPI fixtures
+(``fixtures3.json``, MIT licence in ``STRIPE_FIXTURES_LICENSE``) for the objects the sandbox
+serves. Every object starts as a deep copy of its example; the example's placeholder values
+that would mislead a client (random amounts, sample ids, filled-in sub-objects) are reset to
+their empty values below, and the sandbox then sets the fields it knows.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+JSON = dict[str, Any]
+
+_FIXTURES = Path(__file__).with_name("stripe_fixtures.json")
+
+_EMPTY_ADDRESS = {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None}
+
+# Placeholder values in the examples, reset before use.
+_NEUTRAL: dict[str, JSON] = {
+    "account": {"metadata": {}},
+    "customer": {"discount": None, "address": None, "shipping": None, "currency": None, "invoice_prefix": None},
+    "product": {"package_dimensions": None, "default_price": None, "description": None, "images": []},
+    "price": {"transform_quantity": None, "recurring": None},
+    "checkout.session": {
+        "after_expiration": None,
+        "automatic_tax": {"enabled": False, "liability": None, "status": None, "provider": None},
+        "consent_collection": None,
+        "custom_text": {
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
+        },
+        "customer_details": None,
+        "invoice_creation": None,
+        "payment_method_configuration_details": None,
+        "shipping_address_collection": None,
+        "shipping_cost": None,
+        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        "collected_information": None,
+        "currency_conversion": None,
+        "saved_payment_method_options": None,
+        "payment_method_options": {},
+        "managed_payments": None,
+        "adaptive_pricing": {"enabled": False},
+        "wallet_options": None,
+        "permissions": None,
+        "payment_intent": None,
+    },
+    "item": {"adjustable_quantity": None, "metadata": {}},
+    "payment_method": {"metadata": {}},
+    "payment_intent": {
+        "amount_details": {"tip": {}},
+        "automatic_payment_methods": None,
+        "canceled_at": None,
+        "last_payment_error": None,
+        "next_action": None,
+        "payment_method_configuration_details": None,
+        "processing": None,
+        "shipping": None,
+        "transfer_data": None,
+        "managed_payments": None,
+    },
+    "charge": {
+        "description": None,
+        "outcome": {
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "normal",
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        },
+        "receipt_url": None,
+        "shipping": None,
+        "source": None,
+        "transfer_data": None,
+        "fraud_details": {},
+    },
+    "balance_transaction": {"description": None},
+    "subscription": {
+        "billing_cycle_anchor_config": None,
+        "cancel_at": None,
+        "canceled_at": None,
+        "ended_at": None,
+        "next_pending_invoice_item_invoice": None,
+        "pause_collection": None,
+        "pending_invoice_item_interval": None,
+        "pending_update": None,
+        "transfer_data": None,
+        "trial_end": None,
+        "trial_start": None,
+        "cancel_at_period_end": False,
+        "managed_payments": None,
+        "billing_schedules": [],
+        "billing_thresholds": None,
+        "payment_settings": {
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+    },
+    "subscription_item": {"billing_thresholds": None},
+    "invoice": {
+        "due_date": None,
+        "from_invoice": None,
+        "last_finalization_error": None,
+        "next_payment_attempt": None,
+        "shipping_cost": None,
+        "shipping_details": None,
+        "amount_overpaid": 0,
+        "customer_address": None,
+        "customer_shipping": None,
+        "webhooks_delivered_at": None,
+        "payment_settings": {"default_mandate": None, "payment_method_options": None, "payment_method_types": None},
+    },
+    "line_item": {"subtotal": 0, "discountable": True},
+    "invoice_payment": {},
+    "refund": {"destination_details": {"card": {"type": "refund"}, "type": "card"}},
+    "dispute": {"enhanced_eligibility_types": []},
+    "billing_portal.session": {"flow": None, "configuration": "bpc_1SandboxPortalConfig0"},
+    "transfer": {"destination_payment": None},
+}
+
+
+@cache
+def _examples() -> dict[str, JSON]:
+    loaded: dict[str, JSON] = json.loads(_FIXTURES.read_text(encoding="utf-8"))
+    return loaded
+
+
+def shape(kind: str, **fields: Any) -> JSON:
+    """A new object of ``kind`` (``"checkout.session"``, ``"price"``...) with ``fields`` set."""
+    obj = copy.deepcopy(_examples()[kind])
+    obj.update(copy.deepcopy(_NEUTRAL.get(kind, {})))
+    if "livemode" in obj:
+        obj["livemode"] = False
+    obj.update(fields)
+    return obj
+
+
+def empty_address() -> JSON:
+    return dict(_EMPTY_ADDRESS)
+
+
+def list_object(data: list[JSON], url: str, has_more: bool = False) -> JSON:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}

@@ -1,0 +1,164 @@
+"""Webhook delivery: Stripe's signature, retries, and the switches that make it misbehave."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import stripe
+
+from tests.billing.conftest import StripeSandbox
+from tests.billing.sandbox.conftest import Creator, WebhookReceiver
+
+SECRET = "whsec_sandbox_platform_secret"
+
+
+def test_every_delivery_verifies_with_the_sdks_own_check(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    customer = creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    stripe_sandbox.wait_for_deliveries(1)
+
+    delivery = webhook_receiver.received[-1]
+    event = stripe.Webhook.construct_event(delivery.body.decode(), delivery.headers["Stripe-Signature"], SECRET)
+
+    assert event.type == "customer.created"
+    assert event.account == creator.account
+    assert event.data.object.id == customer.id
+    assert event.api_version == "2026-10-28.endive"
+    assert delivery.headers["Content-Type"] == "application/json; charset=utf-8"
+
+
+def test_a_tampered_or_wrongly_keyed_delivery_does_not_verify(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    stripe_sandbox.wait_for_deliveries(1)
+    delivery = webhook_receiver.received[-1]
+    header = delivery.headers["Stripe-Signature"]
+
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(delivery.body.decode().replace("mia@", "eve@"), header, SECRET)
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(delivery.body.decode(), header, "whsec_other")
+
+
+def test_platform_events_carry_no_account(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    stripe_sandbox.client().v1.customers.create({"email": "platform@example.com"})
+    stripe_sandbox.wait_for_deliveries(1)
+
+    assert "account" not in webhook_receiver.events()[-1]
+
+
+def test_a_failed_delivery_is_retried_until_it_succeeds(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    webhook_receiver.answers = [500, 503]
+
+    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    log = stripe_sandbox.wait_for_deliveries(3)
+
+    assert [(entry["attempt"], entry["status"], entry["result"]) for entry in log] == [
+        (1, 500, "retrying"),
+        (2, 503, "retrying"),
+        (3, 200, "delivered"),
+    ]
+    assert len({event["id"] for event in webhook_receiver.events()}) == 1
+
+
+def test_a_delivery_that_keeps_failing_gives_up_after_bounded_attempts(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    webhook_receiver.answers = [500] * 10
+    stripe_sandbox.set_retry_delays([0.05, 0.05, 0.05, 0.05])
+
+    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    log = stripe_sandbox.wait_for_deliveries(5, timeout=20)
+
+    assert [entry["result"] for entry in log] == ["retrying"] * 4 + ["failed"]
+    assert len(webhook_receiver.received) == 5
+
+
+def test_an_unreachable_endpoint_is_retried_and_logged(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    stripe_sandbox.set_webhook_url("http://127.0.0.1:9/stripe/webhook/")
+    stripe_sandbox.set_retry_delays([0.05, 0.05, 0.05, 0.05])
+
+    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    log = stripe_sandbox.wait_for_deliveries(5, timeout=20)
+
+    assert log[0]["status"] is None
+    assert "Connection" in log[0]["error"] or "refused" in log[0]["error"]
+    assert log[-1]["result"] == "failed"
+
+
+def test_the_duplicate_switch_delivers_each_event_twice(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    stripe_sandbox.set_delivery(duplicate=True)
+
+    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    stripe_sandbox.wait_for_deliveries(2)
+
+    ids = [event["id"] for event in webhook_receiver.events()]
+    assert len(ids) == 2
+    assert ids[0] == ids[1]
+
+
+def test_the_drop_switch_loses_the_next_events_but_keeps_them_listable(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    stripe_sandbox.set_delivery(drop=1)
+
+    lost = creator.client.v1.customers.create({"email": "lost@example.com"}, creator.options)
+    kept = creator.client.v1.customers.create({"email": "kept@example.com"}, creator.options)
+    log = stripe_sandbox.wait_for_deliveries(2)
+
+    assert [entry["result"] for entry in log] == ["dropped", "delivered"]
+    assert [event["data"]["object"]["id"] for event in webhook_receiver.events()] == [kept.id]
+    listed = creator.client.v1.events.list({"type": "customer.created"}, creator.options)
+    assert {event.data.object.id for event in listed.data} == {lost.id, kept.id}
+
+
+def test_the_delay_switch_holds_each_delivery_back(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    stripe_sandbox.set_delivery(delay_ms=600)
+
+    started = time.monotonic()
+    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    time.sleep(0.3)
+    early = len(webhook_receiver.received)
+    stripe_sandbox.wait_for_deliveries(1)
+
+    assert early == 0
+    assert time.monotonic() - started >= 0.6
+    assert len(webhook_receiver.received) == 1
+
+
+def test_the_reorder_switch_delivers_events_due_together_newest_first(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+) -> None:
+    session = creator.session(creator.price(1500))
+    stripe_sandbox.wait_for_deliveries()
+    webhook_receiver.received.clear()
+    stripe_sandbox.set_delivery(reorder=True)
+
+    stripe_sandbox.pay_checkout(session.id)
+    stripe_sandbox.wait_for_deliveries()
+
+    types = webhook_receiver.types()
+    assert types[0] == "checkout.session.completed"
+    assert types.index("payment_intent.succeeded") < types.index("payment_intent.created")
+    created_order = [e.type for e in reversed(creator.client.v1.events.list({"limit": 100}, creator.options).data)]
+    assert sorted(types) == sorted(created_order[-len(types) :])
+
+
+def test_without_a_webhook_url_events_are_only_listed(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+
+    log = stripe_sandbox.wait_for_deliveries(1)
+
+    assert log[0]["result"] == "no_endpoint"
+    assert creator.client.v1.events.list({"type": "customer.created"}, creator.options).data
