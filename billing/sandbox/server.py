@@ -119,6 +119,7 @@ class SandboxServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: SandboxServer
     protocol_version = "HTTP/1.1"
+    _answer: tuple[int, bytes, str, dict[str, str]]
     server_version = "StripeSandbox/1.0"
 
     # --- Plumbing -------------------------------------------------------------------------
@@ -137,12 +138,17 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length).decode("utf-8") if length else ""
 
     def _send(self, status: int, body: str | bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        """Hold the answer until the request's changes are saved (see ``_handle``)."""
         data = body.encode() if isinstance(body, str) else body
+        self._answer = (status, data, content_type, headers or {})
+
+    def _write_answer(self) -> None:
+        status, data, content_type, headers = self._answer
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
-        for key, value in (headers or {}).items():
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -183,6 +189,8 @@ class Handler(BaseHTTPRequestHandler):
                     500,
                     {"error": {"type": "api_error", "message": "An unexpected error occurred in the Stripe sandbox."}},
                 )
+        # Answered only once the changes are on disk and their events are queued.
+        self._write_answer()
 
     def _route(self, method: str, path: str, query: str, body: str) -> None:
         if path.startswith("/v1/") or path in ("/oauth/token", "/oauth/deauthorize"):

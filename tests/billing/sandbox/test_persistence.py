@@ -1,0 +1,75 @@
+"""The sandbox keeps its state on disk: a restarted demo keeps its accounts and sales."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import stripe
+
+from billing.sandbox.engine import Sandbox
+from billing.sandbox.server import SandboxServer, serve
+from tests.billing.conftest import StripeSandbox, redirect_params
+
+
+@contextmanager
+def running(state_dir: Path) -> Iterator[StripeSandbox]:
+    server = SandboxServer(("127.0.0.1", 0), state_dir=state_dir, webhook_url="", webhook_secret="whsec_x", quiet=True)
+    serve(server)
+    try:
+        yield StripeSandbox(server.public_url, secret_key="sk_test_x", client_id="ca_sandbox_platform")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_restarted_sandbox_keeps_accounts_objects_and_events(tmp_path: Path) -> None:
+    with running(tmp_path) as first:
+        client = first.client()
+        url = client.oauth.authorize_url({"scope": "read_write", "redirect_uri": "http://localhost:8000/return/"})
+        code = redirect_params(first.authorize_oauth(url))["code"]
+        account = client.oauth.token({"grant_type": "authorization_code", "code": code})["stripe_user_id"]
+        customer = client.v1.customers.create({"email": "mia@example.com"}, {"stripe_account": account})
+        first.advance_clock(3600)
+        clock = first.now()
+
+    with running(tmp_path) as second:
+        client = second.client()
+        found = client.v1.customers.retrieve(customer.id, options={"stripe_account": account})
+        events = client.v1.events.list({"type": "customer.created"}, {"stripe_account": account})
+        assert found.email == "mia@example.com"
+        assert [event.data.object.id for event in events.data] == [customer.id]
+        assert second.now() >= clock
+        try:
+            client.oauth.token({"grant_type": "authorization_code", "code": code})
+            raise AssertionError("a used code worked again after a restart")
+        except stripe.oauth_error.InvalidGrantError:
+            pass
+
+
+def test_the_state_file_is_complete_json_after_every_change(tmp_path: Path) -> None:
+    with running(tmp_path) as sandbox:
+        sandbox.client().v1.customers.create({"email": "a@example.com"})
+        state = json.loads((tmp_path / "state.json").read_text())
+
+    assert any(obj.get("email") == "a@example.com" for obj in state["objects"].values()), state
+    assert not list(tmp_path.glob(".state-*"))
+
+
+def test_a_request_that_fails_half_way_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def create_then_break(self: Sandbox, owner: str, params: dict) -> dict:
+        self.product_create(owner, {"name": "Half made"})
+        raise RuntimeError("a bug half-way through a request")
+
+    monkeypatch.setattr(Sandbox, "price_create", create_then_break)
+    with running(tmp_path) as sandbox:
+        client = sandbox.client()
+        with pytest.raises(stripe.APIError) as caught:
+            client.v1.prices.create({"product_data": {"name": "Gold"}, "currency": "usd", "unit_amount": 500})
+
+        assert caught.value.http_status == 500
+        assert client.v1.products.list().data == []
+        assert client.v1.events.list().data == []
