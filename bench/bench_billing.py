@@ -15,11 +15,28 @@ import http.client
 import json
 import os
 import socket
+import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from bench.harness import Figure, LoadResult, bench_data_dir, django_setup, gunicorn, load, warm
+from bench.harness import (
+    ROOT,
+    Figure,
+    LoadResult,
+    bench_data_dir,
+    django_setup,
+    environment,
+    free_port,
+    gunicorn,
+    load,
+    warm,
+)
 
 WEBHOOK_SECRET = "whsec_sandbox_platform_secret"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -51,18 +68,12 @@ def _signed_event_body() -> tuple[bytes, dict[str, str]]:
     return body, {"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={signature}"}
 
 
-def webhook_ingestion(seconds: float = 5.0) -> list[Figure]:
-    with bench_data_dir() as data_dir:
-        if _redis_reachable(REDIS_URL):
-            os.environ["REDIS_URL"] = REDIS_URL
-        os.environ["STRIPE_WEBHOOK_SECRET"] = WEBHOOK_SECRET
-        django_setup(data_dir)
-        with gunicorn(data_dir) as address:
-            warm(address, "/bench/minimal/")
-            baseline = load(address, "/bench/minimal/", seconds=seconds)
-            measured = _load_webhooks(address, seconds=seconds)
-        if "REDIS_URL" in os.environ:
-            _purge(REDIS_URL)
+def webhook_ingestion(address: str, seconds: float = 5.0) -> list[Figure]:
+    """Signed deliveries of events for an account that is not connected: the endpoint's own
+    work (verify, store, queue) with no worker consuming the queue."""
+    warm(address, "/bench/minimal/")
+    baseline = load(address, "/bench/minimal/", seconds=seconds)
+    measured = _load_webhooks(address, seconds=seconds)
     ratio = measured.rps / baseline.rps if baseline.rps else 0.0
     note = f"({measured.rps:.0f} vs {baseline.rps:.0f} req/s, {measured.errors} errors)"
     return [
@@ -117,5 +128,181 @@ def _purge(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
+# --- Fulfilment latency --------------------------------------------------------------------
+PURCHASES = 20
+
+
+def _control(base: str, method: str, path: str, payload: dict[str, object] | None = None) -> dict[str, object]:
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request(
+            method, "/_sandbox" + path, body=json.dumps(payload or {}), headers={"Content-Type": "application/json"}
+        )
+        response = conn.getresponse()
+        answer: dict[str, object] = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f"sandbox control {path}: {answer}")
+        return answer
+    finally:
+        conn.close()
+
+
+def _form_post(base: str, target: str, form: dict[str, str]) -> tuple[int, str]:
+    """POST a form to one of the sandbox's pages; returns the status and the Location header."""
+    from urllib.parse import urlencode, urlsplit
+
+    parts = urlsplit(target if "://" in target else base + target)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request("POST", path, body=urlencode(form), headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("Location") or ""
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def fulfilment_latency(address: str, data_dir: Path, sandbox_url: str, emails: Path) -> list[Figure]:
+    """checkout.session.completed delivered by the sandbox -> entitlement granted and email sent,
+    with gunicorn taking the webhook and a real Celery worker on Redis doing the work."""
+    env = environment(data_dir)
+    worker_args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"]]
+    worker_args += ["-c", "2", "--loglevel=WARNING", "--without-gossip", "--without-mingle"]
+    with _process(worker_args, env, data_dir / "worker.log"):
+        _control(sandbox_url, "POST", "/config", {"webhook_url": f"http://{address}/stripe/webhook/"})
+        offer, account_id = _seller(sandbox_url)
+        _one_purchase(sandbox_url, offer, account_id, emails, -1)  # warm-up: the worker's first task imports
+        samples = sorted(_one_purchase(sandbox_url, offer, account_id, emails, index) for index in range(PURCHASES))
+    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    note = f"(median {statistics.median(samples):.3f} s over {len(samples)} purchases)"
+    return [Figure("fulfilment latency p95, webhook delivered to entitlement and email", p95, "s", "<=", 2.0, note)]
+
+
+def _sandbox_up(url: str) -> bool:
+    try:
+        _control(url, "GET", "/clock")
+        return True
+    except OSError:
+        return False
+
+
+def _seller(sandbox_url: str) -> tuple[object, str]:
+    """Connect a new sandbox account through Connect OAuth and give it a $25 offer."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from accounts.models import User
+    from billing import services
+    from billing import stripe_gateway as gateway
+    from memberships.models import Offer
+
+    owner = User.objects.create_user("owner@bench.example", "x" * 20, is_staff=True)
+    url = gateway.oauth_authorize_url(state="bench", redirect_uri="http://127.0.0.1/return/")
+    status, location = _form_post(sandbox_url, url, {"decision": "connect", "account": "new", "business_name": "Bench"})
+    if status != 303:
+        raise RuntimeError(f"the sandbox's authorize page answered {status}")
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    account_id = gateway.oauth_token(code=code)
+    services.stripe_account_connect(status=gateway.account_retrieve(account_id=account_id), by=owner)
+    offer = Offer.objects.create(
+        title="Bench Club", slug="bench-club", status=Offer.Status.PUBLISHED, pricing="one_time", price_amount=2500
+    )
+    synced = services.offer_stripe_sync(offer_id=offer.pk)
+    return synced, account_id
+
+
+def _one_purchase(sandbox_url: str, offer: object, account_id: str, emails: Path, index: int) -> float:
+    from billing import services
+    from billing import stripe_gateway as gateway
+    from billing.models import StripeAccount
+    from memberships.models import Entitlement, Offer
+
+    assert isinstance(offer, Offer)
+    email = f"buyer{index}@bench.example"
+    attempt = services.checkout_attempt_create(
+        offer=offer,
+        account=StripeAccount.objects.connected().get(),
+        email=email,
+        full_name=f"Buyer {index}",
+        browser_key=uuid.uuid4().hex,
+    )
+    params = services.checkout_session_params(
+        attempt=attempt,
+        success_url="http://127.0.0.1/ok?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url="http://127.0.0.1/",
+    )
+    session = gateway.checkout_session_create(
+        account_id=account_id, params=params, idempotency_key=f"bench-{attempt.pk}"
+    )
+    card = {"email": email, "card_number": "4242424242424242", "expiry": "12 / 34", "cvc": "123", "name": "Buyer"}
+    status, _ = _form_post(sandbox_url, f"/c/pay/{session.session_id}", card)
+    if status != 303:
+        raise RuntimeError(f"the hosted page answered {status}")
+
+    def done() -> bool:
+        granted = Entitlement.objects.filter(user__email=email, offer=offer).exists()
+        return granted and any(f"To: {email}".encode() in path.read_bytes() for path in emails.glob("*.log"))
+
+    _wait_until(done, 30, f"purchase {index} to be fulfilled")
+    finished = time.time()
+    deliveries = _control(sandbox_url, "GET", "/deliveries")["deliveries"]
+    assert isinstance(deliveries, list)
+    # Purchases run one after another, so the newest completed-session delivery is this one's.
+    delivered_at = max(float(entry["at"]) for entry in deliveries if entry["type"] == "checkout.session.completed")
+    return finished - delivered_at
+
+
 def run() -> list[Figure]:
-    return webhook_ingestion()
+    if not _redis_reachable(REDIS_URL):
+        raise RuntimeError(f"the billing benchmarks need Redis at {REDIS_URL} (BENCH_REDIS_URL)")
+    with bench_data_dir() as data_dir:
+        sandbox_port = free_port()
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        emails = data_dir / "emails"
+        emails.mkdir()
+        os.environ.update(
+            {
+                "REDIS_URL": REDIS_URL,
+                "STRIPE_API_BASE": sandbox_url,
+                "STRIPE_SANDBOX_ALLOWED": "true",
+                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "CELERY_TASK_DEFAULT_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+                "EMAIL_FILE_PATH": str(emails),
+            }
+        )
+        django_setup(data_dir)
+        sandbox_args = [sys.executable, "-m", "billing.sandbox", "--port", str(sandbox_port), "--quiet"]
+        sandbox_args += ["--state-dir", str(data_dir / "sandbox"), "--webhook-url", ""]
+        sandbox_args += ["--webhook-secret", WEBHOOK_SECRET]
+        try:
+            with _process(sandbox_args, environment(data_dir), data_dir / "sandbox.log"), gunicorn(data_dir) as address:
+                _wait_until(lambda: _sandbox_up(sandbox_url), 30, "the sandbox")
+                figures = webhook_ingestion(address)
+                _purge(REDIS_URL)  # nobody consumed the ingestion's tasks
+                figures += fulfilment_latency(address, data_dir, sandbox_url, emails)
+        finally:
+            _purge(REDIS_URL)
+    return figures
