@@ -291,11 +291,14 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
 def checkout_return(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse:
     """Back from Stripe: wait for the webhook's fulfilment (the page polls checkout_status)."""
     attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer"), pk=attempt_id)
+    bound = selectors.checkout_attempt_for_browser(attempt_id=str(attempt.pk), browser_key=_browser_key(request))
     return render(
         request,
         "billing/checkout_return.html",
         {
             "attempt": attempt,
+            # The buyer's address only to the browser that typed it.
+            "email": attempt.email if bound else "",
             "offer": attempt.offer,
             "status_url": reverse("billing:checkout_status", kwargs={"attempt_id": attempt.pk}),
             "complete_url": reverse("billing:checkout_complete", kwargs={"attempt_id": attempt.pk}),

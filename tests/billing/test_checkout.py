@@ -277,3 +277,12 @@ def test_the_sales_page_lists_payments_in_a_constant_number_of_queries(
     assert page.count("$12.50") == 5
     assert "buyer4@example.com" in page
     assert "Inner Circle" in page
+
+
+def test_the_return_page_shows_the_buyers_email_only_to_their_browser(client, sessions) -> None:
+    connect_account()
+    paid_offer()
+    _pay(client)
+    attempt = CheckoutAttempt.objects.get()
+    assert "bea@example.com" in client.get(f"/checkout/{attempt.pk}/return/").content.decode()
+    assert "bea@example.com" not in Client().get(f"/checkout/{attempt.pk}/return/").content.decode()

@@ -397,3 +397,37 @@ def test_staff_can_retry_a_failed_event(client, owner, fake_stripe, django_captu
 def test_members_cannot_see_the_events_page(client, member) -> None:
     client.force_login(member)
     assert client.get("/dashboard/settings/integrations/stripe/events/").status_code == 403
+
+
+# --- The connected account's own events ----------------------------------------------------
+def test_account_updated_refreshes_the_accounts_capabilities(client, monkeypatch) -> None:
+    from billing import stripe_gateway as gateway
+    from billing.models import StripeAccount
+
+    connect_account(charges_enabled=False)
+    monkeypatch.setattr(
+        gateway,
+        "account_retrieve",
+        lambda *, account_id: gateway.AccountStatus(
+            account_id=account_id,
+            livemode=False,
+            charges_enabled=True,
+            payouts_enabled=True,
+            details_submitted=True,
+            display_name="Olive's Yoga",
+            requirements_due=(),
+        ),
+    )
+    post_event(client, event("account.updated", {"id": ACCOUNT_ID, "object": "account", "charges_enabled": False}))
+    account = StripeAccount.objects.get()
+    assert account.charges_enabled
+    assert account.display_name == "Olive's Yoga"
+    assert WebhookEvent.objects.get().status == WebhookEvent.Status.PROCESSED
+
+
+def test_a_deauthorization_from_stripe_disconnects_the_account(client) -> None:
+    from billing.selectors import stripe_connected
+
+    connect_account()
+    post_event(client, event("account.application.deauthorized", {"id": "ca_platform", "object": "application"}))
+    assert not stripe_connected()
