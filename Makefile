@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The offline Stripe sandbox (billing/sandbox/) that `make run` starts beside the web server.
+SANDBOX_PORT ?= 12111
+SANDBOX_URL := http://127.0.0.1:$(SANDBOX_PORT)
 
 .PHONY: run test bench lint typecheck chromium clean demo
 
@@ -28,15 +31,25 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 run: $(VENV)/.installed-run
+	@mkdir -p data
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	@DEBUG=1 $(BIN)/python manage.py seed_demo > $(VENV)/demo-logins.txt
 	@echo ""
 	@echo "  The platform is starting at http://localhost:$(PORT)/"
 	@echo "  Demo logins:"
 	@sed 's/^/    /' $(VENV)/demo-logins.txt
-	@echo "  Emails are written to data/emails/. Press Ctrl+C to stop."
+	@echo "  Emails are written to data/emails/."
+	@echo "  Stripe is the offline sandbox at $(SANDBOX_URL)/ (test mode, state in data/stripe-sandbox/)."
+	@echo "  Test cards: 4242 4242 4242 4242 pays; 4000 0000 0000 0002 is declined;"
+	@echo "              4000 0000 0000 0341 pays, then fails every renewal. Any future expiry, any CVC."
+	@echo "  Press Ctrl+C to stop."
 	@echo ""
-	DEBUG=1 SITE_URL=http://localhost:$(PORT) $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	@# The sandbox runs in the background and is stopped with the web server (Ctrl+C or exit).
+	@$(BIN)/python -m billing.sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) --state-dir data/stripe-sandbox \
+	    --webhook-url http://127.0.0.1:$(PORT)/stripe/webhook/ --quiet & sandbox=$$!; \
+	  trap 'kill $$sandbox 2>/dev/null; wait $$sandbox 2>/dev/null' EXIT INT TERM; \
+	  DEBUG=1 SITE_URL=http://localhost:$(PORT) STRIPE_API_BASE=$(SANDBOX_URL) \
+	    $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

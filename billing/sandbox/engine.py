@@ -449,11 +449,24 @@ class Sandbox:
                     quantity=int(line["quantity"]),
                 )
             )
-        if mode == "subscription" and not any(item["price"]["type"] == "recurring" for item in items):
-            raise StripeError(
-                "You must provide at least one recurring price in `subscription` mode when using prices.",
-                param="line_items",
-            )
+        if mode == "subscription":
+            if not any(item["price"]["type"] == "recurring" for item in items):
+                raise StripeError(
+                    "You must provide at least one recurring price in `subscription` mode when using prices.",
+                    param="line_items",
+                )
+            if any(item["price"]["type"] != "recurring" for item in items):
+                # Stripe would bill one-time prices on the first invoice; the sandbox does not model it.
+                raise StripeError(
+                    "The Stripe sandbox only accepts recurring prices in `subscription` mode.", param="line_items"
+                )
+            intervals = {
+                (item["price"]["recurring"]["interval"], item["price"]["recurring"]["interval_count"]) for item in items
+            }
+            if len(intervals) > 1:
+                raise StripeError(
+                    "Checkout does not support multiple prices with different billing intervals.", param="line_items"
+                )
         assert currency is not None
         minimum = MINIMUM_AMOUNT.get(currency, 50)
         if total < minimum:
@@ -611,7 +624,7 @@ class Sandbox:
                 amount=amount,
                 currency=currency,
                 customer=customer["id"],
-                description=None,
+                description=pid.get("description"),
                 fee_amount=pid.get("application_fee_amount"),
                 metadata=pid.get("metadata", {}),
             )
@@ -1320,9 +1333,10 @@ class Sandbox:
                 anchor, recurring["interval"], count * (extras["periods"] + 1)
             )
         previous_start = previous_items["data"][0]["current_period_start"]
+        previous_invoice = subscription["latest_invoice"]
         invoice = self._invoice_create(owner, subscription, "subscription_cycle", previous_start, at, at)
         paid = self._invoice_pay(owner, invoice, subscription, at, off_session=True)
-        previous: JSON = {"items": previous_items, "latest_invoice": None}
+        previous: JSON = {"items": previous_items, "latest_invoice": previous_invoice}
         if paid:
             extras.update(failed_since=None, retries=0)
             if subscription["status"] == "past_due":

@@ -35,6 +35,7 @@ DEFAULT_STATE_DIR = "data/stripe-sandbox"
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/stripe/webhook/"
 DEFAULT_WEBHOOK_SECRET = "whsec_sandbox_platform_secret"
 DEFAULT_CLIENT_ID = "ca_sandbox_platform"
+IDEMPOTENCY_KEYS_KEPT = 1000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -60,7 +61,8 @@ class SandboxServer(ThreadingHTTPServer):
         self.quiet = quiet
         self.default_webhook_url = webhook_url
         self.store = Store(state_dir)
-        self.store.state.setdefault("webhook_url", webhook_url)
+        # The command line decides where webhooks go at start; the control API may change it later.
+        self.store.state["webhook_url"] = webhook_url
         self.sandbox = Sandbox(self.store, public_url=self.public_url, client_id=client_id)
         self.deliverer = Deliverer(
             url=self.store.state["webhook_url"],
@@ -179,6 +181,11 @@ class Handler(BaseHTTPRequestHandler):
         store = self.server.store
         with store.lock:
             try:
+                # Whatever fell due as real time passed (renewals, expiries) happens first, so a
+                # demo left running behaves like Stripe over days.
+                self.server.sandbox.advance(0)
+                if self.server.sandbox.outbox:
+                    self.server.commit()
                 self._route(method, path, url.query, body)
                 if method != "GET":
                     self.server.commit()
@@ -270,10 +277,14 @@ class Handler(BaseHTTPRequestHandler):
         self._json(status, payload, headers)
 
     def _prune_idempotency(self) -> None:
-        """Stripe keeps idempotency keys for 24 hours."""
+        """Stripe keeps idempotency keys for 24 hours; the sandbox also keeps at most the latest
+        ``IDEMPOTENCY_KEYS_KEPT`` (the SDK sends a key with every POST, and the whole state is
+        rewritten after each change)."""
         horizon = self.server.sandbox.now() - 24 * 60 * 60
         saved = self.server.store.state["idempotency"]
         for scope in [scope for scope, entry in saved.items() if entry["created"] < horizon]:
+            del saved[scope]
+        for scope in list(saved)[: max(0, len(saved) - IDEMPOTENCY_KEYS_KEPT)]:
             del saved[scope]
 
     def _authenticate(self, *, oauth: bool) -> str:
@@ -376,9 +387,6 @@ class Handler(BaseHTTPRequestHandler):
                 )
             )
             return
-        if session["status"] == "open" and int(session["expires_at"]) <= sandbox.now():
-            sandbox.checkout_session_expire(str(owner), session_id)
-            self.server.commit()
         account_name = self._account_name(owner)
         if session["status"] != "open":
             self._html(pages.checkout_closed(session, account_name))

@@ -107,6 +107,24 @@ def test_a_bad_session_is_refused_naming_the_parameter(
     assert message in str(caught.value.user_message)
 
 
+def test_a_subscription_session_takes_recurring_prices_of_one_interval(creator: Creator) -> None:
+    monthly = creator.price(500, interval="month")
+    yearly = creator.price(5000, interval="year")
+    one_time = creator.price(500)
+
+    for other in (yearly, one_time):
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            creator.client.v1.checkout.sessions.create(
+                {
+                    "mode": "subscription",
+                    "line_items": [{"price": monthly.id, "quantity": 1}, {"price": other.id, "quantity": 1}],
+                    "success_url": "http://localhost/ok/",
+                },
+                creator.options,
+            )
+        assert caught.value.param == "line_items"
+
+
 def test_a_session_below_stripes_minimum_is_refused(creator: Creator) -> None:
     with pytest.raises(stripe.InvalidRequestError) as caught:
         creator.session(creator.price(49))

@@ -41,6 +41,9 @@ def test_advancing_past_the_period_end_renews_the_subscription(stripe_sandbox: S
     paid = events(creator, "invoice.paid")
     assert paid[0].data.object.id == invoices[0].id
     assert paid[0].created == first_end
+    change = events(creator, "customer.subscription.updated")[0]
+    assert change.data.previous_attributes.latest_invoice == invoices[1].id
+    assert change.data.previous_attributes["items"].data[0].current_period_end == first_end
 
 
 def test_a_year_of_months_makes_twelve_renewals(stripe_sandbox: StripeSandbox, creator: Creator) -> None:

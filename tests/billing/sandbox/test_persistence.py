@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,11 +14,14 @@ import stripe
 from billing.sandbox.engine import Sandbox
 from billing.sandbox.server import SandboxServer, serve
 from tests.billing.conftest import StripeSandbox, redirect_params
+from tests.billing.sandbox.conftest import WebhookReceiver
 
 
 @contextmanager
-def running(state_dir: Path) -> Iterator[StripeSandbox]:
-    server = SandboxServer(("127.0.0.1", 0), state_dir=state_dir, webhook_url="", webhook_secret="whsec_x", quiet=True)
+def running(state_dir: Path, webhook_url: str = "") -> Iterator[StripeSandbox]:
+    server = SandboxServer(
+        ("127.0.0.1", 0), state_dir=state_dir, webhook_url=webhook_url, webhook_secret="whsec_x", quiet=True
+    )
     serve(server)
     try:
         yield StripeSandbox(server.public_url, secret_key="sk_test_x", client_id="ca_sandbox_platform")
@@ -73,3 +77,23 @@ def test_a_request_that_fails_half_way_leaves_nothing_behind(tmp_path: Path, mon
         assert caught.value.http_status == 500
         assert client.v1.products.list().data == []
         assert client.v1.events.list().data == []
+
+
+def test_events_not_yet_delivered_are_delivered_after_a_restart(
+    tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    refused = "http://127.0.0.1:9/stripe/webhook/"
+    with running(tmp_path, webhook_url=refused) as first:
+        first.set_retry_delays([60])
+        customer = first.client().v1.customers.create({"email": "mia@example.com"})
+        deadline = time.monotonic() + 10
+        while not first.deliveries() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.deliveries()[0]["result"] == "retrying"
+
+    with running(tmp_path, webhook_url=webhook_receiver.url) as second:
+        deadline = time.monotonic() + 10
+        while not webhook_receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [event["data"]["object"]["id"] for event in webhook_receiver.events()] == [customer.id]
+        assert second.wait_for_deliveries(1)[0]["result"] == "delivered"
