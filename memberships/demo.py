@@ -35,38 +35,13 @@ def _image(color: tuple[int, int, int], size: tuple[int, int], variant: images.V
     return services.offer_image_store(image=processed, role="demo")
 
 
-def _fields(**overrides: object) -> dict[str, object]:
-    fields: dict[str, object] = {
-        "pricing": Offer.Pricing.FREE,
-        "price_amount": 0,
-        "currency": "usd",
-        "interval": "",
-        "grace_period_days": 3,
-        "confirmation_subject": "",
-        "confirmation_body": "",
-        "redirect_enabled": False,
-        "redirect_url": "",
-        "resell_enabled": False,
-        "resell_commission_percent": None,
-        "resell_description": "",
-        "custom_code": "",
-        "landing_enabled": False,
-        "landing_headline": "",
-        "landing_body": "",
-        "landing_includes": "",
-        "landing_cta_label": "",
-    }
-    fields.update(overrides)
-    return fields
-
-
 def seed() -> list[str]:
     lounge = _group("demo-members-lounge", "Members' Lounge", "Introductions, questions and weekly threads.")
     workshops = _group("demo-workshops", "Workshops", "Recordings and notes of every live workshop.")
     free = Offer.objects.filter(slug=FREE_SLUG).first()
     if free is None:
         free = services.offer_create(
-            fields=_fields(
+            fields=services.offer_fields(
                 title="Community Membership",
                 landing_enabled=True,
                 landing_headline="Join the community, free",
@@ -81,7 +56,7 @@ def seed() -> list[str]:
         services.offer_publish(offer=free)
     if not Offer.objects.filter(slug=PAID_SLUG).exists():
         services.offer_create(
-            fields=_fields(
+            fields=services.offer_fields(
                 title="Workshop Pass",
                 pricing=Offer.Pricing.RECURRING,
                 price_amount=2900,

@@ -232,6 +232,8 @@ class OfferForm(forms.Form):
                     data["price_amount"] = amount
             if pricing == Offer.Pricing.RECURRING and not data.get("interval"):
                 self.add_error("interval", "Choose how often buyers are charged.")
+        if self.offer is not None and self.offer.is_published:
+            self._check_still_publishable(data)
         if data.get("redirect_enabled") and not data.get("redirect_url") and "redirect_url" not in self.errors:
             self.add_error("redirect_url", "Enter the link to send buyers to, or turn the redirect off.")
         if data.get("resell_enabled"):
@@ -240,6 +242,22 @@ class OfferForm(forms.Form):
             elif data.get("resell_commission_percent") is None and "resell_commission_percent" not in self.errors:
                 self.add_error("resell_commission_percent", "Enter a commission between 1 and 90 percent.")
         return data
+
+    def _check_still_publishable(self, data: dict[str, Any]) -> None:
+        """A published offer keeps meeting the publish rules (see offer_publish_problems)."""
+        from billing.selectors import stripe_connected
+
+        if "hub_groups" in data and not data["hub_groups"]:
+            self.add_error(
+                "hub_groups", "A published offer needs at least one hub group. Unpublish it first to remove them all."
+            )
+        paid = data.get("pricing") in (Offer.Pricing.ONE_TIME, Offer.Pricing.RECURRING)
+        if paid and self.offer is not None and self.offer.is_free and not stripe_connected():
+            self.add_error(
+                "pricing",
+                "Connect a Stripe account (Settings > Integrations) before making a published offer paid, "
+                "or unpublish it first.",
+            )
 
     def offer_fields(self) -> dict[str, Any]:
         """The validated values, as model fields (free and one-time offers carry no interval)."""

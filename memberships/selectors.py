@@ -10,6 +10,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from accounts.models import User
 from hubs.models import AccessGrant, HubGroup
@@ -29,23 +30,31 @@ def dashboard_offer_list(*, status: str | None = None) -> QuerySet[Offer]:
 @dataclass(frozen=True)
 class PublicOffer:
     offer: Offer
-    groups: list[HubGroup]
     is_preview: bool
+
+    @cached_property
+    def groups(self) -> list[HubGroup]:
+        """The offer's hub groups, in one query when first needed (the checkout page does not)."""
+        return list(self.offer.hub_groups.all())
 
 
 def offer_for_visitor(*, slug: str, user: User | AnonymousUser) -> PublicOffer:
-    """The offer behind a public page, in two queries, or 404.
+    """The offer behind a public page, in one query, or 404.
 
     Unpublished offers are a 404 to everyone but staff, who see them as a preview.
     """
-    offer = Offer.objects.filter(slug=slug).first()
-    if offer is None:
-        raise Http404("No such offer.")
+    try:
+        offer = Offer.objects.get(slug=slug)
+    except Offer.DoesNotExist:
+        raise Http404("No such offer.") from None
     is_staff = bool(user.is_authenticated and user.is_staff)
     if not offer.is_published and not is_staff:
         raise Http404("No such offer.")
-    groups = list(offer.hub_groups.all())
-    return PublicOffer(offer=offer, groups=groups, is_preview=not offer.is_published)
+    return PublicOffer(offer=offer, is_preview=not offer.is_published)
+
+
+def checkout_cache_key(slug: str) -> str:
+    return f"memberships:checkout-page:{slug}"
 
 
 def community_path(*, groups: list[HubGroup]) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -47,6 +48,34 @@ EDITABLE_FIELDS = frozenset(
 )
 
 
+def offer_fields(**values: Any) -> dict[str, Any]:
+    """Every editable field with the editor's defaults (a free offer), overridden by ``values``."""
+    fields: dict[str, Any] = {
+        "title": "",
+        "pricing": Offer.Pricing.FREE,
+        "price_amount": 0,
+        "currency": "usd",
+        "interval": "",
+        "grace_period_days": 3,
+        "confirmation_subject": "",
+        "confirmation_body": "",
+        "redirect_enabled": False,
+        "redirect_url": "",
+        "resell_enabled": False,
+        "resell_commission_percent": None,
+        "resell_description": "",
+        "custom_code": "",
+        "landing_enabled": False,
+        "landing_headline": "",
+        "landing_body": "",
+        "landing_includes": "",
+        "landing_cta_label": "",
+    }
+    fields.update(values)
+    _check_fields(fields)
+    return fields
+
+
 # --- Images --------------------------------------------------------------------------------------
 def offer_image_store(*, image: ProcessedImage, role: str) -> str:
     """Store a re-encoded offer image through the storage API; returns its storage name.
@@ -71,6 +100,13 @@ def _unique_slug(base: str, *, exclude_pk: int | None = None) -> str:
     while f"{base}-{number}" in taken:
         number += 1
     return f"{base}-{number}"
+
+
+def _forget_cached_pages(*slugs: str) -> None:
+    from memberships.selectors import checkout_cache_key
+
+    keys = [checkout_cache_key(slug) for slug in slugs]
+    transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def _queue_stripe_sync(offer: Offer) -> None:
@@ -131,6 +167,7 @@ def offer_update(
     access is derived from the offer's groups (hubs.selectors), never copied per buyer."""
     _check_fields(fields)
     offer = Offer.objects.select_for_update().get(pk=offer.pk)
+    _forget_cached_pages(offer.slug, slug or offer.slug)
     for name, value in fields.items():
         setattr(offer, name, value)
     if slug:
@@ -177,6 +214,7 @@ def offer_publish(*, offer: Offer) -> Offer:
         raise OfferNotPublishable(problems)
     offer.status = Offer.Status.PUBLISHED
     offer.save(update_fields=["status", "updated_at"])
+    _forget_cached_pages(offer.slug)
     _queue_stripe_sync(offer)
     return offer
 
@@ -186,6 +224,7 @@ def offer_unpublish(*, offer: Offer) -> Offer:
     """Back to draft: the public pages answer 404; buyers keep their access."""
     Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.DRAFT, updated_at=timezone.now())
     offer.refresh_from_db()
+    _forget_cached_pages(offer.slug)
     return offer
 
 
@@ -194,6 +233,7 @@ def offer_archive(*, offer: Offer) -> Offer:
     """Hide an offer from the list and the public; buyers keep their access."""
     Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.ARCHIVED, updated_at=timezone.now())
     offer.refresh_from_db()
+    _forget_cached_pages(offer.slug)
     return offer
 
 
@@ -289,7 +329,7 @@ def offer_claim_free(*, offer: Offer, email: str, full_name: str = "") -> FreeCl
         raise OfferNotClaimable("This offer cannot be claimed for free.")
     user, created = user_get_or_create(email=email, full_name=full_name)
     if not user.is_active:
-        raise OfferNotClaimable("This account is closed.")
+        raise OfferNotClaimable("The account with this email address is closed.")
     entitlement, granted = entitlement_grant(user=user, offer=offer, source=Entitlement.Source.FREE)
     return FreeClaim(user=user, entitlement=entitlement, granted=granted, new_account=created)
 

@@ -4,9 +4,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -82,7 +85,7 @@ def _editor(request: HttpRequest, *, offer: Offer | None) -> HttpResponse:
     return _render_editor(request, form, offer=offer, impact=impact)
 
 
-def request_data_copy(form: OfferForm) -> QueryDict:
+def _data_copy(form: OfferForm) -> QueryDict:
     data = form.data
     return data.copy() if isinstance(data, QueryDict) else QueryDict(mutable=True)
 
@@ -91,7 +94,7 @@ def _keep_images(form: OfferForm) -> tuple[str, str]:
     """Store newly uploaded images at once, so a form shown again (an error elsewhere, the
     buyers notice) keeps them through a signed hidden field instead of asking again."""
     names = []
-    data = request_data_copy(form)
+    data = _data_copy(form)
     for role in ("thumbnail", "cover"):
         processed = getattr(form, f"{role}_image")
         name = ""
@@ -222,54 +225,96 @@ def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+# Stands for the visitor's CSRF token in a cached checkout page.
+_TOKEN_SLOT = "@@csrf-token-slot-7d1f@@"
+# Offer writes delete the cached page at once (memberships.services); the short lifetime bounds
+# how long a process whose local cache missed that deletion can serve the old page.
+CHECKOUT_CACHE_SECONDS = 5
+
+
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest, slug: str) -> HttpResponse:
+    if request.method == "GET":
+        cached = _cached_checkout(request, slug)
+        if cached is not None:
+            return cached
     public = selectors.offer_for_visitor(slug=slug, user=request.user)
     offer = public.offer
     user = request.user if isinstance(request.user, User) else None
     initial = {"email": user.email, "full_name": user.full_name} if user else None
     if not offer.is_free:
-        form: FreeClaimForm = PaidCheckoutForm(initial=initial)
-        action = reverse("billing:checkout_start", kwargs={"slug": offer.slug})
-        return _render_checkout(request, public, form, action=action)
+        return _render_checkout(request, public, PaidCheckoutForm(initial=initial))
 
     form = FreeClaimForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if public.is_preview:
             messages.error(request, "This is a preview: publish the offer to let people claim it.")
-        elif user is not None:
-            services.offer_claim_free(offer=offer, email=user.email, full_name=user.full_name)
-            return redirect(_destination(offer, public.groups))
-        elif form.is_valid():
-            claim = services.offer_claim_free(
-                offer=offer, email=form.cleaned_data["email"], full_name=form.cleaned_data["full_name"]
-            )
-            if claim.new_account:
-                login(request, claim.user, backend="django.contrib.auth.backends.ModelBackend")
-                messages.success(request, f"Welcome! You have joined {offer.title}.")
-                return redirect(_destination(offer, public.groups))
-            # An existing account is never logged in from a form anyone can fill in: its
-            # owner proves the address through the emailed link.
-            if offer.redirect_enabled and offer.redirect_url:
-                return redirect(offer.redirect_url)
-            return render(
-                request, "memberships/claim_sent.html", {"offer": offer, "email": claim.user.email, "claim": claim}
-            )
-    return _render_checkout(request, public, form, action=request.path)
+        elif user is not None or form.is_valid():
+            response = _claim(request, public, form, user)
+            if response is not None:
+                return response
+    return _render_checkout(request, public, form)
 
 
-def _render_checkout(
-    request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm, *, action: str
-) -> HttpResponse:
+def _claim(
+    request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm, user: User | None
+) -> HttpResponse | None:
+    """Claim a free offer; ``None`` shows the checkout again with the form's errors."""
+    offer = public.offer
+    email = user.email if user else form.cleaned_data["email"]
+    full_name = user.full_name if user else form.cleaned_data["full_name"]
+    try:
+        claim = services.offer_claim_free(offer=offer, email=email, full_name=full_name)
+    except services.OfferNotClaimable as refusal:
+        form.add_error(None, f"{refusal} Please contact the community's team.")
+        return None
+    if user is not None:
+        return redirect(_destination(offer, public.groups))
+    if claim.new_account:
+        login(request, claim.user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome! You have joined {offer.title}.")
+        return redirect(_destination(offer, public.groups))
+    # An existing account is never logged in from a form anyone can fill in: its owner
+    # proves the address through the emailed link.
+    if offer.redirect_enabled and offer.redirect_url:
+        return redirect(offer.redirect_url)
+    return render(request, "memberships/claim_sent.html", {"offer": offer, "email": claim.user.email})
+
+
+def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
+    """The checkout page as every anonymous visitor sees it, rendered once and kept a few
+    seconds, with only the visitor's CSRF token filled in: the busiest page needs no query.
+
+    Claims (POST) always read the offer from the database, so a cached page of an offer that
+    was just unpublished cannot be used to claim it.
+    """
+    if request.user.is_authenticated or len(messages.get_messages(request)):
+        return None
+    key = selectors.checkout_cache_key(slug)
+    html = cache.get(key)
+    if html is None:
+        offer = Offer.objects.filter(slug=slug, status=Offer.Status.PUBLISHED).first()
+        if offer is None:
+            return None  # the ordinary path answers (404, or a preview for staff)
+        public = selectors.PublicOffer(offer=offer, is_preview=False)
+        form = FreeClaimForm() if offer.is_free else PaidCheckoutForm()
+        context = {**_checkout_context(request, public, form), "csrf_token": _TOKEN_SLOT}
+        html = render_to_string("memberships/checkout.html", context, request=request)
+        cache.set(key, html, CHECKOUT_CACHE_SECONDS)
+    return HttpResponse(html.replace(_TOKEN_SLOT, get_token(request)))
+
+
+def _checkout_context(request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm) -> dict[str, Any]:
+    offer = public.offer
+    action = request.path if offer.is_free else reverse("billing:checkout_start", kwargs={"slug": offer.slug})
+    return {"offer": offer, "is_preview": public.is_preview, "form": form, "action": action}
+
+
+def _render_checkout(request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm) -> HttpResponse:
     return render(
         request,
         "memberships/checkout.html",
-        {
-            "offer": public.offer,
-            "is_preview": public.is_preview,
-            "form": form,
-            "action": action,
-        },
+        _checkout_context(request, public, form),
         status=400 if form.errors else 200,
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
@@ -41,29 +42,6 @@ def stored_image(role: str = "thumbnail") -> str:
     return services.offer_image_store(image=processed, role=role)
 
 
-OFFER_DEFAULTS: dict[str, Any] = {
-    "title": "Inner Circle",
-    "pricing": Offer.Pricing.FREE,
-    "price_amount": 0,
-    "currency": "usd",
-    "interval": "",
-    "grace_period_days": 3,
-    "confirmation_subject": "",
-    "confirmation_body": "",
-    "redirect_enabled": False,
-    "redirect_url": "",
-    "resell_enabled": False,
-    "resell_commission_percent": None,
-    "resell_description": "",
-    "custom_code": "",
-    "landing_enabled": False,
-    "landing_headline": "",
-    "landing_body": "",
-    "landing_includes": "",
-    "landing_cta_label": "",
-}
-
-
 @pytest.fixture
 def make_group(db: None) -> Callable[..., HubGroup]:
     counter = iter(range(1, 100_000))
@@ -82,7 +60,7 @@ def make_offer(db: None, make_group: Callable[..., HubGroup]) -> Callable[..., O
         *, groups: list[HubGroup] | None = None, published: bool = True, thumbnail: bool = True, **fields: Any
     ) -> Offer:
         offer = services.offer_create(
-            fields={**OFFER_DEFAULTS, **fields},
+            fields=services.offer_fields(**{"title": "Inner Circle", **fields}),
             hub_groups=groups if groups is not None else [make_group()],
             thumbnail=stored_image() if thumbnail else "",
         )
@@ -103,3 +81,9 @@ def make_buyer(db: None) -> Callable[..., User]:
         return user
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_page_cache() -> None:
+    """Cached checkout pages must not leak from one test's database into another's."""
+    cache.clear()

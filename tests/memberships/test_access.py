@@ -131,3 +131,28 @@ def test_the_editor_knows_the_buyer_count_for_its_live_notice(
     body = client.get(edit_url(offer)).content.decode()
     assert 'data-buyers="2"' in body
     assert 'id="groups-live-notice"' in body
+
+
+def test_a_new_thumbnail_survives_the_buyers_notice(
+    client: Client, owner: User, make_offer, make_group, make_buyer
+) -> None:
+    from tests.memberships.conftest import image_bytes, upload
+
+    weights, yoga = make_group("Weights"), make_group("Yoga")
+    offer = make_offer(groups=[weights])
+    old_thumbnail = offer.thumbnail.name
+    make_buyer(offer)
+    client.force_login(owner)
+    notice = client.post(
+        edit_url(offer),
+        form_data(hub_groups=[weights.pk, yoga.pk], thumbnail=upload("new.jpg", image_bytes("JPEG", (900, 900)))),
+    )
+    assert "This change affects 1 buyer." in notice.content.decode()
+    token = notice.context["form"].data["thumbnail_pending"]
+    client.post(
+        edit_url(offer), form_data(hub_groups=[weights.pk, yoga.pk], confirm_groups="1", thumbnail_pending=token)
+    )
+    offer.refresh_from_db()
+    assert offer.thumbnail.name != old_thumbnail
+    assert offer.thumbnail.name.startswith("offers/thumbnail-")
+    assert set(offer.hub_groups.all()) == {weights, yoga}

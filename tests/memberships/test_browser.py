@@ -88,3 +88,29 @@ def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
     assert message["To"] == "bea@example.com"
     assert message["Subject"] == "You're in: Yoga Circle"
     assert "Hi Bea Buyer," in body_text(message)
+
+
+def test_a_creator_gives_past_buyers_a_new_group_after_seeing_how_many_it_affects(
+    page, owner: User, make_offer, make_group, make_buyer, settings, tmp_path
+) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    weights, yoga = make_group("Weight Training"), make_group("Yoga")
+    offer = make_offer(title="Weight Training", groups=[weights])
+    buyers = [make_buyer(offer) for _ in range(2)]
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Email address").fill(owner.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/")
+    page.goto("/dashboard/offers/")
+    page.get_by_role("link", name="Weight Training").first.click()
+    page.get_by_label("Yoga").check()
+    live = page.locator("#groups-live-notice")
+    assert live.is_visible()
+    assert "gives 1 more group to 2 existing buyers" in live.text_content()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("This change affects 2 buyers.").wait_for()
+    page.get_by_role("button", name="Save and update 2 buyers").click()
+    page.get_by_text("“Weight Training” is saved.").wait_for()
+    assert all(yoga.pk in accessible_group_ids(user=User.objects.get(pk=b.pk)) for b in buyers)

@@ -189,7 +189,10 @@ def test_a_taken_address_is_refused(staff_client: Client, make_offer) -> None:
 
 def test_the_address_does_not_change_with_the_title(staff_client: Client, make_offer) -> None:
     offer = make_offer()
-    staff_client.post(reverse("memberships:offer_edit", kwargs={"pk": offer.pk}), form_data(title="A New Name"))
+    groups = [group.pk for group in offer.hub_groups.all()]
+    staff_client.post(
+        reverse("memberships:offer_edit", kwargs={"pk": offer.pk}), form_data(title="A New Name", hub_groups=groups)
+    )
     offer.refresh_from_db()
     assert (offer.title, offer.slug) == ("A New Name", "inner-circle")
     assert staff_client.get(reverse("memberships:offer_page", kwargs={"slug": "inner-circle"})).status_code == 302
@@ -377,3 +380,32 @@ def test_the_editor_offers_a_live_preview_with_the_default_wording(staff_client:
     assert 'id="email-preview"' in body
     assert "You&#x27;re in: {{ offer_title }}" in body
     assert "offer_editor.js" in body
+
+
+def test_a_published_offer_keeps_meeting_the_publish_rules(staff_client: Client, make_offer) -> None:
+    offer = make_offer()
+    url = reverse("memberships:offer_edit", kwargs={"pk": offer.pk})
+    response = staff_client.post(url, form_data(pricing="one_time", price="10"))
+    assert errors_of(response) == {
+        "hub_groups": ["A published offer needs at least one hub group. Unpublish it first to remove them all."],
+        "pricing": [
+            "Connect a Stripe account (Settings > Integrations) before making a published offer paid, "
+            "or unpublish it first."
+        ],
+    }
+    offer.refresh_from_db()
+    assert offer.is_free
+    assert offer.hub_groups.exists()
+
+
+@pytest.mark.parametrize("groups", [1, 30])
+def test_the_editor_runs_a_fixed_number_of_queries(
+    staff_client: Client, make_offer, make_group, make_buyer, django_assert_num_queries, groups: int
+) -> None:
+    offer = make_offer(groups=[make_group() for _ in range(groups)])
+    for _ in range(groups):
+        make_buyer(offer)
+    # 10 with the one that asks billing whether a Stripe account is connected.
+    with django_assert_num_queries(10):
+        response = staff_client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk}))
+    assert response.status_code == 200

@@ -181,3 +181,15 @@ def test_the_free_path_through_a_real_worker(client: Client, make_offer, celery_
     assert message["To"] == "wes@example.com"
     assert message["Subject"] == "You're in: Worker Club"
     assert "/accounts/login-link/" in body_text(message)
+
+
+def test_a_closed_account_gets_a_clear_message_and_nothing_else(
+    client: Client, member: User, make_offer, django_capture_on_commit_callbacks
+) -> None:
+    User.objects.filter(pk=member.pk).update(is_active=False)
+    offer = make_offer()
+    response = claim(client, offer, django_capture_on_commit_callbacks, email=member.email)
+    assert response.status_code == 400
+    assert "The account with this email address is closed. Please contact the community" in (response.content.decode())
+    assert not Entitlement.objects.exists()
+    assert not mail.outbox

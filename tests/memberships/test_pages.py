@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -153,7 +155,9 @@ def test_the_offer_and_checkout_pages_run_a_fixed_number_of_queries(
     assert target is not None
     with django_assert_num_queries(2):  # the offer, its groups
         assert client.get(offer_url(target)).status_code == 200
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):  # the offer; the page is then cached
+        assert client.get(checkout_url(target)).status_code == 200
+    with django_assert_num_queries(0):
         assert client.get(checkout_url(target)).status_code == 200
 
 
@@ -162,7 +166,38 @@ def test_a_logged_in_visitor_adds_only_the_session_and_user_queries(
 ) -> None:
     offer = make_offer(landing_enabled=True)
     client.force_login(member)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):  # session, user, offer
         assert client.get(checkout_url(offer)).status_code == 200
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(4):  # session, user, offer, groups
         assert client.get(offer_url(offer)).status_code == 200
+
+
+def test_each_visitor_of_the_cached_page_gets_a_working_csrf_token(client: Client, make_offer) -> None:
+    offer = make_offer()
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    tokens = []
+    for visitor in (first, second):
+        page = visitor.get(checkout_url(offer)).content.decode()
+        tokens.append(re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1))
+    assert tokens[0] != tokens[1]
+    claim = second.post(
+        checkout_url(offer), {"csrfmiddlewaretoken": tokens[1], "full_name": "Sam", "email": "sam@example.com"}
+    )
+    assert claim.status_code == 302
+    forged = first.post(checkout_url(offer), {"full_name": "Eve", "email": "eve@example.com"})
+    assert forged.status_code == 403
+
+
+def test_edits_and_unpublishing_reach_the_cached_page_at_once(
+    client: Client, make_offer, django_capture_on_commit_callbacks
+) -> None:
+    from memberships import services
+
+    offer = make_offer(title="Old Title")
+    assert "Old Title" in client.get(checkout_url(offer)).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.offer_update(offer=offer, fields={"title": "New Title"}, hub_groups=list(offer.hub_groups.all()))
+    assert "New Title" in client.get(checkout_url(offer)).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.offer_unpublish(offer=offer)
+    assert client.get(checkout_url(offer)).status_code == 404
