@@ -9,7 +9,7 @@ from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
 
 def stripe_account_current() -> StripeAccount | None:
     """The creator's connected Stripe account, if any."""
-    return StripeAccount.objects.connected().first()
+    return StripeAccount.objects.connected().select_related("connected_by").first()
 
 
 def stripe_connected() -> bool:

@@ -173,3 +173,13 @@ def test_members_cannot_connect_stripe(client, member) -> None:
     client.force_login(member)
     assert client.post("/dashboard/settings/integrations/stripe/connect/").status_code == 403
     assert client.get(INTEGRATIONS).status_code == 403
+
+
+def test_the_integrations_page_runs_a_constant_number_of_queries(client, owner, django_assert_num_queries) -> None:
+    account = connect_account()
+    StripeAccount.objects.filter(pk=account.pk).update(connected_by=owner)
+    client.force_login(owner)
+    with django_assert_num_queries(3):  # session, user, the account with who connected it
+        page = client.get(INTEGRATIONS).content.decode()
+    assert "acct_1CreatorTest000" in page
+    assert "by owner@example.com" in page
