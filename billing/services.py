@@ -417,6 +417,32 @@ def webhook_events_sweep(*, now: datetime | None = None) -> int:
     return len(stale)
 
 
+RECONCILE_WINDOW = timedelta(days=2)
+
+
+def webhook_events_reconcile(*, now: datetime | None = None) -> int:
+    """Record events Stripe has but never delivered (an endpoint down for longer than Stripe
+    retries, a delivery lost): list the connected account's recent events of the handled
+    types and store the missing ones, which queues their processing. Returns how many."""
+    account = StripeAccount.objects.connected().first()
+    if account is None:
+        return 0
+    now = now or timezone.now()
+    events = gateway.events_list(
+        account_id=account.account_id,
+        types=sorted(HANDLED_EVENT_TYPES),
+        created_gte=int((now - RECONCILE_WINDOW).timestamp()),
+    )
+    known = set(WebhookEvent.objects.filter(event_id__in=[e["id"] for e in events]).values_list("event_id", flat=True))
+    missing = [event for event in reversed(events) if event["id"] not in known]  # oldest first
+    for event in missing:
+        event.setdefault("account", account.account_id)
+        webhook_event_record(event=event)
+    if missing:
+        logger.warning("recovered %d Stripe events that were never delivered", len(missing))
+    return len(missing)
+
+
 def webhook_event_process(*, event_pk: int) -> Outcome:
     """Process one stored event. Idempotent, and safe in any order: it re-reads the current
     object from Stripe instead of trusting the event's copy.

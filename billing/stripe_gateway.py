@@ -253,6 +253,18 @@ def invoice_retrieve(*, account_id: str, invoice_id: str) -> dict[str, Any]:
     return _plain(_call(lambda: client().v1.invoices.retrieve(invoice_id, None, _on(account_id))))
 
 
+def events_list(*, account_id: str, types: list[str], created_gte: int, cap: int = 1000) -> list[dict[str, Any]]:
+    """Recent events on a connected account, newest first (at most ``cap``)."""
+    params = {"types": types, "created": {"gte": created_gte}, "limit": 100}
+    page = _call(lambda: client().v1.events.list(params, _on(account_id)))
+    events: list[dict[str, Any]] = []
+    for event in page.auto_paging_iter():
+        events.append(_plain(event))
+        if len(events) >= cap:
+            break
+    return events
+
+
 # --- Webhooks ------------------------------------------------------------------------------
 def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Check the Stripe-Signature header on the raw body and return the event as a dict.

@@ -31,3 +31,11 @@ def sweep_webhook_events() -> int:
     from billing.services import webhook_events_sweep
 
     return webhook_events_sweep()
+
+
+@shared_task
+def reconcile_webhook_events() -> int:
+    """Periodic: record recent Stripe events that were never delivered, and process them."""
+    from billing.services import webhook_events_reconcile
+
+    return webhook_events_reconcile()

@@ -204,6 +204,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Stripe events stored but never processed (a lost task, a worker that died) are re-queued.
     "billing-sweep-webhook-events": {"task": "billing.tasks.sweep_webhook_events", "schedule": 120.0},
+    # Events Stripe has but never delivered are listed from its API and processed.
+    "billing-reconcile-webhook-events": {"task": "billing.tasks.reconcile_webhook_events", "schedule": 900.0},
 }
 
 # --- Security -------------------------------------------------------------------------------

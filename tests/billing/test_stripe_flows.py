@@ -334,3 +334,22 @@ def test_an_amount_that_differs_from_the_snapshot_is_flagged_not_granted(
     assert not Entitlement.objects.exists()
     assert not Payment.objects.exists()
     assert client.get(f"/checkout/{attempt.pk}/status/").json()["status"] == "flagged"
+
+
+def test_events_that_never_arrived_are_recovered_by_reconciliation(
+    client, connected, stripe_sandbox, celery_worker
+) -> None:
+    """The sandbox delivers nothing here (no endpoint), as if every delivery had been lost."""
+    from billing.tasks import reconcile_webhook_events
+
+    offer = _offer()
+    attempt = _start_checkout(client)
+    assert stripe_sandbox.pay_checkout(attempt.stripe_session_id, email="bea@example.com").paid
+    assert not WebhookEvent.objects.exists()
+
+    assert reconcile_webhook_events.apply().get() >= 1
+    _wait(lambda: _paid(attempt), what="the recovered event to be processed")
+    assert Entitlement.objects.filter(offer=offer, user__email="bea@example.com").count() == 1
+    assert WebhookEvent.objects.filter(type="checkout.session.completed").count() == 1
+    assert reconcile_webhook_events.apply().get() == 0  # nothing new the second time
+    assert len(celery_worker.wait_for(1)) == 1

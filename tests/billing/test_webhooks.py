@@ -347,9 +347,10 @@ def test_the_sweep_requeues_events_stored_but_never_processed(fake_stripe, djang
     assert services.webhook_events_sweep() == 0
 
 
-def test_the_sweep_runs_on_the_beat_schedule(settings) -> None:
+def test_the_sweep_and_the_reconciliation_run_on_the_beat_schedule(settings) -> None:
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "billing.tasks.sweep_webhook_events" in tasks
+    assert "billing.tasks.reconcile_webhook_events" in tasks
 
 
 # --- The staff page ------------------------------------------------------------------------
