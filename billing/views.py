@@ -29,6 +29,10 @@ BROWSER_COOKIE = "billing_browser"
 BROWSER_COOKIE_SALT = "billing.browser"
 BROWSER_COOKIE_MAX_AGE = 60 * 60 * 24 * 30
 OAUTH_STATE_SESSION_KEY = "billing_oauth_state"
+NOT_SELLING = (
+    "This offer cannot be bought right now: the community's payments are not set up. "
+    "Nothing was charged. Please try again later."
+)
 
 
 @staff_required
@@ -248,13 +252,7 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "billing/checkout_owned.html", {"offer": offer, "email": email})
     account = selectors.stripe_account_current()
     if account is None or not account.charges_enabled:
-        return _error_page(
-            request,
-            offer,
-            "This offer cannot be bought right now: the community's payments are not set up. "
-            "Nothing was charged. Please try again later.",
-            form,
-        )
+        return _error_page(request, offer, NOT_SELLING, form)
     try:
         offer = services.offer_stripe_price_ensure(offer=offer, account_id=account.account_id)
     except gateway.StripeGatewayError as exc:
@@ -276,6 +274,14 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
         session = gateway.checkout_session_create(
             account_id=account.account_id, params=params, idempotency_key=f"checkout-{attempt.pk}"
         )
+    except gateway.StripeAccountNotReady as exc:
+        logger.warning("checkout session for attempt %s refused, account not ready: %s", attempt.pk, exc)
+        services.checkout_attempt_fail(attempt=attempt, error=str(exc))
+        try:  # so that the dashboard shows it and paid offers cannot be published meanwhile
+            services.stripe_account_refresh_from_stripe(account_id=account.account_id)
+        except gateway.StripeGatewayError:
+            logger.warning("the Stripe account %s could not be refreshed", account.account_id)
+        return _error_page(request, offer, NOT_SELLING, form)
     except gateway.StripeGatewayError as exc:
         logger.warning("checkout session for attempt %s failed: %s", attempt.pk, exc)
         services.checkout_attempt_fail(attempt=attempt, error=str(exc))

@@ -353,3 +353,21 @@ def test_events_that_never_arrived_are_recovered_by_reconciliation(
     assert WebhookEvent.objects.filter(type="checkout.session.completed").count() == 1
     assert reconcile_webhook_events.apply().get() == 0  # nothing new the second time
     assert len(celery_worker.wait_for(1)) == 1
+
+
+def test_an_account_stripe_stopped_from_charging_gives_the_buyer_a_clear_page(
+    client, connected, stripe_sandbox
+) -> None:
+    _offer()
+    stripe_sandbox.update_account(connected.account_id, charges_enabled=False)
+    response = client.post("/offers/inner-circle/checkout/pay/", {"email": "bea@example.com", "full_name": "Bea Buyer"})
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "cannot be bought right now" in page
+    assert "Nothing was charged" in page
+    assert 'value="bea@example.com"' in page
+    attempt = CheckoutAttempt.objects.get()
+    assert attempt.status == CheckoutAttempt.Status.FAILED
+    assert "needs verification" in attempt.error
+    # The creator's dashboard now shows it, and paid offers cannot be published meanwhile.
+    assert not stripe_connected()
