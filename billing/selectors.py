@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q, QuerySet
 
+from accounts.models import User
 from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
+from memberships.models import Entitlement, Offer
 
 
 def stripe_account_current() -> StripeAccount | None:
@@ -42,3 +45,11 @@ def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) ->
 
 def payments_recent(*, limit: int = 100) -> QuerySet[Payment]:
     return Payment.objects.select_related("user", "offer").order_by("-created_at")[:limit]
+
+
+def entitlement_active_for(*, offer: Offer, email: str, user: User | AnonymousUser) -> bool:
+    """Whether the buyer (the logged-in user, or the account with this email) already has the offer."""
+    who = Q(user__email=email)
+    if user.is_authenticated:
+        who |= Q(user=user)
+    return Entitlement.objects.active().filter(who, offer=offer).exists()

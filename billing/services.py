@@ -250,6 +250,44 @@ def checkout_session_params(*, attempt: CheckoutAttempt, success_url: str, cance
     return params
 
 
+def checkout_session_start(
+    *, offer: Offer, account: StripeAccount, email: str, full_name: str, browser_key: str, site_url: str
+) -> tuple[CheckoutAttempt, str]:
+    """Open a Stripe Checkout Session for a buyer; returns the attempt and the URL to send them to.
+
+    Not atomic: the attempt (with its price snapshot) is committed first, then Stripe is
+    called outside any transaction with the attempt's idempotency key, then the session is
+    recorded. A failure marks the attempt failed and raises the gateway's error.
+    """
+    from django.urls import reverse
+
+    offer = offer_stripe_price_ensure(offer=offer, account_id=account.account_id)
+    attempt = checkout_attempt_create(
+        offer=offer, account=account, email=email, full_name=full_name, browser_key=browser_key
+    )
+    kwargs = {"attempt_id": attempt.pk}
+    params = checkout_session_params(
+        attempt=attempt,
+        success_url=f"{site_url}{reverse('billing:checkout_return', kwargs=kwargs)}?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=site_url + reverse("billing:checkout_cancel", kwargs=kwargs),
+    )
+    try:
+        session = gateway.checkout_session_create(
+            account_id=account.account_id, params=params, idempotency_key=f"checkout-{attempt.pk}"
+        )
+    except gateway.StripeGatewayError as exc:
+        logger.warning("checkout session for attempt %s failed: %s", attempt.pk, exc)
+        checkout_attempt_fail(attempt=attempt, error=str(exc))
+        if isinstance(exc, gateway.StripeAccountNotReady):
+            try:  # so that the dashboard shows it and paid offers cannot be published meanwhile
+                stripe_account_refresh_from_stripe(account_id=account.account_id)
+            except gateway.StripeGatewayError:
+                logger.warning("the Stripe account %s could not be refreshed", account.account_id)
+        raise
+    checkout_attempt_open(attempt=attempt, session_id=session.session_id)
+    return attempt, session.url
+
+
 @transaction.atomic
 def checkout_attempt_login_use(*, attempt: CheckoutAttempt) -> bool:
     """Use up the one automatic login an attempt gives. Exactly one caller gets True."""

@@ -20,7 +20,7 @@ from billing import selectors, services
 from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, WebhookEvent
 from memberships.forms import PaidCheckoutForm
-from memberships.models import Entitlement, Offer
+from memberships.models import Offer
 from memberships.selectors import community_path
 
 logger = logging.getLogger(__name__)
@@ -224,13 +224,6 @@ def _error_page(
     )
 
 
-def _active_entitlement(offer: Offer, email: str, user: User | None) -> bool:
-    entitlements = Entitlement.objects.active().filter(offer=offer)
-    if user is not None and user.is_authenticated:
-        return entitlements.filter(user=user).exists() or entitlements.filter(user__email=email).exists()
-    return entitlements.filter(user__email=email).exists()
-
-
 @require_POST
 def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
     """Start a paid checkout: snapshot the price, create the Checkout Session, send the buyer to it."""
@@ -247,47 +240,21 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
             status=400,
         )
     email, full_name = form.cleaned_data["email"], form.cleaned_data["full_name"]
-    user = request.user if isinstance(request.user, User) else None
-    if _active_entitlement(offer, email, user):
+    if selectors.entitlement_active_for(offer=offer, email=email, user=request.user):
         return render(request, "billing/checkout_owned.html", {"offer": offer, "email": email})
     account = selectors.stripe_account_current()
     if account is None or not account.charges_enabled:
         return _error_page(request, offer, NOT_SELLING, form)
-    try:
-        offer = services.offer_stripe_price_ensure(offer=offer, account_id=account.account_id)
-    except gateway.StripeGatewayError as exc:
-        logger.warning("offer %s could not be synced to Stripe: %s", offer.pk, exc)
-        return _error_page(request, offer, exc.user_message, form)
-
     key = _browser_key(request) or secrets.token_urlsafe(32)
-    attempt = services.checkout_attempt_create(
-        offer=offer, account=account, email=email, full_name=full_name, browser_key=key
-    )
-    params = services.checkout_session_params(
-        attempt=attempt,
-        success_url=settings.SITE_URL
-        + reverse("billing:checkout_return", kwargs={"attempt_id": attempt.pk})
-        + "?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url=settings.SITE_URL + reverse("billing:checkout_cancel", kwargs={"attempt_id": attempt.pk}),
-    )
     try:
-        session = gateway.checkout_session_create(
-            account_id=account.account_id, params=params, idempotency_key=f"checkout-{attempt.pk}"
+        _, url = services.checkout_session_start(
+            offer=offer, account=account, email=email, full_name=full_name, browser_key=key, site_url=settings.SITE_URL
         )
-    except gateway.StripeAccountNotReady as exc:
-        logger.warning("checkout session for attempt %s refused, account not ready: %s", attempt.pk, exc)
-        services.checkout_attempt_fail(attempt=attempt, error=str(exc))
-        try:  # so that the dashboard shows it and paid offers cannot be published meanwhile
-            services.stripe_account_refresh_from_stripe(account_id=account.account_id)
-        except gateway.StripeGatewayError:
-            logger.warning("the Stripe account %s could not be refreshed", account.account_id)
+    except gateway.StripeAccountNotReady:
         return _error_page(request, offer, NOT_SELLING, form)
     except gateway.StripeGatewayError as exc:
-        logger.warning("checkout session for attempt %s failed: %s", attempt.pk, exc)
-        services.checkout_attempt_fail(attempt=attempt, error=str(exc))
         return _error_page(request, offer, exc.user_message, form)
-    services.checkout_attempt_open(attempt=attempt, session_id=session.session_id)
-    response = redirect(session.url)
+    response = redirect(url)
     _bind_browser(response, key)
     return response
 
