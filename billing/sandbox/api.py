@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from billing.sandbox.engine import Sandbox
+from billing.sandbox.engine import MINIMUM_AMOUNT, Sandbox, format_amount
 from billing.sandbox.shapes import list_object
 from billing.sandbox.store import EVENT_RETENTION_SECONDS, JSON, PLATFORM, PLATFORM_ACCOUNT_ID, StripeError, not_found
 
@@ -57,6 +57,16 @@ def allow(params: JSON, *names: str) -> None:
     for key in params:
         if key not in names and key != "expand":
             raise StripeError(f"Received unknown parameter: {key}", param=key)
+
+
+def nested(params: JSON, name: str) -> JSON | None:
+    """``params[name]`` when it is a hash (``name[key]=...``), None when absent, else a 400."""
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise StripeError(f"Invalid object: {name} must be a hash.", param=name)
+    return value
 
 
 def required(params: JSON, name: str, label: str | None = None) -> Any:
@@ -320,19 +330,18 @@ def price_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) ->
     currency(params)
     if "product" not in params and "product_data" not in params:
         raise StripeError("Missing required param: product.", param="product")
-    if "product_data" in params:
-        if not isinstance(params["product_data"], dict):
-            raise StripeError("Invalid object", param="product_data")
-        required(params["product_data"], "name", "product_data[name]")
-        metadata(params["product_data"])
+    product_data = nested(params, "product_data")
+    if product_data is not None:
+        allow(product_data, "name", "metadata", "active", "statement_descriptor", "unit_label")
+        required(product_data, "name", "product_data[name]")
+        metadata(product_data)
+        boolean(product_data, "active")
     required(params, "unit_amount")
     integer(params, "unit_amount", minimum=0)
     boolean(params, "active")
     metadata(params)
-    recurring = params.get("recurring")
+    recurring = nested(params, "recurring")
     if recurring is not None:
-        if not isinstance(recurring, dict):
-            raise StripeError("Invalid object", param="recurring")
         required(recurring, "interval", "recurring[interval]")
         choice(recurring, "interval", ("day", "week", "month", "year"), "recurring[interval]")
         integer(recurring, "interval_count", "recurring[interval_count]", minimum=1)
@@ -407,6 +416,9 @@ def customer_update(sandbox: Sandbox, request: ApiRequest, args: dict[str, str])
     params = request.params
     allow(params, *CUSTOMER_FIELDS)
     metadata(params)
+    settings = nested(params, "invoice_settings")
+    if settings is not None:
+        allow(settings, "default_payment_method", "footer", "custom_fields", "rendering_options")
     return sandbox.customer_update(request.owner, args["id"], {k: v for k, v in params.items() if k != "expand"})
 
 
@@ -480,7 +492,7 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
         raise StripeError("Missing required param: success_url.", param="success_url")
     integer(params, "expires_at")
     metadata(params)
-    pid = params.get("payment_intent_data")
+    pid = nested(params, "payment_intent_data")
     if pid is not None:
         if params["mode"] != "payment":
             raise StripeError(
@@ -489,7 +501,7 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
         allow(pid, "application_fee_amount", "metadata", "description", "receipt_email", "statement_descriptor")
         integer(pid, "application_fee_amount", "payment_intent_data[application_fee_amount]", minimum=0)
         metadata(pid)
-    sd = params.get("subscription_data")
+    sd = nested(params, "subscription_data")
     if sd is not None:
         if params["mode"] != "subscription":
             raise StripeError(
@@ -517,6 +529,27 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
 route("GET", r"/v1/checkout/sessions/(?P<id>[^/]+)")(_retrieve("checkout.session"))
 
 
+@route("GET", r"/v1/checkout/sessions")
+def checkout_session_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(
+        params,
+        "customer",
+        "payment_intent",
+        "subscription",
+        "status",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "created",
+    )
+    sessions = created_filter(sandbox.store.find("checkout.session", request.owner), params)
+    for key in ("customer", "payment_intent", "subscription", "status"):
+        if key in params:
+            sessions = [session for session in sessions if session.get(key) == params[key]]
+    return paginate(sessions, params, "/v1/checkout/sessions")
+
+
 @route("POST", r"/v1/checkout/sessions/(?P<id>[^/]+)/expire")
 def checkout_session_expire(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
     allow(request.params)
@@ -532,6 +565,51 @@ def checkout_session_line_items(sandbox: Sandbox, request: ApiRequest, args: dic
 
 
 # --- Subscriptions and invoices -----------------------------------------------------------
+@route("POST", r"/v1/subscriptions")
+def subscription_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    """A subscription on a card on file (one-click purchases of recurring offers)."""
+    params = request.params
+    allow(
+        params,
+        "customer",
+        "items",
+        "default_payment_method",
+        "application_fee_percent",
+        "metadata",
+        "description",
+        "payment_behavior",
+        "off_session",
+        "collection_method",
+    )
+    required(params, "customer")
+    items = params.get("items")
+    if not items or not isinstance(items, list):
+        raise StripeError("Missing required param: items.", param="items")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise StripeError("Invalid object", param=f"items[{index}]")
+        allow(item, "price", "quantity")
+        required(item, "price", f"items[{index}][price]")
+        integer(item, "quantity", f"items[{index}][quantity]", minimum=1)
+    choice(params, "payment_behavior", ("allow_incomplete", "error_if_incomplete", "default_incomplete"))
+    if params.get("payment_behavior") == "default_incomplete":
+        raise StripeError(
+            "The sandbox charges subscriptions at once: use allow_incomplete or error_if_incomplete.",
+            param="payment_behavior",
+        )
+    choice(params, "collection_method", ("charge_automatically",))
+    boolean(params, "off_session")
+    metadata(params)
+    if "application_fee_percent" in params:
+        try:
+            params["application_fee_percent"] = float(params["application_fee_percent"])
+        except ValueError:
+            raise StripeError("Invalid decimal", param="application_fee_percent") from None
+        if not 0 <= params["application_fee_percent"] <= 100:
+            raise StripeError("application_fee_percent must be between 0 and 100.", param="application_fee_percent")
+    return sandbox.subscription_create(request.owner, params)
+
+
 route("GET", r"/v1/subscriptions/(?P<id>[^/]+)")(_retrieve("subscription"))
 
 
@@ -539,6 +617,9 @@ route("GET", r"/v1/subscriptions/(?P<id>[^/]+)")(_retrieve("subscription"))
 def subscription_update(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
     params = request.params
     allow(params, "cancel_at_period_end", "metadata", "cancellation_details", "description")
+    details = nested(params, "cancellation_details")
+    if details is not None:
+        allow(details, "comment", "feedback")
     boolean(params, "cancel_at_period_end")
     metadata(params)
     return sandbox.subscription_update(request.owner, args["id"], {k: v for k, v in params.items() if k != "expand"})
@@ -586,6 +667,89 @@ route("GET", r"/v1/payment_methods/(?P<id>[^/]+)")(_retrieve("payment_method"))
 route("GET", r"/v1/refunds/(?P<id>[^/]+)")(_retrieve("refund"))
 route("GET", r"/v1/disputes/(?P<id>[^/]+)")(_retrieve("dispute"))
 route("GET", r"/v1/balance_transactions/(?P<id>[^/]+)")(_retrieve("balance_transaction"))
+
+
+@route("POST", r"/v1/payment_intents")
+def payment_intent_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    """A charge of a card on file (one-click purchases): ``confirm=true`` with ``off_session``."""
+    params = request.params
+    allow(
+        params,
+        "amount",
+        "currency",
+        "customer",
+        "payment_method",
+        "confirm",
+        "off_session",
+        "application_fee_amount",
+        "metadata",
+        "description",
+        "receipt_email",
+        "payment_method_types",
+    )
+    required(params, "amount")
+    integer(params, "amount", minimum=1)
+    required(params, "currency")
+    currency(params)
+    integer(params, "application_fee_amount", minimum=0)
+    boolean(params, "confirm")
+    boolean(params, "off_session")
+    metadata(params)
+    minimum = MINIMUM_AMOUNT.get(params["currency"], 50)
+    if params["amount"] < minimum:
+        raise StripeError(
+            f"Amount must be at least {format_amount(minimum, params['currency'])} {params['currency']}",
+            code="amount_too_small",
+            param="amount",
+        )
+    return sandbox.payment_intent_create(request.owner, params)
+
+
+@route("POST", r"/v1/payment_intents/(?P<id>[^/]+)/confirm")
+def payment_intent_confirm(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "payment_method", "off_session")
+    boolean(params, "off_session")
+    return sandbox.payment_intent_confirm(request.owner, args["id"], params)
+
+
+@route("GET", r"/v1/payment_methods")
+def payment_method_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "customer", "type", "limit", "starting_after", "ending_before")
+    required(params, "customer")
+    return _customer_payment_methods(sandbox, request, params["customer"])
+
+
+@route("GET", r"/v1/customers/(?P<id>[^/]+)/payment_methods")
+def customer_payment_method_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    allow(request.params, "type", "limit", "starting_after", "ending_before")
+    return _customer_payment_methods(sandbox, request, args["id"])
+
+
+def _customer_payment_methods(sandbox: Sandbox, request: ApiRequest, customer: str) -> JSON:
+    sandbox.get(customer, request.owner, "customer", param="customer")
+    choice(request.params, "type", ("card",))
+    methods = [pm for pm in sandbox.store.find("payment_method", request.owner) if pm["customer"] == customer]
+    return paginate(methods, request.params, f"/v1/customers/{customer}/payment_methods")
+
+
+@route("GET", r"/v1/payment_intents")
+def payment_intent_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "customer", "limit", "starting_after", "ending_before", "created")
+    intents = created_filter(sandbox.store.find("payment_intent", request.owner), params)
+    if "customer" in params:
+        intents = [intent for intent in intents if intent.get("customer") == params["customer"]]
+    return paginate(intents, params, "/v1/payment_intents")
+
+
+@route("GET", r"/v1/invoice_payments")
+def invoice_payment_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "invoice", "limit", "starting_after", "ending_before")
+    invoice = sandbox.get(required(params, "invoice"), request.owner, "invoice", param="invoice")
+    return paginate(invoice["payments"]["data"], params, f"/v1/invoice_payments?invoice={invoice['id']}")
 
 
 @route("GET", r"/v1/charges")

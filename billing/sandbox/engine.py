@@ -278,10 +278,8 @@ class Sandbox:
     def _disconnect(self, account_id: str) -> None:
         if not self.is_connected(account_id):
             return
+        # Its access tokens stay known so that using one is refused as revoked.
         self.state["accounts"][account_id]["connected"] = False
-        for token, owner in list(self.state["access_tokens"].items()):
-            if owner == account_id:
-                del self.state["access_tokens"][token]
         application = {"id": self.client_id, "object": "application", "name": "Sandbox platform"}
         self.emit("account.application.deauthorized", application, account_id)
 
@@ -583,21 +581,12 @@ class Sandbox:
         card = card_for(number)
         extras = self.store.extras(session_id)
         items = extras["line_items"]
-        amount = int(session["amount_total"])
-        currency = str(session["currency"])
         pm = self._payment_method(owner, number=number, card=card, exp_month=exp_month, exp_year=exp_year)
         pm["billing_details"].update(email=email, name=name or None)
         if card.decline_code:
-            # Declined: nothing is created for the buyer; the session stays open for another card.
-            pi = self._payment_intent(
-                owner,
-                amount=amount,
-                currency=currency,
-                customer=session.get("customer"),
-                description=None,
-                fee_amount=extras["payment_intent_data"].get("application_fee_amount"),
-                metadata=extras["payment_intent_data"].get("metadata", {}),
-            )
+            # Declined: no customer or subscription is made and the session stays open for
+            # another card. In payment mode the session keeps its PaymentIntent, as Stripe's does.
+            pi = self._session_payment_intent(owner, session, customer=session.get("customer"))
             self._attempt(owner, pi, pm, card, receipt_email=email, off_session=False)
             return session, card.message
         now = self.now()
@@ -618,20 +607,18 @@ class Sandbox:
             "individual_name": None,
         }
         if session["mode"] == "payment":
-            pid = extras["payment_intent_data"]
-            pi = self._payment_intent(
-                owner,
-                amount=amount,
-                currency=currency,
-                customer=customer["id"],
-                description=pid.get("description"),
-                fee_amount=pid.get("application_fee_amount"),
-                metadata=pid.get("metadata", {}),
-            )
+            pi = self._session_payment_intent(owner, session, customer=customer["id"])
             self._attempt(owner, pi, pm, card, receipt_email=email, off_session=False)
-            session["payment_intent"] = pi["id"]
         else:
-            subscription, invoice = self._subscription_start(owner, session, customer, pm, card, items, now)
+            subscription, invoice = self._subscription_start(
+                owner,
+                customer=customer,
+                pm=pm,
+                items=items,
+                data=extras["subscription_data"],
+                currency=str(session["currency"]),
+                now=now,
+            )
             session["subscription"] = subscription["id"]
             session["invoice"] = invoice["id"]
         session.update(
@@ -643,6 +630,26 @@ class Sandbox:
         )
         self.emit("checkout.session.completed", session, owner)
         return session, None
+
+    def _session_payment_intent(self, owner: str, session: JSON, *, customer: str | None) -> JSON:
+        """The session's PaymentIntent: made at the first attempt (payment mode), reused after."""
+        if session["mode"] == "payment" and session.get("payment_intent"):
+            pi = self.get(session["payment_intent"], owner, "payment_intent")
+            pi["customer"] = customer
+            return pi
+        pid = self.store.extras(session["id"])["payment_intent_data"]
+        pi = self._payment_intent(
+            owner,
+            amount=int(session["amount_total"]),
+            currency=str(session["currency"]),
+            customer=customer,
+            description=pid.get("description"),
+            fee_amount=pid.get("application_fee_amount"),
+            metadata=pid.get("metadata", {}),
+        )
+        if session["mode"] == "payment":
+            session["payment_intent"] = pi["id"]
+        return pi
 
     # --- Payments -------------------------------------------------------------------------
     def _payment_method(self, owner: str, *, number: str, card: Card, exp_month: int, exp_year: int) -> JSON:
@@ -665,7 +672,8 @@ class Sandbox:
             wallet=None,
         )
         self.store.put(pm, owner)
-        self.store.extras(pm["id"])["number"] = number
+        # Renewals need to know how the card behaves; only test numbers are kept, never others.
+        self.store.extras(pm["id"])["test_card"] = number if number in TEST_CARDS else None
         return pm
 
     def _payment_intent(
@@ -820,12 +828,86 @@ class Sandbox:
         self.emit("payment_intent.succeeded", pi, owner, previous={"status": previous_status}, at=at)
         return charge
 
+    def payment_intent_create(self, owner: str, params: JSON) -> JSON:
+        customer = params.get("customer")
+        if customer:
+            self.get(customer, owner, "customer", param="customer")
+        pm = self._customer_payment_method(owner, params.get("payment_method"), customer)
+        if params.get("application_fee_amount") is not None and owner == PLATFORM:
+            raise StripeError(
+                "Can only apply an application_fee_amount when the PaymentIntent is attempting a direct payment "
+                "(using an OAuth key or Stripe-Account header).",
+                param="application_fee_amount",
+            )
+        pi = self._payment_intent(
+            owner,
+            amount=params["amount"],
+            currency=params["currency"],
+            customer=customer,
+            description=params.get("description"),
+            fee_amount=params.get("application_fee_amount"),
+            metadata=params.get("metadata", {}),
+        )
+        pi["receipt_email"] = params.get("receipt_email")
+        if pm is not None:
+            pi.update(payment_method=pm["id"], status="requires_confirmation")
+        if params.get("confirm"):
+            return self.payment_intent_confirm(owner, pi["id"], {"off_session": params.get("off_session", False)})
+        return pi
+
+    def payment_intent_confirm(self, owner: str, pi_id: str, params: JSON) -> JSON:
+        pi = self.get(pi_id, owner, "payment_intent")
+        if pi["status"] not in ("requires_payment_method", "requires_confirmation"):
+            raise StripeError(
+                f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}.",
+                code="payment_intent_unexpected_state",
+            )
+        pm = self._customer_payment_method(owner, params.get("payment_method") or pi["payment_method"], pi["customer"])
+        if pm is None:
+            raise StripeError(
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                code="payment_intent_unexpected_state",
+                param="payment_method",
+            )
+        number = self.store.extras(pm["id"]).get("test_card") or ""
+        card = card_for(number)
+        charge = self._attempt(
+            owner, pi, pm, card, receipt_email=pi.get("receipt_email"), off_session=bool(params.get("off_session"))
+        )
+        if charge["status"] != "succeeded":
+            error = pi["last_payment_error"]
+            raise StripeError(
+                error["message"],
+                status=402,
+                type="card_error",
+                code="card_declined",
+                extra={
+                    "decline_code": error["decline_code"],
+                    "charge": charge["id"],
+                    "doc_url": error["doc_url"],
+                    "payment_intent": copy.deepcopy(pi),
+                    "payment_method": copy.deepcopy(pm),
+                },
+                keep_changes=True,
+            )
+        return pi
+
+    def _customer_payment_method(self, owner: str, pm_id: str | None, customer: str | None) -> JSON | None:
+        if not pm_id:
+            return None
+        pm = self.get(pm_id, owner, "payment_method", param="payment_method")
+        if customer and pm["customer"] != customer:
+            raise StripeError(
+                f"The provided PaymentMethod {pm_id} does not belong to the customer {customer}.",
+                param="payment_method",
+            )
+        return pm
+
     # --- Subscriptions and invoices -------------------------------------------------------
     def _subscription_start(
-        self, owner: str, session: JSON, customer: JSON, pm: JSON, card: Card, items: list[JSON], now: int
+        self, owner: str, *, customer: JSON, pm: JSON, items: list[JSON], data: JSON, currency: str, now: int
     ) -> tuple[JSON, JSON]:
-        extras = self.store.extras(session["id"])
-        data = extras["subscription_data"]
+        """A subscription and its first invoice, charged now. ``items``: ``{"price", "quantity"}``."""
         recurring = next(item["price"]["recurring"] for item in items if item["price"]["type"] == "recurring")
         period_end = add_interval(now, recurring["interval"], int(recurring["interval_count"]))
         sub_id = new_id("sub_1", 23)
@@ -856,7 +938,7 @@ class Sandbox:
             billing_cycle_anchor=now,
             collection_method="charge_automatically",
             created=now,
-            currency=session["currency"],
+            currency=currency,
             customer=customer["id"],
             default_payment_method=pm["id"],
             description=data.get("description"),
@@ -871,10 +953,57 @@ class Sandbox:
         self.store.extras(sub_id).update(anchor=now, periods=0, failed_since=None, retries=0)
         self.emit("customer.subscription.created", subscription, owner)
         invoice = self._invoice_create(owner, subscription, "subscription_create", now, now, now)
-        self._invoice_pay(owner, invoice, subscription, now)
-        subscription["status"] = "active"
-        self.emit("customer.subscription.updated", subscription, owner, previous={"status": "incomplete"})
+        if self._invoice_pay(owner, invoice, subscription, now, off_session=bool(data.get("off_session"))):
+            subscription["status"] = "active"
+            self.emit("customer.subscription.updated", subscription, owner, previous={"status": "incomplete"})
         return subscription, invoice
+
+    def subscription_create(self, owner: str, params: JSON) -> JSON:
+        """A subscription charged at once to a card on file (Stripe's default ``allow_incomplete``:
+        a decline leaves it ``incomplete``; ``error_if_incomplete`` makes the decline a 402)."""
+        customer = self.get(params["customer"], owner, "customer", param="customer")
+        pm = self._customer_payment_method(owner, params.get("default_payment_method"), customer["id"])
+        if pm is None:
+            raise StripeError(
+                "This customer has no attached payment source or default payment method.",
+                param="default_payment_method",
+            )
+        items: list[JSON] = []
+        for index, line in enumerate(params["items"]):
+            price = self.get(line["price"], owner, "price", param=f"items[{index}][price]")
+            if price["type"] != "recurring" or not price["active"]:
+                raise StripeError("The price must be an active recurring price.", param=f"items[{index}][price]")
+            items.append({"price": price, "quantity": int(line.get("quantity", 1))})
+        intervals = {(i["price"]["recurring"]["interval"], i["price"]["recurring"]["interval_count"]) for i in items}
+        currencies = {i["price"]["currency"] for i in items}
+        if len(intervals) > 1 or len(currencies) > 1:
+            raise StripeError("All prices of a subscription must share one interval and currency.", param="items")
+        if params.get("application_fee_percent") is not None and owner == PLATFORM:
+            raise StripeError(
+                "Can only apply an application_fee_percent when the request is made on behalf of another account.",
+                param="application_fee_percent",
+            )
+        subscription, invoice = self._subscription_start(
+            owner,
+            customer=customer,
+            pm=pm,
+            items=items,
+            data=params,
+            currency=currencies.pop(),
+            now=self.now(),
+        )
+        if subscription["status"] == "incomplete" and params.get("payment_behavior") == "error_if_incomplete":
+            pi = self.store.get(invoice["payments"]["data"][0]["payment"]["payment_intent"]) or {}
+            error = pi["last_payment_error"]
+            raise StripeError(
+                error["message"],
+                status=402,
+                type="card_error",
+                code="card_declined",
+                extra={"decline_code": error["decline_code"], "charge": error["charge"], "doc_url": error["doc_url"]},
+                keep_changes=True,
+            )
+        return subscription
 
     def _invoice_create(
         self, owner: str, subscription: JSON, reason: str, period_start: int, period_end: int, at: int
@@ -1000,7 +1129,7 @@ class Sandbox:
             at=at,
         )
         pm = self.store.get(subscription["default_payment_method"]) or {}
-        number = self.store.extras(pm.get("id", "")).get("number", "4242424242424242")
+        number = self.store.extras(pm.get("id", "")).get("test_card") or ""
         charge = self._attempt(owner, pi, pm, card_for(number), receipt_email=None, off_session=off_session, at=at)
         invoice["attempt_count"] += 1
         invoice["attempted"] = True
@@ -1028,6 +1157,36 @@ class Sandbox:
         else:
             self.emit("invoice.payment_failed", invoice, owner, at=at)
         return paid
+
+    def customer_card_update(
+        self, owner: str, customer_id: str, *, number: str, exp_month: int, exp_year: int, name: str
+    ) -> str | None:
+        """The billing portal's *Update card*: the new card becomes the default of the customer and
+        their subscriptions, and an unpaid renewal is charged to it at once. Returns a decline
+        message when the card is refused."""
+        customer = self.get(customer_id, owner, "customer")
+        card = card_for(number)
+        if card.decline_code:
+            return card.message
+        pm = self._payment_method(owner, number=number, card=card, exp_month=exp_month, exp_year=exp_year)
+        pm["billing_details"].update(email=customer.get("email"), name=name or None)
+        pm["customer"] = customer_id
+        self.emit("payment_method.attached", pm, owner)
+        self.customer_update(owner, customer_id, {"invoice_settings": {"default_payment_method": pm["id"]}})
+        now = self.now()
+        for subscription in self.store.find("subscription", owner):
+            if subscription["customer"] != customer_id or subscription["status"] in ("canceled", "incomplete_expired"):
+                continue
+            previous: JSON = {"default_payment_method": subscription["default_payment_method"]}
+            subscription["default_payment_method"] = pm["id"]
+            invoice = self.store.get(subscription["latest_invoice"] or "") or {}
+            unpaid = subscription["status"] != "active" and invoice.get("status") == "open"
+            if unpaid and self._invoice_pay(owner, invoice, subscription, now, off_session=True):
+                previous["status"] = subscription["status"]
+                subscription["status"] = "active"
+                self.store.extras(subscription["id"]).update(failed_since=None, retries=0)
+            self.emit("customer.subscription.updated", subscription, owner, previous=previous)
+        return None
 
     def subscription_update(self, owner: str, sub_id: str, params: JSON) -> JSON:
         subscription = self.get(sub_id, owner, "subscription")

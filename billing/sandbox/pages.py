@@ -6,6 +6,7 @@ people (and Playwright's ``get_by_label``) find fields by their names.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from html import escape
 
 from billing.sandbox.engine import describe_interval, format_amount
@@ -25,6 +26,7 @@ button{margin-top:22px;width:100%;padding:12px;border:0;border-radius:6px;backgr
 font-size:16px;font-weight:600;cursor:pointer}button.secondary{background:#fff;color:#3c4257;border:1px solid #d5dbe1}
 a{color:#0074d4}.hint{font-size:12px;color:#697386;background:#f0f4f8;border-radius:6px;padding:10px;margin-top:18px}
 .alert{background:#fde8ec;color:#a41c3a;border-radius:6px;padding:10px 12px;margin-top:14px}
+.notice{background:#e6f6ec;color:#0e6245;border-radius:6px;padding:10px 12px;margin:14px 0}
 img.product{max-width:96px;border-radius:6px;margin-bottom:12px}table{border-collapse:collapse;width:100%}
 td,th{text-align:left;padding:6px 8px;border-bottom:1px solid #e3e8ee;font-size:13px;vertical-align:top}
 fieldset{border:1px solid #e3e8ee;border-radius:6px;margin:14px 0 0;padding:6px 14px 14px}
@@ -35,6 +37,11 @@ TEST_CARDS_HINT = (
     "Test cards: <b>4242 4242 4242 4242</b> pays; <b>4000 0000 0000 0002</b> is declined; "
     "<b>4000 0000 0000 0341</b> pays now and fails every renewal. Any future expiry, any CVC."
 )
+
+
+def format_date(timestamp: int) -> str:
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return f"{moment:%b} {moment.day}, {moment.year}"
 
 
 def page(title: str, body: str, status: int = 200) -> tuple[int, str]:
@@ -196,8 +203,17 @@ def oauth_error(message: str) -> tuple[int, str]:
 
 # --- Billing portal -----------------------------------------------------------------------
 def portal(
-    session: JSON, *, account_name: str, customer: JSON, subscriptions: list[JSON], notice: str = ""
+    session: JSON,
+    *,
+    account_name: str,
+    customer: JSON,
+    subscriptions: list[JSON],
+    notice: str = "",
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> tuple[int, str]:
+    values = values or {}
+    errors = errors or {}
     rows = []
     for subscription in subscriptions:
         item = subscription["items"]["data"][0]
@@ -221,12 +237,10 @@ def portal(
         amount = format_amount(int(price["unit_amount"]), price["currency"])
         rows.append(
             f"<tr><td>{escape(amount)} {escape(describe_interval(price['recurring']))}</td><td>{escape(status)}</td>"
-            f"<td data-period-end={period_end}>{period_end}</td><td>{action}</td></tr>"
+            f"<td data-period-end={period_end}>{escape(format_date(period_end))}</td><td>{action}</td></tr>"
         )
     table = (
-        "<table><tr><th>Plan</th><th>Status</th><th>Current period ends (unix)</th><th></th></tr>"
-        + "".join(rows)
-        + "</table>"
+        "<table><tr><th>Plan</th><th>Status</th><th>Current period ends</th><th></th></tr>" + "".join(rows) + "</table>"
         if rows
         else "<p class=muted>No subscriptions.</p>"
     )
@@ -235,7 +249,7 @@ def portal(
         if session.get("return_url")
         else ""
     )
-    alert = f'<div class="alert" role="status">{escape(notice)}</div>' if notice else ""
+    alert = f'<div class="notice" role="status">{escape(notice)}</div>' if notice else ""
     body = f"""
 <div class=wrap><div class=col>
  {back}
@@ -243,8 +257,19 @@ def portal(
  <p class=muted>{escape(customer.get("email") or "")}</p>
  {alert}
  <div class=card>{table}</div>
+ <form class=card method=post novalidate style="margin-top:24px">
+  <h1>Payment method</h1>
+  {_field("card_number", "Card number", values.get("card_number", ""), errors, placeholder="1234 1234 1234 1234")}
+  <div class=row>
+   <div>{_field("expiry", "Expiry", values.get("expiry", ""), errors, placeholder="MM / YY")}</div>
+   <div>{_field("cvc", "CVC", values.get("cvc", ""), errors, placeholder="CVC")}</div>
+  </div>
+  {_field("name", "Name on card", values.get("name", ""), errors)}
+  <button type=submit name=action value=card>Update card</button>
+  <div class=hint>{TEST_CARDS_HINT}</div>
+ </form>
 </div></div>"""
-    return page("Billing portal", body)
+    return page("Billing portal", body, 400 if errors else 200)
 
 
 # --- Index --------------------------------------------------------------------------------
@@ -258,7 +283,7 @@ def index(*, now: int, accounts: list[JSON], deliveries: list[str], webhook_url:
     body = f"""
 <div class=wrap><div class=col>
  <h1>Offline Stripe sandbox<span class=badge>TEST MODE</span></h1>
- <p>Clock: {now} (unix). Webhooks go to <code>{escape(webhook_url or "nowhere")}</code>.</p>
+ <p>Clock: {escape(format_date(now))} ({now}). Webhooks go to <code>{escape(webhook_url or "nowhere")}</code>.</p>
  <div class=hint>{TEST_CARDS_HINT}</div>
  <h1 style="margin-top:24px">Accounts</h1>
  <div class=card><table><tr><th>Id</th><th>Name</th><th>Charges</th></tr>{account_rows}</table></div>

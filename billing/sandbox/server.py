@@ -256,14 +256,15 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 status, payload = 200, api.dispatch(sandbox, api.ApiRequest(method, path, params, owner))
         except StripeError as error:
-            self.server.rollback()
             oauth_code = error.extra.get("oauth")
             if oauth_code:
                 status, payload = 400, {"error": oauth_code, "error_description": error.message}
             else:
                 status, payload = error.status, error.body()
-            self._json(status, payload, headers)
-            return
+            if not error.keep_changes:
+                self.server.rollback()
+                self._json(status, payload, headers)
+                return
         finally:
             sandbox.request_info = {"id": None, "idempotency_key": None}
         if key:
@@ -301,6 +302,11 @@ class Handler(BaseHTTPRequestHandler):
         owner = PLATFORM
         if key in state["access_tokens"]:
             owner = state["access_tokens"][key]
+            if not self.server.sandbox.is_connected(owner):
+                raise StripeError(
+                    f"Expired API Key provided: {key[:8]}****{key[-4:]}. Application access may have been revoked.",
+                    status=401,
+                )
         elif not key.startswith(("sk_test_", "rk_test_")):
             raise StripeError(f"Invalid API Key provided: {key[:8]}{'*' * 4}{key[-4:]}", status=401)
         account = self.headers.get("Stripe-Account")
@@ -446,11 +452,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._html(pages.thanks(account_name))
 
-    def _card_errors(self, values: dict[str, str]) -> tuple[dict[str, str], tuple[str, int, int]]:
+    def _card_errors(
+        self, values: dict[str, str], *, email: bool = True
+    ) -> tuple[dict[str, str], tuple[str, int, int]]:
         errors: dict[str, str] = {}
-        if not values["email"]:
+        if email and not values["email"]:
             errors["email"] = "Your email address is incomplete."
-        elif not EMAIL.match(values["email"]):
+        elif email and not EMAIL.match(values["email"]):
             errors["email"] = "Your email address is invalid."
         number = re.sub(r"[\s-]", "", values["card_number"])
         if not number:
@@ -494,10 +502,30 @@ class Handler(BaseHTTPRequestHandler):
             self._html(pages.page("Billing portal", "<div class=wrap><h1>This link has expired.</h1></div>", 404))
             return
         notice = ""
+        values: dict[str, str] = {}
+        errors: dict[str, str] = {}
         if method == "POST":
-            form = dict(parse_qsl(body))
+            form = dict(parse_qsl(body, keep_blank_values=True))
             subscription = store.get(form.get("subscription", ""), owner)
-            if subscription and subscription.get("customer") == session["customer"]:
+            if form.get("action") == "card":
+                values = {key: form.get(key, "") for key in ("card_number", "expiry", "cvc", "name")}
+                errors, (number, exp_month, exp_year) = self._card_errors({**values, "email": "-"}, email=False)
+                if not errors:
+                    decline = sandbox.customer_card_update(
+                        owner,
+                        session["customer"],
+                        number=number,
+                        exp_month=exp_month,
+                        exp_year=exp_year,
+                        name=values["name"].strip(),
+                    )
+                    if decline:
+                        errors["card_number"] = decline
+                    else:
+                        self.server.commit()
+                        notice = "Your card was updated."
+                        values = {}
+            elif subscription and subscription.get("customer") == session["customer"]:
                 cancel = form.get("action") == "cancel"
                 sandbox.subscription_update(owner, subscription["id"], {"cancel_at_period_end": cancel})
                 self.server.commit()
@@ -515,6 +543,8 @@ class Handler(BaseHTTPRequestHandler):
                 customer=customer,
                 subscriptions=subscriptions,
                 notice=notice,
+                values=values,
+                errors=errors,
             )
         )
 
@@ -541,6 +571,10 @@ class Handler(BaseHTTPRequestHandler):
         except StripeError as error:
             self.server.rollback()
             status, answer = error.status, error.body()
+        except (TypeError, ValueError, AttributeError) as error:
+            self.server.rollback()
+            status = 400
+            answer = {"error": {"type": "invalid_request_error", "message": f"Bad control request: {error}"}}
         self._json(status, answer)
 
     def _control_action(self, method: str, path: str, payload: JSON) -> tuple[int, Any]:

@@ -8,7 +8,6 @@ keeps its accounts, customers, subscriptions and events.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import secrets
@@ -39,6 +38,7 @@ class StripeError(Exception):
         code: str | None = None,
         param: str | None = None,
         extra: JSON | None = None,
+        keep_changes: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -47,6 +47,8 @@ class StripeError(Exception):
         self.code = code
         self.param = param
         self.extra = extra or {}
+        # A declined payment is an error that still happened: its failed charge stays, as on Stripe.
+        self.keep_changes = keep_changes
 
     def body(self) -> JSON:
         error: JSON = {"type": self.type, "message": self.message}
@@ -158,9 +160,6 @@ class Store:
         # Insertion order is creation order; newest first as Stripe lists.
         found.reverse()
         return found
-
-    def snapshot(self, obj: JSON) -> JSON:
-        return copy.deepcopy(obj)
 
     def extras(self, object_id: str) -> JSON:
         extras: JSON = self.state["extras"].setdefault(object_id, {})

@@ -222,3 +222,51 @@ def test_objects_take_the_shape_of_stripes_examples(creator: Creator) -> None:
     assert raw["billing_scheme"] == "per_unit"
     assert str(raw["unit_amount_decimal"]) == "500"
     assert raw["recurring"]["usage_type"] == "licensed"
+
+
+def test_an_unknown_url_is_answered_as_stripe_answers_it(stripe_sandbox: StripeSandbox) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_sandbox.client().raw_request("get", "/v1/teleporters")
+
+    assert caught.value.http_status == 404
+    assert "Unrecognized request URL (GET: /v1/teleporters)" in str(caught.value.user_message)
+
+
+def test_the_index_page_lists_accounts_cards_and_deliveries(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    stripe_sandbox.wait_for_deliveries(1)
+
+    status, _, html = stripe_sandbox._http("GET", "/")
+
+    assert status == 200
+    assert "Yoga with Olive" in html
+    assert "4242 4242 4242 4242" in html
+    assert "customer.created" in html
+
+
+def test_a_nested_parameter_must_be_a_hash(creator: Creator) -> None:
+    price = creator.price(500)
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        creator.client.v1.checkout.sessions.create(
+            {
+                "mode": "payment",
+                "line_items": [{"price": price.id, "quantity": 1}],
+                "success_url": "http://localhost/ok/",
+                "payment_intent_data": "fee please",
+            },
+            creator.options,
+        )
+
+    assert caught.value.param == "payment_intent_data"
+
+
+def test_a_price_can_create_its_product_inline(creator: Creator) -> None:
+    price = creator.client.v1.prices.create(
+        {"product_data": {"name": "Silver", "metadata": {"offer": "8"}}, "unit_amount": 700, "currency": "USD"},
+        creator.options,
+    )
+
+    product = creator.client.v1.products.retrieve(price.product, options=creator.options)
+    assert (product.name, product.active, product.metadata.to_dict()) == ("Silver", True, {"offer": "8"})
+    assert price.currency == "usd"

@@ -180,6 +180,10 @@ def test_paying_a_one_time_session_completes_it(stripe_sandbox: StripeSandbox, c
     ]
     completed = creator.client.v1.events.list({"type": "checkout.session.completed"}, creator.options).data[0]
     assert completed.data.object.client_reference_id == "attempt-42"
+    by_intent = creator.client.v1.checkout.sessions.list({"payment_intent": intent.id}, creator.options)
+    assert [s.id for s in by_intent.data] == [session.id]
+    intents = creator.client.v1.payment_intents.list({"customer": paid.customer.id}, creator.options)
+    assert [i.id for i in intents.data] == [intent.id]
     platform_events = stripe_sandbox.client().v1.events.list({"type": "application_fee.created"})
     assert [event.data.object.id for event in platform_events.data] == [fee.id]
 
@@ -215,6 +219,10 @@ def test_paying_a_subscription_session_starts_the_subscription(stripe_sandbox: S
     assert (intent.status, intent.application_fee_amount) == ("succeeded", 200)
     listed = creator.client.v1.invoices.list({"subscription": subscription.id}, creator.options)
     assert [i.id for i in listed.data] == [invoice.id]
+    payments = creator.client.v1.invoice_payments.list({"invoice": invoice.id}, creator.options)
+    assert [(p.status, p.amount_paid) for p in payments.data] == [("paid", 2000)]
+    sessions = creator.client.v1.checkout.sessions.list({"subscription": subscription.id}, creator.options)
+    assert [s.id for s in sessions.data] == [session.id]
     types = event_types(creator)
     for expected in (
         "customer.created",
@@ -249,7 +257,12 @@ def test_a_declined_card_shows_stripes_message_and_keeps_the_session_open(
     assert failed[0].data.object.last_payment_error.code == "card_declined"
     assert failed[0].data.object.last_payment_error.decline_code == "generic_decline"
     assert creator.client.v1.events.list({"type": "checkout.session.completed"}, creator.options).data == []
+    assert creator.client.v1.customers.list({}, creator.options).data == []
+
     assert stripe_sandbox.pay_checkout(session.id).paid
+    paid = creator.client.v1.checkout.sessions.retrieve(session.id, {"expand": ["payment_intent"]}, creator.options)
+    assert paid.payment_intent.id == failed[0].data.object.id
+    assert paid.payment_intent.status == "succeeded"
 
 
 @pytest.mark.parametrize(

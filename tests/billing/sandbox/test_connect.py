@@ -137,13 +137,18 @@ def test_verifying_an_account_later_sends_account_updated(stripe_sandbox: Stripe
 def test_deauthorizing_revokes_access_and_sends_an_event(stripe_sandbox: StripeSandbox) -> None:
     client = stripe_sandbox.client()
     code = redirect_params(stripe_sandbox.authorize_oauth(authorize_url(stripe_sandbox)))["code"]
-    account_id = client.oauth.token({"grant_type": "authorization_code", "code": code})["stripe_user_id"]
+    token = client.oauth.token({"grant_type": "authorization_code", "code": code})
+    account_id = token["stripe_user_id"]
 
     answer = client.oauth.deauthorize({"stripe_user_id": account_id})
 
     assert answer["stripe_user_id"] == account_id
     with pytest.raises(stripe.PermissionError):
         client.v1.customers.list(options={"stripe_account": account_id})
+    with pytest.raises(stripe.AuthenticationError):
+        stripe_sandbox.client(api_key=token["access_token"]).v1.customers.list()
+    sent = stripe_sandbox.wait_for_deliveries(1, type="account.application.deauthorized")
+    assert [entry["account"] for entry in sent] == [account_id]
     with pytest.raises(stripe.oauth_error.InvalidClientError):
         client.oauth.deauthorize({"stripe_user_id": account_id})
 

@@ -163,3 +163,39 @@ def test_the_billing_portal_lets_a_buyer_cancel_at_period_end(stripe_sandbox: St
     assert "will be canceled at the end of the period" in after
     subscription = creator.client.v1.subscriptions.retrieve(paid.subscription, options=creator.options)
     assert subscription.cancel_at_period_end is True
+
+
+def portal_post(url: str, form: dict[str, str]) -> tuple[int, str]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
+    connection.request(
+        "POST", parts.path, body=urlencode(form), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    response = connection.getresponse()
+    return response.status, response.read().decode()
+
+
+def test_a_new_card_in_the_portal_pays_a_failed_renewal(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    session = creator.session(creator.price(2000, interval="month"), customer_email="mia@example.com")
+    stripe_sandbox.pay_checkout(session.id, card="4000000000000341")
+    paid = creator.client.v1.checkout.sessions.retrieve(session.id, {"expand": ["subscription"]}, creator.options)
+    period_end = paid.subscription["items"].data[0].current_period_end
+    stripe_sandbox.advance_clock(period_end - stripe_sandbox.now() + 60)
+    assert creator.client.v1.subscriptions.retrieve(paid.subscription.id, options=creator.options).status == "past_due"
+    portal = creator.client.v1.billing_portal.sessions.create({"customer": paid.customer}, creator.options)
+
+    card = {"card_number": "4242 4242 4242 4242", "expiry": "12 / 34", "cvc": "123", "name": "Mia", "action": "card"}
+    declined_status, declined = portal_post(portal.url, {**card, "card_number": "4000 0000 0000 0002"})
+    status, page = portal_post(portal.url, card)
+
+    assert declined_status == 400
+    assert "Your card was declined." in declined
+    assert status == 200
+    assert "Your card was updated." in page
+    recovered = creator.client.v1.subscriptions.retrieve(paid.subscription.id, options=creator.options)
+    invoice = creator.client.v1.invoices.retrieve(recovered.latest_invoice, options=creator.options)
+    assert recovered.status == "active"
+    assert (invoice.status, invoice.billing_reason) == ("paid", "subscription_cycle")
+    stripe_sandbox.advance_clock(40 * 24 * 3600)
+    renewed = creator.client.v1.invoices.list({"subscription": recovered.id, "status": "paid"}, creator.options)
+    assert len(renewed.data) == 3

@@ -1,0 +1,166 @@
+"""Charging a card on file (one-click purchases): PaymentIntents created and confirmed off-session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from tests.billing.conftest import StripeSandbox
+from tests.billing.sandbox.conftest import Creator
+
+
+def card_on_file(stripe_sandbox: StripeSandbox, creator: Creator, card: str = "4242424242424242") -> tuple[str, Any]:
+    """A buyer who paid once: their customer id and saved card."""
+    session = creator.session(creator.price(2000, interval="month"), customer_email="mia@example.com")
+    assert stripe_sandbox.pay_checkout(session.id, card=card).paid
+    customer = creator.client.v1.checkout.sessions.retrieve(session.id, options=creator.options).customer
+    methods = creator.client.v1.payment_methods.list({"customer": customer, "type": "card"}, creator.options)
+    return customer, methods.data[0]
+
+
+def test_a_customers_saved_cards_are_listed(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    customer, card = card_on_file(stripe_sandbox, creator)
+
+    listed = creator.client.v1.customers.payment_methods.list(customer, options=creator.options)
+
+    assert [pm.id for pm in listed.data] == [card.id]
+    assert (card.card.last4, card.card.brand, card.customer) == ("4242", "visa", customer)
+
+
+def test_a_card_on_file_is_charged_off_session(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    customer, card = card_on_file(stripe_sandbox, creator)
+
+    intent = creator.client.v1.payment_intents.create(
+        {
+            "amount": 900,
+            "currency": "usd",
+            "customer": customer,
+            "payment_method": card.id,
+            "confirm": True,
+            "off_session": True,
+            "application_fee_amount": 90,
+            "metadata": {"offer": "9"},
+        },
+        creator.options,
+    )
+
+    assert (intent.status, intent.amount_received) == ("succeeded", 900)
+    charge = creator.client.v1.charges.retrieve(intent.latest_charge, options=creator.options)
+    assert (charge.amount, charge.customer, charge.application_fee_amount) == (900, customer, 90)
+    succeeded = creator.client.v1.events.list({"type": "payment_intent.succeeded"}, creator.options).data
+    assert succeeded[0].data.object.metadata.to_dict() == {"offer": "9"}
+
+
+def test_a_declined_off_session_charge_is_a_402_card_error_that_is_kept(
+    stripe_sandbox: StripeSandbox, creator: Creator
+) -> None:
+    customer, card = card_on_file(stripe_sandbox, creator, card="4000000000000341")
+
+    with pytest.raises(stripe.CardError) as caught:
+        creator.client.v1.payment_intents.create(
+            {
+                "amount": 900,
+                "currency": "usd",
+                "customer": customer,
+                "payment_method": card.id,
+                "confirm": True,
+                "off_session": True,
+            },
+            creator.options,
+        )
+
+    error = caught.value
+    assert error.http_status == 402
+    assert (error.code, error.user_message) == ("card_declined", "Your card was declined.")
+    assert error.error.decline_code == "generic_decline"
+    intent = creator.client.v1.payment_intents.retrieve(error.error.payment_intent.id, options=creator.options)
+    assert intent.status == "requires_payment_method"
+    assert intent.last_payment_error.code == "card_declined"
+    failed = creator.client.v1.events.list({"type": "charge.failed"}, creator.options).data
+    assert [event.data.object.id for event in failed] == [intent.latest_charge]
+
+
+def test_a_payment_intent_can_be_made_then_confirmed(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    customer, card = card_on_file(stripe_sandbox, creator)
+
+    made = creator.client.v1.payment_intents.create(
+        {"amount": 900, "currency": "usd", "customer": customer, "payment_method": card.id}, creator.options
+    )
+    confirmed = creator.client.v1.payment_intents.confirm(made.id, {"off_session": True}, creator.options)
+
+    assert made.status == "requires_confirmation"
+    assert confirmed.status == "succeeded"
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        creator.client.v1.payment_intents.confirm(made.id, options=creator.options)
+    assert again.value.code == "payment_intent_unexpected_state"
+
+
+def test_another_customers_card_cannot_be_charged(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    _, card = card_on_file(stripe_sandbox, creator)
+    stranger = creator.client.v1.customers.create({"email": "otto@example.com"}, creator.options)
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        creator.client.v1.payment_intents.create(
+            {"amount": 900, "currency": "usd", "customer": stranger.id, "payment_method": card.id, "confirm": True},
+            creator.options,
+        )
+
+    assert caught.value.param == "payment_method"
+    assert creator.client.v1.charges.list({"customer": stranger.id}, creator.options).data == []
+
+
+def test_a_payment_below_the_minimum_is_refused(creator: Creator) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        creator.client.v1.payment_intents.create({"amount": 49, "currency": "usd"}, creator.options)
+
+    assert (caught.value.code, caught.value.param) == ("amount_too_small", "amount")
+
+
+def test_a_subscription_is_started_on_a_card_on_file(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    customer, card = card_on_file(stripe_sandbox, creator)
+    price = creator.price(1200, interval="month", name="Weight training")
+
+    subscription = creator.client.v1.subscriptions.create(
+        {
+            "customer": customer,
+            "items": [{"price": price.id}],
+            "default_payment_method": card.id,
+            "application_fee_percent": 10,
+            "metadata": {"offer": "9"},
+            "payment_behavior": "error_if_incomplete",
+            "off_session": True,
+        },
+        creator.options,
+    )
+
+    assert subscription.status == "active"
+    invoice = creator.client.v1.invoices.retrieve(subscription.latest_invoice, options=creator.options)
+    assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == ("paid", 1200, "subscription_create")
+    intent = creator.client.v1.payment_intents.retrieve(
+        invoice.payments.data[0].payment.payment_intent, options=creator.options
+    )
+    assert intent.application_fee_amount == 120
+    assert creator.client.v1.events.list({"type": "invoice.paid"}, creator.options).data[0].data.object.id == invoice.id
+
+
+def test_a_declined_subscription_start_is_incomplete_or_a_402(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    customer, card = card_on_file(stripe_sandbox, creator, card="4000000000000341")
+    price = creator.price(1200, interval="month", name="Weight training")
+    params = {
+        "customer": customer,
+        "items": [{"price": price.id}],
+        "default_payment_method": card.id,
+        "off_session": True,
+    }
+
+    incomplete = creator.client.v1.subscriptions.create(params, creator.options)
+    with pytest.raises(stripe.CardError) as caught:
+        creator.client.v1.subscriptions.create({**params, "payment_behavior": "error_if_incomplete"}, creator.options)
+
+    assert incomplete.status == "incomplete"
+    invoice = creator.client.v1.invoices.retrieve(incomplete.latest_invoice, options=creator.options)
+    assert (invoice.status, invoice.amount_paid) == ("open", 0)
+    assert caught.value.http_status == 402
+    assert caught.value.code == "card_declined"
