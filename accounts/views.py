@@ -27,7 +27,9 @@ def root(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/home.html")
+    from hubs.selectors import groups_entered_by
+
+    return render(request, "accounts/home.html", {"communities": groups_entered_by(user=request.user, request=request)})
 
 
 class LoginView(auth_views.LoginView):

@@ -21,6 +21,7 @@ django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)  # a fresh checkout has none; SQLite needs it
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key(debug=DEBUG)
@@ -90,6 +91,9 @@ else:
     _default_db = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "db.sqlite3",
+        # Reusing connections matters even for SQLite: opening one (and its PRAGMAs) on every
+        # request costs more than a simple page.
+        "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0),
         "OPTIONS": {
             # IMMEDIATE transactions and a busy timeout keep concurrent writers (web, worker,
             # webhook deliveries) from failing with "database is locked".
@@ -97,9 +101,6 @@ else:
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },
-        # Keep connections: opening one runs the PRAGMAs above and closing one checkpoints the
-        # WAL, which cost a request that writes several times the work it came for.
-        "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0),
         "CONN_HEALTH_CHECKS": True,
     }
 DATABASES = {"default": _default_db}
@@ -107,13 +108,28 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
 REDIS_URL = env_optional("REDIS_URL")
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Give the cache its own Redis database (CACHE_URL): clearing a cache flushes its whole
+# database, which must never be the Celery broker's.
+CACHE_URL = env_optional("CACHE_URL") or REDIS_URL
+CACHES: dict[str, dict[str, Any]] = {
+    # Shared by every process: sessions live here, so a logout must reach every worker.
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    ),
+    # Each process's own memory, for rendered fragments whose keys change with their content
+    # or that live a few seconds only: a network round-trip would cost as much as rendering.
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 2000}},
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Sessions are read on every logged-in request: keep them in the cache, backed by the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:root"

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.urls import reverse
 from PIL import Image, ImageDraw
 
-from hubs.models import HubGroup
+from hubs.models import Hub, HubGroup
 from memberships import images, services
 from memberships.models import Offer
 
@@ -22,6 +22,7 @@ def _group(slug: str, name: str, description: str) -> HubGroup:
         slug=slug,
         defaults={"name": name, "description": description, "permission": HubGroup.Permission.PRIVATE},
     )
+    Hub.objects.get_or_create(group=group, slug="general", defaults={"name": "General"})
     return group
 
 

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.connection import ConnectionProxy
 from django.utils.text import slugify
 
 from accounts.models import User
@@ -21,6 +22,9 @@ from hubs.models import HubGroup
 from memberships import emails
 from memberships.images import ProcessedImage
 from memberships.models import Entitlement, Offer
+
+# Rendered pages are cached in this process's memory (see the "local" cache in settings).
+cache = ConnectionProxy(caches, "local")
 
 # Fields the offer editor writes (see OfferForm.offer_fields).
 EDITABLE_FIELDS = frozenset(

@@ -4,13 +4,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.connection import ConnectionProxy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import staff_required
@@ -22,6 +23,9 @@ from memberships.forms import FreeClaimForm, OfferForm, PaidCheckoutForm, pendin
 from memberships.models import Offer
 from memberships.rendering import markdown_to_html
 from memberships.tasks import send_test_confirmation_email
+
+# Rendered pages are cached in this process's memory (see the "local" cache in settings).
+cache = ConnectionProxy(caches, "local")
 
 # --- Creator dashboard ----------------------------------------------------------------------------
 

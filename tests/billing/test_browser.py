@@ -104,7 +104,7 @@ def test_a_creator_sells_a_recurring_membership_and_a_buyer_pays_with_a_card(
     buyer_page.get_by_role("button", name="Subscribe").click()
 
     # Back on the site: the page waits for the payment, then the buyer is in.
-    buyer_page.wait_for_url(re.compile(r".*/(home|groups?/[^/]+)/$"), timeout=30_000)
+    buyer_page.wait_for_url("**/community/inner-circle/", timeout=30_000)
     assert buyer_page.get_by_text("Welcome! You now have access to Half Dollar Club.").is_visible()
     assert buyer_page.get_by_text("bea@example.com").is_visible()  # logged in
 

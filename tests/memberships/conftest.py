@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
@@ -86,4 +86,5 @@ def make_buyer(db: None) -> Callable[..., User]:
 @pytest.fixture(autouse=True)
 def _fresh_page_cache() -> None:
     """Cached checkout pages must not leak from one test's database into another's."""
+    caches["local"].clear()
     cache.clear()

@@ -41,7 +41,7 @@ def test_a_new_buyer_is_logged_in_lands_in_the_community_and_gets_the_email(
     assert not user.has_usable_password()
     assert client.session[SESSION_KEY] == str(user.pk)
     assert response.status_code == 302
-    assert response.url == reverse("accounts:home")  # the community pages decide the group's own URL
+    assert response.url == reverse("hubs:group", kwargs={"group_slug": lounge.slug})
     entitlement = Entitlement.objects.get(user=user, offer=offer)
     assert (entitlement.status, entitlement.source) == ("active", "free")
     [message] = mail.outbox
@@ -50,7 +50,7 @@ def test_a_new_buyer_is_logged_in_lands_in_the_community_and_gets_the_email(
     text = message.body
     assert text.startswith("Hi Nia New,")
     assert login_link(text).startswith("https://club.example/accounts/login-link/")
-    assert "https://club.example/home/" in text
+    assert f"https://club.example/community/{lounge.slug}/" in text
     assert message.alternatives[0][1] == "text/html"
 
 

@@ -1,0 +1,47 @@
+"""Demo community for ``make run``: a public, a private and a hidden group with hubs and posts."""
+
+from __future__ import annotations
+
+from accounts.demo import CREATOR_EMAIL, MEMBER_EMAIL
+from accounts.models import User
+from hubs import services
+from hubs.models import Hub, HubGroup, Post
+
+PUBLIC, PRIVATE, HIDDEN = HubGroup.Permission.PUBLIC, HubGroup.Permission.PRIVATE, HubGroup.Permission.HIDDEN
+GROUPS = [
+    ("Welcome", "welcome", PUBLIC, "Say hello and find your way around.", ["Introductions", "Announcements"]),
+    ("Inner Circle", "inner-circle", PRIVATE, "Weekly deep dives for members.", ["Deep dives", "Q&A"]),
+    ("Team Room", "team-room", HIDDEN, "Where the team prepares what's next.", ["Planning"]),
+]
+
+
+def seed() -> list[str]:
+    creator = User.objects.filter(email=CREATOR_EMAIL).first()
+    member = User.objects.filter(email=MEMBER_EMAIL).first()
+    for position, (name, slug, permission, description, hub_names) in enumerate(GROUPS):
+        group, _ = HubGroup.objects.get_or_create(
+            slug=slug,
+            defaults={"name": name, "permission": permission, "description": description, "position": position},
+        )
+        for hub_position, hub_name in enumerate(hub_names):
+            hub_slug = hub_name.lower().replace("&", "and").replace(" ", "-")
+            Hub.objects.get_or_create(group=group, slug=hub_slug, defaults={"name": hub_name, "position": hub_position})
+    welcome = Hub.objects.get(group__slug="welcome", slug="introductions")
+    if creator and not Post.objects.filter(hub=welcome).exists():
+        services.post_create(
+            hub=welcome,
+            author=creator,
+            title="Welcome to the community",
+            body="Glad you're here! Tell us **who you are** and what you'd like to learn.",
+        )
+        if member:
+            services.post_create(hub=welcome, author=member, title="", body="Hi all, I'm Morgan. Excited to join!")
+    deep_dives = Hub.objects.get(group__slug="inner-circle", slug="deep-dives")
+    if creator and not Post.objects.filter(hub=deep_dives).exists():
+        services.post_create(
+            hub=deep_dives,
+            author=creator,
+            title="This week: building habits",
+            body="1. Start small\n2. Keep a streak\n3. Review on Sundays",
+        )
+    return ["Community:           /community/ (Welcome is public; Inner Circle is private; Team Room is hidden)"]

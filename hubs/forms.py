@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.core.files.uploadedfile import UploadedFile
+from django.utils import timezone
+
+from hubs.models import Hub, HubGroup
+from memberships.models import Offer
+
+ICON_MAX_BYTES = 2 * 1024 * 1024
+
+
+class HubGroupForm(forms.ModelForm):
+    upsell_url = forms.URLField(
+        label="Upsell URL",
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text="URL: an outside checkout or landing page (http or https).",
+    )
+
+    class Meta:
+        model = HubGroup
+        fields = [
+            "name",
+            "description",
+            "permission",
+            "upsell",
+            "upsell_offer",
+            "upsell_cta",
+            "upsell_description",
+            "upsell_url",
+        ]
+        labels = {"upsell": "Upsell"}
+        help_texts = {
+            "permission": "Public: open to every logged-in user. Private: shown to everyone, open only to buyers "
+            "and users you grant it to. Hidden: shown to and open for admins only.",
+            "upsell": "What users without access see on a private group's paywall.",
+            "upsell_offer": "Popup: the digital offer that gives access to this group.",
+        }
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "upsell_description": forms.Textarea(attrs={"rows": 3}),
+            "permission": forms.RadioSelect,
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        upsell_field = self.fields["upsell"]
+        assert isinstance(upsell_field, forms.ChoiceField)
+        upsell_field.choices = HubGroup.Upsell.choices
+        offer_field = self.fields["upsell_offer"]
+        assert isinstance(offer_field, forms.ModelChoiceField)
+        offer_field.queryset = Offer.objects.exclude(status=Offer.Status.ARCHIVED).order_by("title")
+        offer_field.empty_label = "Choose an offer"
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the group a name.")
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("permission") != HubGroup.Permission.PRIVATE:
+            data["upsell"] = ""
+            return data
+        upsell = data.get("upsell")
+        if upsell == HubGroup.Upsell.URL:
+            url = data.get("upsell_url") or ""
+            if not url and "upsell_url" not in self.errors:
+                self.add_error("upsell_url", "Enter the URL users without access are sent to.")
+            elif url and not url.lower().startswith(("http://", "https://")):
+                self.add_error("upsell_url", "Enter a web address starting with http:// or https://.")
+        elif upsell == HubGroup.Upsell.POPUP:
+            offer = data.get("upsell_offer")
+            if offer is None and "upsell_offer" not in self.errors:
+                self.add_error("upsell_offer", "Choose the offer that gives access to this group.")
+            elif offer is not None and not (self.instance.pk and offer.hub_groups.filter(pk=self.instance.pk).exists()):
+                self.add_error(
+                    "upsell_offer",
+                    "This offer does not give access to this group yet: add the group to the offer's "
+                    "Community Permissions first (Digital Offers).",
+                )
+            if not data.get("upsell_cta"):
+                self.add_error("upsell_cta", "Enter the call-to-action text of the paywall button.")
+        return data
+
+
+class HubForm(forms.ModelForm):
+    remove_icon = forms.BooleanField(label="Remove the current icon", required=False)
+
+    class Meta:
+        model = Hub
+        fields = ["name", "description", "icon"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "icon": forms.FileInput(attrs={"accept": "image/*"}),
+        }
+        help_texts = {"icon": "PNG, JPEG, GIF or WebP, up to 2 MB."}
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the hub a name.")
+        return name
+
+    def clean_icon(self) -> Any:
+        icon = self.cleaned_data.get("icon")
+        if isinstance(icon, UploadedFile) and icon.size and icon.size > ICON_MAX_BYTES:
+            raise forms.ValidationError("This image is larger than 2 MB; upload a smaller one.")
+        return icon
+
+    @property
+    def new_icon(self) -> UploadedFile | None:
+        """The image uploaded with this request, if any."""
+        icon = self.cleaned_data.get("icon")
+        return icon if isinstance(icon, UploadedFile) else None
+
+
+class PostForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False)
+    body = forms.CharField(
+        label="Post",
+        max_length=20_000,
+        error_messages={"required": "Write something before posting."},
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write something… Markdown works."}),
+    )
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"].strip()
+        if not body:
+            raise forms.ValidationError("Write something before posting.")
+        return body
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment",
+        max_length=10_000,
+        error_messages={"required": "Write something before commenting."},
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment… Markdown works."}),
+    )
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"].strip()
+        if not body:
+            raise forms.ValidationError("Write something before commenting.")
+        return body
+
+
+class AccessGrantForm(forms.Form):
+    group = forms.ModelChoiceField(
+        label="Hub group",
+        queryset=HubGroup.objects.filter(permission=HubGroup.Permission.PRIVATE).order_by("position", "id"),
+        empty_label="Choose a private group",
+        error_messages={"invalid_choice": "Choose one of the private groups."},
+    )
+    note = forms.CharField(max_length=500, required=False, help_text="Why this user has access (only staff see it).")
+    expires_at = forms.DateTimeField(
+        label="Expires",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Leave empty for access without an end.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "expires_at"
+        ].help_text = f"Leave empty for access without an end. Times are in {timezone.get_current_timezone_name()}."
+
+    def clean_expires_at(self) -> datetime | None:
+        expires_at: datetime | None = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("Choose a moment in the future.")
+        return expires_at

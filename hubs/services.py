@@ -1,0 +1,310 @@
+"""Writes for hubs: groups, hubs, posts, comments and manual access grants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import User
+from hubs.markdown import render_markdown
+from hubs.models import AccessGrant, AccessGrantEvent, Comment, Hub, HubGroup, Post
+from memberships.models import Offer
+
+Direction = Literal["up", "down"]
+
+
+class GroupInUseError(Exception):
+    """A group that an offer still sells cannot be deleted."""
+
+    def __init__(self, offer_titles: list[str]) -> None:
+        self.offer_titles = offer_titles
+        super().__init__(
+            "This hub group is sold by "
+            + ", ".join(f"“{title}”" for title in offer_titles)
+            + ". Remove it from the offer's Community Permissions (or archive the offer) before deleting it."
+        )
+
+
+def _unique_slug(queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str, *, exclude_pk: int | None = None) -> str:
+    base = slugify(name)[:120] or ("group" if queryset.model is HubGroup else "hub")
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
+    taken = set(queryset.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
+
+
+def _save_with_unique_slug(obj: HubGroup | Hub, queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str) -> None:
+    """Save ``obj`` under a free slug; the unique index decides if two saves race for one."""
+    attempts = 5
+    for attempt in range(attempts):
+        obj.slug = _unique_slug(queryset, name, exclude_pk=obj.pk)
+        try:
+            with transaction.atomic():
+                obj.save()
+            return
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+
+
+def _touch(group_id: int) -> None:
+    """Mark a group changed when its hubs change: the community page's cache key follows it."""
+    HubGroup.objects.filter(pk=group_id).update(updated_at=timezone.now())
+
+
+# --- Groups -----------------------------------------------------------------------------------
+def _next_position(queryset: QuerySet[HubGroup] | QuerySet[Hub]) -> int:
+    last = queryset.order_by("-position").values_list("position", flat=True).first()
+    return 0 if last is None else last + 1
+
+
+@transaction.atomic
+def hub_group_create(
+    *,
+    name: str,
+    description: str = "",
+    permission: str = HubGroup.Permission.PRIVATE,
+    upsell: str = HubGroup.Upsell.NONE,
+    upsell_offer: Offer | None = None,
+    upsell_cta: str = "",
+    upsell_description: str = "",
+    upsell_url: str = "",
+) -> HubGroup:
+    group = HubGroup(
+        name=name,
+        description=description,
+        permission=permission,
+        position=_next_position(HubGroup.objects.all()),
+    )
+    _apply_upsell(group, upsell, upsell_offer, upsell_cta, upsell_description, upsell_url)
+    _save_with_unique_slug(group, HubGroup.objects.all(), name)
+    return group
+
+
+@transaction.atomic
+def hub_group_update(
+    *,
+    group: HubGroup,
+    name: str,
+    description: str,
+    permission: str,
+    upsell: str = HubGroup.Upsell.NONE,
+    upsell_offer: Offer | None = None,
+    upsell_cta: str = "",
+    upsell_description: str = "",
+    upsell_url: str = "",
+) -> HubGroup:
+    group.name = name
+    group.description = description
+    group.permission = permission
+    _apply_upsell(group, upsell, upsell_offer, upsell_cta, upsell_description, upsell_url)
+    # The slug is the group's address: it stays when the group is renamed, so links keep working.
+    group.save()
+    return group
+
+
+def _apply_upsell(group: HubGroup, upsell: str, offer: Offer | None, cta: str, description: str, url: str) -> None:
+    """Keep only the fields of the chosen upsell kind, so a stale URL or offer never shows."""
+    group.upsell = upsell if group.permission == HubGroup.Permission.PRIVATE else HubGroup.Upsell.NONE
+    group.upsell_offer = offer if group.upsell == HubGroup.Upsell.POPUP else None
+    group.upsell_cta = cta if group.upsell else ""
+    group.upsell_description = description if group.upsell == HubGroup.Upsell.POPUP else ""
+    group.upsell_url = url if group.upsell == HubGroup.Upsell.URL else ""
+
+
+@transaction.atomic
+def hub_group_delete(*, group: HubGroup) -> None:
+    """Delete a group with its hubs, posts and grants, unless an offer still sells it."""
+    group = HubGroup.objects.select_for_update().get(pk=group.pk)
+    selling = list(group.offers.exclude(status="archived").order_by("title").values_list("title", flat=True))
+    if selling:
+        raise GroupInUseError(selling)
+    group.delete()
+
+
+def _move(
+    rows: list[tuple[int, int]], queryset: QuerySet[HubGroup] | QuerySet[Hub], pk: int, direction: Direction
+) -> None:
+    """Swap the row with its neighbour, renumbering the list so positions stay distinct.
+
+    ``rows`` are (pk, position) pairs in display order, already locked by the caller.
+    """
+    order = [row_pk for row_pk, _position in rows]
+    index = order.index(pk)
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(order):
+        order[index], order[other] = order[other], order[index]
+    current = dict(rows)
+    for position, row_pk in enumerate(order):
+        if current[row_pk] != position:
+            queryset.filter(pk=row_pk).update(position=position)
+
+
+@transaction.atomic
+def hub_group_move(*, group: HubGroup, direction: Direction) -> None:
+    rows = list(HubGroup.objects.select_for_update().order_by("position", "id").values_list("pk", "position"))
+    _move(rows, HubGroup.objects.all(), group.pk, direction)
+    _touch(group.pk)
+
+
+# --- Hubs -------------------------------------------------------------------------------------
+@transaction.atomic
+def hub_create(*, group: HubGroup, name: str, description: str = "", icon: UploadedFile | None = None) -> Hub:
+    hub = Hub(group=group, name=name, description=description, position=_next_position(group.hubs.all()))
+    if icon is not None:
+        hub.icon = icon
+    _save_with_unique_slug(hub, Hub.objects.filter(group=group), name)
+    _touch(group.pk)
+    return hub
+
+
+@transaction.atomic
+def hub_update(
+    *, hub: Hub, name: str, description: str, icon: UploadedFile | None = None, remove_icon: bool = False
+) -> Hub:
+    hub.name = name
+    hub.description = description
+    old_icon = hub.icon.name if hub.icon else ""
+    if icon is not None:
+        hub.icon = icon
+    elif remove_icon:
+        hub.icon = None
+    hub.save()
+    _touch(hub.group_id)
+    if old_icon and old_icon != (hub.icon.name if hub.icon else ""):
+        storage = hub.icon.storage
+        transaction.on_commit(lambda: storage.delete(old_icon))
+    return hub
+
+
+@transaction.atomic
+def hub_delete(*, hub: Hub) -> None:
+    icon = hub.icon.name if hub.icon else ""
+    storage = hub.icon.storage
+    hub.delete()
+    _touch(hub.group_id)
+    if icon:
+        transaction.on_commit(lambda: storage.delete(icon))
+
+
+@transaction.atomic
+def hub_move(*, hub: Hub, direction: Direction) -> None:
+    siblings = Hub.objects.filter(group_id=hub.group_id)
+    rows = list(siblings.select_for_update().order_by("position", "id").values_list("pk", "position"))
+    _move(rows, siblings, hub.pk, direction)
+    _touch(hub.group_id)
+
+
+# --- Posts and comments -----------------------------------------------------------------------
+@transaction.atomic
+def post_create(*, hub: Hub, author: User, title: str, body: str) -> Post:
+    return Post.objects.create(hub=hub, author=author, title=title, body=body, body_html=render_markdown(body))
+
+
+@transaction.atomic
+def post_update(*, post: Post, title: str, body: str) -> Post:
+    post.title = title
+    post.body = body
+    post.body_html = render_markdown(body)
+    post.edited_at = timezone.now()
+    post.save(update_fields=["title", "body", "body_html", "edited_at"])
+    return post
+
+
+@transaction.atomic
+def post_delete(*, post: Post) -> None:
+    post.delete()
+
+
+@transaction.atomic
+def comment_create(*, post: Post, author: User, body: str) -> Comment:
+    return Comment.objects.create(post=post, author=author, body=body, body_html=render_markdown(body))
+
+
+@transaction.atomic
+def comment_update(*, comment: Comment, body: str) -> Comment:
+    comment.body = body
+    comment.body_html = render_markdown(body)
+    comment.edited_at = timezone.now()
+    comment.save(update_fields=["body", "body_html", "edited_at"])
+    return comment
+
+
+@transaction.atomic
+def comment_delete(*, comment: Comment) -> None:
+    comment.delete()
+
+
+# --- Manual access grants ---------------------------------------------------------------------
+@transaction.atomic
+def access_grant_create(
+    *, user: User, group: HubGroup, granted_by: User | None, note: str = "", expires_at: datetime | None = None
+) -> AccessGrant:
+    """Grant ``group`` to ``user``; granting again replaces the live grant's note and expiry.
+
+    The partial unique index (one unrevoked grant per user and group) decides races, and every
+    call leaves a row in the grant history.
+    """
+    now = timezone.now()
+    grant, created = AccessGrant.objects.get_or_create(
+        user=user,
+        group=group,
+        revoked_at=None,
+        defaults={"note": note, "expires_at": expires_at, "granted_by": granted_by, "granted_at": now},
+    )
+    renewed = False
+    if not created:
+        grant = AccessGrant.objects.select_for_update().get(pk=grant.pk)
+        renewed = not grant.is_active(now)
+        if renewed:
+            # An expired grant comes back to life: it counts as granted again, now.
+            grant.granted_at = now
+            grant.granted_by = granted_by
+        grant.note = note
+        grant.expires_at = expires_at
+        grant.save(update_fields=["note", "expires_at", "granted_at", "granted_by"])
+    AccessGrantEvent.objects.create(
+        grant=grant,
+        user=user,
+        group=group,
+        action=AccessGrantEvent.Action.GRANTED if created or renewed else AccessGrantEvent.Action.UPDATED,
+        actor=granted_by,
+        note=note,
+        expires_at=expires_at,
+        created_at=now,
+    )
+    return grant
+
+
+@transaction.atomic
+def access_grant_revoke(*, grant: AccessGrant, revoked_by: User | None) -> AccessGrant:
+    """Revoke a grant. Revoking one already revoked changes nothing and records nothing."""
+    grant = AccessGrant.objects.select_for_update().get(pk=grant.pk)
+    if grant.revoked_at is not None:
+        return grant
+    now = timezone.now()
+    grant.revoked_at = now
+    grant.revoked_by = revoked_by
+    grant.save(update_fields=["revoked_at", "revoked_by"])
+    AccessGrantEvent.objects.create(
+        grant=grant,
+        user_id=grant.user_id,
+        group_id=grant.group_id,
+        action=AccessGrantEvent.Action.REVOKED,
+        actor=revoked_by,
+        note=grant.note,
+        expires_at=grant.expires_at,
+        created_at=now,
+    )
+    return grant
