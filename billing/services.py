@@ -389,17 +389,18 @@ def checkout_attempt_mark(*, attempt_id: uuid.UUID, status: str, error: str = ""
 
 
 # --- The webhook log -----------------------------------------------------------------------
-@transaction.atomic
 def webhook_event_record(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
     """Store a verified event by its Stripe id and queue its processing after commit.
 
-    A duplicate delivery finds the stored row and queues nothing.
+    A duplicate delivery finds the stored row and queues nothing. The one atomic block is the
+    whole transaction (or a savepoint inside a caller's): the webhook's hot path spends no
+    round trips on an outer transaction around a single INSERT.
     """
     from billing.tasks import process_webhook_event
 
     created_ts = event.get("created")
     try:
-        # One INSERT in the common case; the unique event id turns a duplicate into a no-op.
+        # The unique event id turns a duplicate into a no-op.
         with transaction.atomic():
             row = WebhookEvent.objects.create(
                 event_id=event["id"],
