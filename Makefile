@@ -33,7 +33,7 @@ chromium:
 run: $(VENV)/.installed-run
 	@mkdir -p data
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	@DEBUG=1 $(BIN)/python manage.py seed_demo > $(VENV)/demo-logins.txt
+	@DEBUG=1 SITE_URL=http://localhost:$(PORT) $(BIN)/python manage.py seed_demo > $(VENV)/demo-logins.txt
 	@echo ""
 	@echo "  The platform is starting at http://localhost:$(PORT)/"
 	@echo "  Demo logins:"
@@ -49,7 +49,7 @@ run: $(VENV)/.installed-run
 	    --webhook-url http://127.0.0.1:$(PORT)/stripe/webhook/ --quiet & sandbox=$$!; \
 	  trap 'kill $$sandbox 2>/dev/null; wait $$sandbox 2>/dev/null' EXIT INT TERM; \
 	  DEBUG=1 SITE_URL=http://localhost:$(PORT) STRIPE_API_BASE=$(SANDBOX_URL) \
-	    $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	    $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --graceful-timeout 5 --access-logfile -
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -11,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts import services
+from accounts import ratelimit, services
 from accounts.decorators import staff_required
 from accounts.forms import EmailLoginForm, EmailPasswordResetForm, MagicLinkRequestForm
 from accounts.models import User
@@ -37,11 +39,27 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        email = str(request.POST.get("username", "")).strip()
+        if not ratelimit.allow_request(request, scope="login", email=email):
+            form = self.get_form()
+            form.is_valid()  # keeps what was typed; the password is never checked
+            form.errors.clear()
+            form.add_error(None, ratelimit.TOO_MANY)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
 
 class PasswordResetView(auth_views.PasswordResetView):
     form_class = EmailPasswordResetForm
     template_name = "accounts/password_reset_form.html"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: EmailPasswordResetForm) -> HttpResponse:  # type: ignore[override]
+        if not ratelimit.allow_request(self.request, scope="password_reset", email=form.cleaned_data["email"]):
+            form.add_error(None, ratelimit.TOO_MANY)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -54,6 +72,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 def magic_link_request(request: HttpRequest) -> HttpResponse:
     form = MagicLinkRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        if not ratelimit.allow_request(request, scope="login_link", email=form.cleaned_data["email"]):
+            form.add_error(None, ratelimit.TOO_MANY)
+            return render(request, "accounts/magic_link_request.html", {"form": form}, status=429)
         services.magic_link_request(email=form.cleaned_data["email"], next_url=request.GET.get("next", ""))
         return render(request, "accounts/magic_link_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "accounts/magic_link_request.html", {"form": form})

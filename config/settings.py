@@ -141,6 +141,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+# Attempts one visitor may make per window (seconds), per address and per email address.
+RATE_LIMITS: dict[str, dict[str, int]] = {
+    "login": {"ip": 30, "email": 10, "window": 15 * 60},
+    "login_link": {"ip": 20, "email": 5, "window": 60 * 60},
+    "password_reset": {"ip": 20, "email": 5, "window": 60 * 60},
+    "free_claim": {"ip": 30, "email": 5, "window": 60 * 60},
+}
+# How many proxies (load balancers) stand in front of the web processes and append to
+# X-Forwarded-For; 0 trusts only the connection's own address.
+FORWARDED_PROXY_COUNT = env_int("FORWARDED_PROXY_COUNT", 0, minimum=0, maximum=5)
 # How long a magic login link stays valid.
 MAGIC_LINK_MAX_AGE = env_int("MAGIC_LINK_MAX_AGE", 60 * 60 * 24, minimum=60)
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.connection import ConnectionProxy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import ratelimit
 from accounts.decorators import staff_required
 from accounts.models import User
 from billing.selectors import stripe_connected
@@ -267,6 +268,9 @@ def _claim(
     offer = public.offer
     email = user.email if user else form.cleaned_data["email"]
     full_name = user.full_name if user else form.cleaned_data["full_name"]
+    if not ratelimit.allow_request(request, scope="free_claim", email=email):
+        form.add_error(None, ratelimit.TOO_MANY)
+        return None
     try:
         claim = services.offer_claim_free(offer=offer, email=email, full_name=full_name)
     except services.OfferNotClaimable as refusal:

@@ -16,12 +16,24 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.core.cache import caches
 
 from accounts.models import User
 from config.celery import app as celery_app
 
 PASSWORD = "correct-horse-battery"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    """Each test starts with empty caches (rate-limit counters, sessions, cached pages).
+
+    The test settings keep every cache in this process's memory, so clearing never touches
+    Redis, where the second CI pass keeps the Celery broker.
+    """
+    for alias in settings.CACHES:
+        caches[alias].clear()
 
 
 # --- Personas --------------------------------------------------------------------------------

@@ -251,6 +251,7 @@ class Sandbox:
         grant["used"] = True
         account_id = grant["account"]
         self.state["accounts"][account_id]["connected"] = True
+        self.emit("account.application.authorized", self._application(), account_id)
         token = new_id("sk_test_", 32)
         self.state["access_tokens"][token] = account_id
         return {
@@ -280,8 +281,10 @@ class Sandbox:
             return
         # Its access tokens stay known so that using one is refused as revoked.
         self.state["accounts"][account_id]["connected"] = False
-        application = {"id": self.client_id, "object": "application", "name": "Sandbox platform"}
-        self.emit("account.application.deauthorized", application, account_id)
+        self.emit("account.application.deauthorized", self._application(), account_id)
+
+    def _application(self) -> JSON:
+        return {"id": self.client_id, "object": "application", "name": "Sandbox platform"}
 
     # --- Products and prices --------------------------------------------------------------
     def product_create(self, owner: str, params: JSON) -> JSON:

@@ -193,3 +193,16 @@ def test_a_closed_account_gets_a_clear_message_and_nothing_else(
     assert "The account with this email address is closed. Please contact the community" in (response.content.decode())
     assert not Entitlement.objects.exists()
     assert not mail.outbox
+
+
+def test_free_claims_for_one_email_are_limited(client: Client, make_offer, make_group, settings) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "free_claim": {"ip": 100, "email": 2, "window": 3600}}
+    offer = make_offer(title="Limited", groups=[make_group("Lounge")])
+    url = reverse("memberships:checkout", kwargs={"slug": offer.slug})
+    for _ in range(2):
+        Client().post(url, {"email": "victim@example.com", "full_name": "V"})
+    sent = len(mail.outbox)
+    response = Client().post(url, {"email": "victim@example.com", "full_name": "V"})
+    assert response.status_code == 400
+    assert "Too many attempts" in response.content.decode()
+    assert len(mail.outbox) == sent  # nothing more was sent to that address

@@ -52,6 +52,8 @@ def test_connecting_returns_a_code_and_the_state_and_the_code_buys_a_token(strip
     assert account.payouts_enabled is True
     own = client.v1.accounts.retrieve_current(options={"stripe_account": token["stripe_user_id"]})
     assert own.id == token["stripe_user_id"]
+    authorized = client.v1.events.list({"type": "account.application.authorized"}, {"stripe_account": own.id})
+    assert [event.data.object.id for event in authorized.data] == ["ca_sandbox_platform"]
 
 
 def test_an_existing_account_can_be_chosen(stripe_sandbox: StripeSandbox) -> None:

@@ -11,29 +11,38 @@ from tests.billing.conftest import StripeSandbox
 from tests.billing.sandbox.conftest import Creator, WebhookReceiver
 
 SECRET = "whsec_sandbox_platform_secret"
+CREATED = "customer.created"
+
+
+@pytest.fixture
+def seller(stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator) -> Creator:
+    """The connected creator, once the events of connecting have been delivered and forgotten."""
+    stripe_sandbox.wait_for_deliveries()
+    webhook_receiver.received.clear()
+    return creator
 
 
 def test_every_delivery_verifies_with_the_sdks_own_check(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
-    customer = creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
-    stripe_sandbox.wait_for_deliveries(1)
+    customer = seller.client.v1.customers.create({"email": "mia@example.com"}, seller.options)
+    stripe_sandbox.wait_for_deliveries(1, type=CREATED)
 
     delivery = webhook_receiver.received[-1]
     event = stripe.Webhook.construct_event(delivery.body.decode(), delivery.headers["Stripe-Signature"], SECRET)
 
     assert event.type == "customer.created"
-    assert event.account == creator.account
+    assert event.account == seller.account
     assert event.data.object.id == customer.id
     assert event.api_version == "2026-10-28.endive"
     assert delivery.headers["Content-Type"] == "application/json; charset=utf-8"
 
 
 def test_a_tampered_or_wrongly_keyed_delivery_does_not_verify(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
-    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
-    stripe_sandbox.wait_for_deliveries(1)
+    seller.client.v1.customers.create({"email": "mia@example.com"}, seller.options)
+    stripe_sandbox.wait_for_deliveries(1, type=CREATED)
     delivery = webhook_receiver.received[-1]
     header = delivery.headers["Stripe-Signature"]
 
@@ -44,21 +53,21 @@ def test_a_tampered_or_wrongly_keyed_delivery_does_not_verify(
 
 
 def test_platform_events_carry_no_account(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
     stripe_sandbox.client().v1.customers.create({"email": "platform@example.com"})
-    stripe_sandbox.wait_for_deliveries(1)
+    stripe_sandbox.wait_for_deliveries(1, type=CREATED)
 
     assert "account" not in webhook_receiver.events()[-1]
 
 
 def test_a_failed_delivery_is_retried_until_it_succeeds(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
     webhook_receiver.answers = [500, 503]
 
-    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
-    log = stripe_sandbox.wait_for_deliveries(3)
+    seller.client.v1.customers.create({"email": "mia@example.com"}, seller.options)
+    log = stripe_sandbox.wait_for_deliveries(3, type=CREATED)
 
     assert [(entry["attempt"], entry["status"], entry["result"]) for entry in log] == [
         (1, 500, "retrying"),
@@ -69,13 +78,13 @@ def test_a_failed_delivery_is_retried_until_it_succeeds(
 
 
 def test_a_delivery_that_keeps_failing_gives_up_after_bounded_attempts(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
     webhook_receiver.answers = [500] * 10
     stripe_sandbox.set_retry_delays([0.05, 0.05, 0.05, 0.05])
 
-    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
-    log = stripe_sandbox.wait_for_deliveries(5, timeout=20)
+    seller.client.v1.customers.create({"email": "mia@example.com"}, seller.options)
+    log = stripe_sandbox.wait_for_deliveries(5, type=CREATED, timeout=20)
 
     assert [entry["result"] for entry in log] == ["retrying"] * 4 + ["failed"]
     assert len(webhook_receiver.received) == 5
@@ -86,7 +95,7 @@ def test_an_unreachable_endpoint_is_retried_and_logged(stripe_sandbox: StripeSan
     stripe_sandbox.set_retry_delays([0.05, 0.05, 0.05, 0.05])
 
     creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
-    log = stripe_sandbox.wait_for_deliveries(5, timeout=20)
+    log = stripe_sandbox.wait_for_deliveries(5, type=CREATED, timeout=20)
 
     assert log[0]["status"] is None
     assert "Connection" in log[0]["error"] or "refused" in log[0]["error"]
@@ -94,12 +103,12 @@ def test_an_unreachable_endpoint_is_retried_and_logged(stripe_sandbox: StripeSan
 
 
 def test_the_duplicate_switch_delivers_each_event_twice(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
     stripe_sandbox.set_delivery(duplicate=True)
 
-    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
-    stripe_sandbox.wait_for_deliveries(2)
+    seller.client.v1.customers.create({"email": "mia@example.com"}, seller.options)
+    stripe_sandbox.wait_for_deliveries(2, type=CREATED)
 
     ids = [event["id"] for event in webhook_receiver.events()]
     assert len(ids) == 2
@@ -107,30 +116,30 @@ def test_the_duplicate_switch_delivers_each_event_twice(
 
 
 def test_the_drop_switch_loses_the_next_events_but_keeps_them_listable(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
     stripe_sandbox.set_delivery(drop=1)
 
-    lost = creator.client.v1.customers.create({"email": "lost@example.com"}, creator.options)
-    kept = creator.client.v1.customers.create({"email": "kept@example.com"}, creator.options)
-    log = stripe_sandbox.wait_for_deliveries(2)
+    lost = seller.client.v1.customers.create({"email": "lost@example.com"}, seller.options)
+    kept = seller.client.v1.customers.create({"email": "kept@example.com"}, seller.options)
+    log = stripe_sandbox.wait_for_deliveries(2, type=CREATED)
 
     assert [entry["result"] for entry in log] == ["dropped", "delivered"]
     assert [event["data"]["object"]["id"] for event in webhook_receiver.events()] == [kept.id]
-    listed = creator.client.v1.events.list({"type": "customer.created"}, creator.options)
+    listed = seller.client.v1.events.list({"type": "customer.created"}, seller.options)
     assert {event.data.object.id for event in listed.data} == {lost.id, kept.id}
 
 
 def test_the_delay_switch_holds_each_delivery_back(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
     stripe_sandbox.set_delivery(delay_ms=600)
 
     started = time.monotonic()
-    creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
+    seller.client.v1.customers.create({"email": "mia@example.com"}, seller.options)
     time.sleep(0.3)
     early = len(webhook_receiver.received)
-    stripe_sandbox.wait_for_deliveries(1)
+    stripe_sandbox.wait_for_deliveries(1, type=CREATED)
 
     assert early == 0
     assert time.monotonic() - started >= 0.6
@@ -138,9 +147,9 @@ def test_the_delay_switch_holds_each_delivery_back(
 
 
 def test_the_reorder_switch_delivers_events_due_together_newest_first(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, creator: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
-    session = creator.session(creator.price(1500))
+    session = seller.session(seller.price(1500))
     stripe_sandbox.wait_for_deliveries()
     webhook_receiver.received.clear()
     stripe_sandbox.set_delivery(reorder=True)
@@ -151,14 +160,14 @@ def test_the_reorder_switch_delivers_events_due_together_newest_first(
     types = webhook_receiver.types()
     assert types[0] == "checkout.session.completed"
     assert types.index("payment_intent.succeeded") < types.index("payment_intent.created")
-    created_order = [e.type for e in reversed(creator.client.v1.events.list({"limit": 100}, creator.options).data)]
+    created_order = [e.type for e in reversed(seller.client.v1.events.list({"limit": 100}, seller.options).data)]
     assert sorted(types) == sorted(created_order[-len(types) :])
 
 
 def test_without_a_webhook_url_events_are_only_listed(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
     creator.client.v1.customers.create({"email": "mia@example.com"}, creator.options)
 
-    log = stripe_sandbox.wait_for_deliveries(1)
+    log = stripe_sandbox.wait_for_deliveries(1, type=CREATED)
 
     assert log[0]["result"] == "no_endpoint"
     assert creator.client.v1.events.list({"type": "customer.created"}, creator.options).data

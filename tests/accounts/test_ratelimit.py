@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+from django.test import Client, RequestFactory
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.ratelimit import client_ip
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture(autouse=True)
+def _small_limits(settings) -> None:
+    cache.clear()  # the test cache is process-local (config/test_settings.py)
+    settings.RATE_LIMITS = {
+        scope: {"ip": 5, "email": 3, "window": 3600}
+        for scope in ("login", "login_link", "password_reset", "free_claim")
+    }
+
+
+def test_login_is_refused_after_too_many_attempts_even_with_the_right_password(client: Client, member: User) -> None:
+    for _ in range(3):
+        client.post(reverse("accounts:login"), {"username": member.email, "password": "wrong"})
+    response = client.post(reverse("accounts:login"), {"username": member.email, "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert f'value="{member.email}"' in response.content.decode()  # what was typed is kept
+    assert not response.wsgi_request.user.is_authenticated
+
+
+def test_a_limit_on_one_address_does_not_lock_out_another_email(client: Client, member: User, outsider: User) -> None:
+    for _ in range(3):
+        client.post(reverse("accounts:login"), {"username": member.email, "password": "wrong"})
+    response = client.post(reverse("accounts:login"), {"username": outsider.email, "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_login_links_stop_being_sent_after_the_limit(
+    client: Client, member: User, django_capture_on_commit_callbacks
+) -> None:
+    statuses = []
+    for _ in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            statuses.append(client.post(reverse("accounts:magic_link_request"), {"email": member.email}).status_code)
+    assert statuses == [200, 200, 200, 429, 429]
+    assert len(mail.outbox) == 3
+
+
+def test_password_resets_stop_being_sent_after_the_limit(client: Client, member: User) -> None:
+    for _ in range(4):
+        response = client.post(reverse("accounts:password_reset"), {"email": member.email})
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert len(mail.outbox) == 3
+
+
+def test_the_address_limit_counts_across_emails(client: Client, db: None) -> None:
+    statuses = [
+        client.post(reverse("accounts:magic_link_request"), {"email": f"someone{n}@example.com"}).status_code
+        for n in range(6)
+    ]
+    assert statuses == [200] * 5 + [429]
+
+
+def test_the_client_address_trusts_only_the_configured_proxies(settings) -> None:
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    settings.FORWARDED_PROXY_COUNT = 0
+    assert client_ip(request) == "10.0.0.2"
+    settings.FORWARDED_PROXY_COUNT = 1
+    assert client_ip(request) == "203.0.113.9"  # the spoofable left part is ignored
