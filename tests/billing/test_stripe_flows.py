@@ -371,3 +371,24 @@ def test_an_account_stripe_stopped_from_charging_gives_the_buyer_a_clear_page(
     assert "needs verification" in attempt.error
     # The creator's dashboard now shows it, and paid offers cannot be published meanwhile.
     assert not stripe_connected()
+
+
+def test_a_slow_webhook_keeps_the_return_page_waiting_until_fulfilment(
+    client, connected, stripe_sandbox, live_server, celery_worker
+) -> None:
+    _offer()
+    attempt = _start_checkout(client)
+    stripe_sandbox.set_delivery(delay_ms=1500)
+    stripe_sandbox.set_webhook_url(live_server.url + "/stripe/webhook/")
+    result = stripe_sandbox.pay_checkout(attempt.stripe_session_id, email="bea@example.com")
+
+    back = client.get(_path(result.redirect_url))  # Stripe sends the buyer back at once
+    assert "Confirming your payment" in back.content.decode()
+    assert client.get(f"/checkout/{attempt.pk}/status/").json() == {"status": "open", "done": False}
+    assert client.get(f"/checkout/{attempt.pk}/complete/")["Location"] == f"/checkout/{attempt.pk}/return/"
+    assert "_auth_user_id" not in client.session
+
+    _wait(lambda: client.get(f"/checkout/{attempt.pk}/status/").json()["done"], what="the webhook")
+    stripe_sandbox.wait_for_deliveries()
+    client.get(f"/checkout/{attempt.pk}/complete/")
+    assert client.session["_auth_user_id"] == str(User.objects.get(email="bea@example.com").pk)
