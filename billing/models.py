@@ -1,1 +1,188 @@
 from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from memberships.models import Offer, format_money
+
+
+class StripeAccountQuerySet(models.QuerySet["StripeAccount"]):
+    def connected(self) -> StripeAccountQuerySet:
+        return self.filter(disconnected_at__isnull=True)
+
+
+class StripeAccount(models.Model):
+    """The creator's Stripe account, connected through Connect OAuth.
+
+    Payments are direct charges on it. A disconnected account stays as history; at most one
+    account is connected at a time (the partial unique constraint on ``purpose``).
+    """
+
+    class Purpose(models.TextChoices):
+        CREATOR = "creator", "Creator"
+
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.CREATOR)
+    account_id = models.CharField(max_length=255)
+    livemode = models.BooleanField(default=False)
+    charges_enabled = models.BooleanField(default=False)
+    payouts_enabled = models.BooleanField(default=False)
+    details_submitted = models.BooleanField(default=False)
+    display_name = models.CharField(max_length=255, blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    disconnected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    objects = StripeAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-connected_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose"], condition=Q(disconnected_at__isnull=True), name="billing_one_connected_account"
+            ),
+            models.UniqueConstraint(
+                fields=["account_id"],
+                condition=Q(disconnected_at__isnull=True),
+                name="billing_account_connected_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.account_id
+
+    @property
+    def is_connected(self) -> bool:
+        return self.disconnected_at is None
+
+
+class CheckoutAttempt(models.Model):
+    """One buyer's attempt to pay for an offer through Stripe Checkout.
+
+    The id is the Checkout Session's ``client_reference_id``. The price is a snapshot taken
+    when the attempt starts, so fulfilment checks what Stripe charged against what the buyer
+    was shown. ``browser_key`` is the hash of the key in the buyer's signed cookie: only that
+    browser is logged in on return.
+    """
+
+    class Status(models.TextChoices):
+        STARTED = "started", "Started"
+        OPEN = "open", "Waiting for payment"
+        PROCESSING = "processing", "Payment processing"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Payment failed"
+        FLAGGED = "flagged", "Flagged: amount mismatch"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="checkout_attempts")
+    stripe_account_id = models.CharField(max_length=255)
+    stripe_price_id = models.CharField(max_length=255)
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    pricing = models.CharField(max_length=10, choices=Offer.Pricing.choices)
+    interval = models.CharField(max_length=10, choices=Offer.Interval.choices, blank=True)
+    email = models.EmailField()
+    full_name = models.CharField(max_length=150, blank=True)
+    browser_key = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.STARTED)
+    stripe_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="checkout_attempts"
+    )
+    # Whether fulfilment created the account: only a new account may be logged in on return,
+    # so typing someone else's email address never logs anyone into their account.
+    user_created = models.BooleanField(default=False)
+    login_used_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=50), name="billing_attempt_amount_at_least_minimum"),
+            models.CheckConstraint(
+                condition=Q(pricing__in=["one_time", "recurring"]), name="billing_attempt_is_paid_pricing"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.offer_id} ({self.status})"
+
+
+class WebhookEvent(models.Model):
+    """The durable log of every verified Stripe event, stored before it is processed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FLAGGED = "flagged", "Flagged"
+        FAILED = "failed", "Failed"
+
+    DONE_STATUSES = (Status.PROCESSED, Status.IGNORED, Status.FLAGGED)
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    account = models.CharField(max_length=255, blank=True)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    stripe_created_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type} ({self.status})"
+
+
+class Payment(models.Model):
+    """Money received: one row per Stripe object that carries it (a payment intent for a
+    one-time purchase, an invoice for each subscription period). The unique key makes replayed
+    or reordered events record it once."""
+
+    class Kind(models.TextChoices):
+        ONE_TIME = "one_time", "One-time payment"
+        INVOICE = "invoice", "Subscription invoice"
+
+    stripe_object_id = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    stripe_account_id = models.CharField(max_length=255)
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="payments")
+    attempt = models.ForeignKey(
+        CheckoutAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="billing_payment_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_object_id} {self.amount} {self.currency}"
+
+    @property
+    def amount_label(self) -> str:
+        return format_money(self.amount, self.currency)

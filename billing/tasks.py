@@ -9,6 +9,33 @@ from config.celery import ReliableTask
 def sync_offer_to_stripe(offer_id: int) -> None:
     """Create or update the offer's Stripe product and price on the connected account.
 
-    The offer editor queues this after commit whenever a paid offer is saved. The billing work
-    fills it in; until then there is no connected account to sync to.
+    The offer editor queues this after commit whenever a paid offer is saved.
     """
+    from billing.services import offer_stripe_sync
+
+    offer_stripe_sync(offer_id=offer_id)
+
+
+# Nobody waits for its result: without a result the webhook's publish skips the result backend.
+@shared_task(base=ReliableTask, ignore_result=True)
+def process_webhook_event(event_pk: int) -> None:
+    """Process one stored Stripe event (idempotent; failures are recorded, then retried)."""
+    from billing.services import webhook_event_process
+
+    webhook_event_process(event_pk=event_pk)
+
+
+@shared_task
+def sweep_webhook_events() -> int:
+    """Periodic: re-queue events that were stored but never processed."""
+    from billing.services import webhook_events_sweep
+
+    return webhook_events_sweep()
+
+
+@shared_task
+def reconcile_webhook_events() -> int:
+    """Periodic: record recent Stripe events that were never delivered, and process them."""
+    from billing.services import webhook_events_reconcile
+
+    return webhook_events_reconcile()

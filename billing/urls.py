@@ -8,6 +8,25 @@ app_name = "billing"
 
 urlpatterns = [
     path("dashboard/sales/", views.dashboard_sales, name="dashboard_sales"),
-    path("offers/<slug:slug>/checkout/pay/", views.checkout_start, name="checkout_start"),
     path("dashboard/settings/integrations/", views.dashboard_integrations, name="dashboard_integrations"),
+    path("dashboard/settings/integrations/stripe/connect/", views.stripe_connect, name="stripe_connect"),
+    path("dashboard/settings/integrations/stripe/return/", views.stripe_connect_return, name="stripe_connect_return"),
+    path("dashboard/settings/integrations/stripe/refresh/", views.stripe_refresh, name="stripe_refresh"),
+    path("dashboard/settings/integrations/stripe/disconnect/", views.stripe_disconnect, name="stripe_disconnect"),
+    path(
+        "dashboard/settings/integrations/stripe/events/",
+        views.dashboard_webhook_events,
+        name="dashboard_webhook_events",
+    ),
+    path(
+        "dashboard/settings/integrations/stripe/events/<int:pk>/retry/",
+        views.dashboard_webhook_event_retry,
+        name="dashboard_webhook_event_retry",
+    ),
+    path("stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
+    path("offers/<slug:slug>/checkout/pay/", views.checkout_start, name="checkout_start"),
+    path("checkout/<uuid:attempt_id>/return/", views.checkout_return, name="checkout_return"),
+    path("checkout/<uuid:attempt_id>/status/", views.checkout_status, name="checkout_status"),
+    path("checkout/<uuid:attempt_id>/complete/", views.checkout_complete, name="checkout_complete"),
+    path("checkout/<uuid:attempt_id>/cancel/", views.checkout_cancel, name="checkout_cancel"),
 ]

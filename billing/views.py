@@ -1,37 +1,335 @@
 from __future__ import annotations
 
+import logging
+import secrets
+import uuid
+
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.contrib.auth import login
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import staff_required
+from accounts.models import User
+from billing import selectors, services
+from billing import stripe_gateway as gateway
+from billing.models import CheckoutAttempt, WebhookEvent
+from memberships.forms import PaidCheckoutForm
+from memberships.models import Offer
+from memberships.selectors import community_path
+
+logger = logging.getLogger(__name__)
+
+BROWSER_COOKIE = "billing_browser"
+BROWSER_COOKIE_SALT = "billing.browser"
+BROWSER_COOKIE_MAX_AGE = 60 * 60 * 24 * 30
+OAUTH_STATE_SESSION_KEY = "billing_oauth_state"
+NOT_SELLING = (
+    "This offer cannot be bought right now: the community's payments are not set up. "
+    "Nothing was charged. Please try again later."
+)
 
 
 @staff_required
 def dashboard_sales(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "dashboard/placeholder.html",
-        {"section": "sales", "title": "Sales", "empty": "No sales yet."},
-    )
+    return render(request, "billing/sales.html", {"section": "sales", "payments": selectors.payments_recent()})
 
 
+# --- Settings > Integrations > Stripe ------------------------------------------------------
 @staff_required
 def dashboard_integrations(request: HttpRequest) -> HttpResponse:
     return render(
         request,
-        "dashboard/placeholder.html",
+        "billing/integrations.html",
+        {"section": "integrations", "account": selectors.stripe_account_current(), "sandbox": settings.STRIPE_SANDBOX},
+    )
+
+
+@staff_required
+@require_POST
+def stripe_connect(request: HttpRequest) -> HttpResponse:
+    """Send the creator to Stripe's Connect OAuth page, with a state bound to this session."""
+    state = secrets.token_urlsafe(32)
+    request.session[OAUTH_STATE_SESSION_KEY] = state
+    redirect_uri = settings.SITE_URL + reverse("billing:stripe_connect_return")
+    assert isinstance(request.user, User)
+    return redirect(gateway.oauth_authorize_url(state=state, redirect_uri=redirect_uri, email=request.user.email))
+
+
+@staff_required
+@require_GET
+def stripe_connect_return(request: HttpRequest) -> HttpResponse:
+    """Where Stripe sends the creator back: check the state, exchange the code, show the result."""
+    expected = request.session.pop(OAUTH_STATE_SESSION_KEY, None)
+    state = request.GET.get("state", "")
+    if not expected or not secrets.compare_digest(str(expected), state):
+        messages.error(
+            request,
+            "Stripe could not be connected: this answer from Stripe does not match a connection started here "
+            "(it may be old, or from another browser). Nothing was changed. Click Connect to start again.",
+        )
+        return redirect("billing:dashboard_integrations")
+    error = request.GET.get("error", "")
+    if error:
+        if error == "access_denied":
+            text = "You declined the connection in Stripe, so nothing was connected. Click Connect when you're ready."
+        else:
+            description = request.GET.get("error_description", "") or error
+            text = f"Stripe could not connect the account: {description}. Click Connect to try again."
+        messages.error(request, text)
+        return redirect("billing:dashboard_integrations")
+    code = request.GET.get("code", "")
+    if not code:
+        messages.error(request, "Stripe sent no authorization code back. Click Connect to try again.")
+        return redirect("billing:dashboard_integrations")
+    try:
+        account_id = gateway.oauth_token(code=code)
+        status = gateway.account_retrieve(account_id=account_id)
+    except gateway.StripeOAuthFailed as exc:
+        logger.warning("Stripe OAuth token exchange failed: %s", exc)
+        messages.error(
+            request,
+            "Stripe refused to complete the connection (the authorization may have expired or already been "
+            "used). Nothing was connected. Click Connect to try again.",
+        )
+        return redirect("billing:dashboard_integrations")
+    except gateway.StripeGatewayError as exc:
+        logger.warning("Stripe connect failed: %s", exc)
+        messages.error(request, f"Stripe could not be connected. {exc.user_message}")
+        return redirect("billing:dashboard_integrations")
+    assert isinstance(request.user, User)
+    account = services.stripe_account_connect(status=status, by=request.user)
+    if account.charges_enabled:
+        messages.success(request, f"Stripe account {account.account_id} is connected. You can publish paid offers.")
+    else:
+        messages.warning(
+            request,
+            f"Stripe account {account.account_id} is connected, but Stripe needs more information before it can "
+            "take payments. Open your Stripe dashboard, complete the verification steps it lists, then click "
+            "Refresh status here.",
+        )
+    return redirect("billing:dashboard_integrations")
+
+
+@staff_required
+@require_POST
+def stripe_refresh(request: HttpRequest) -> HttpResponse:
+    account = selectors.stripe_account_current()
+    if account is None:
+        return redirect("billing:dashboard_integrations")
+    try:
+        status = services.stripe_account_refresh_from_stripe(account_id=account.account_id)
+    except gateway.StripeGatewayError as exc:
+        messages.error(request, f"The status could not be refreshed. {exc.user_message}")
+        return redirect("billing:dashboard_integrations")
+    if status.charges_enabled:
+        messages.success(request, "Stripe status refreshed: the account can take payments.")
+    else:
+        messages.warning(
+            request,
+            "Stripe still needs more information before this account can take payments. Complete the steps "
+            "listed in your Stripe dashboard.",
+        )
+    return redirect("billing:dashboard_integrations")
+
+
+@staff_required
+@require_POST
+def stripe_disconnect(request: HttpRequest) -> HttpResponse:
+    account = selectors.stripe_account_current()
+    if account is None:
+        return redirect("billing:dashboard_integrations")
+    try:
+        gateway.oauth_deauthorize(account_id=account.account_id)
+    except gateway.StripeOAuthFailed as exc:
+        # Stripe no longer knows the connection (already revoked from the Stripe dashboard).
+        logger.info("Stripe deauthorize: %s", exc)
+    except gateway.StripeGatewayError as exc:
+        messages.error(request, f"Stripe could not be disconnected, so it is still connected. {exc.user_message}")
+        return redirect("billing:dashboard_integrations")
+    assert isinstance(request.user, User)
+    services.stripe_account_disconnect(account_id=account.account_id, by=request.user)
+    messages.success(request, "Stripe is disconnected. Paid offers cannot be bought until you connect an account.")
+    return redirect("billing:dashboard_integrations")
+
+
+# --- Webhooks ------------------------------------------------------------------------------
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Verify, store, queue, answer: the processing happens in a task after commit."""
+    try:
+        event = gateway.webhook_event_verify(payload=request.body, signature=request.headers.get("Stripe-Signature"))
+    except gateway.WebhookSignatureInvalid:
+        return HttpResponseBadRequest("invalid signature", content_type="text/plain")
+    except gateway.WebhookPayloadInvalid:
+        return HttpResponseBadRequest("invalid payload", content_type="text/plain")
+    services.webhook_event_record(event=event)
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@staff_required
+def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status not in WebhookEvent.Status.values:
+        status = ""
+    return render(
+        request,
+        "billing/webhook_events.html",
         {
             "section": "integrations",
-            "title": "Settings > Integrations",
-            "empty": "Stripe is not connected yet. Paid offers need a connected Stripe account.",
+            "events": selectors.webhook_events_recent(status=status),
+            "statuses": WebhookEvent.Status.choices,
+            "current_status": status,
         },
+    )
+
+
+@staff_required
+@require_POST
+def dashboard_webhook_event_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    event = get_object_or_404(WebhookEvent, pk=pk)
+    services.webhook_event_retry(event=event)
+    messages.success(request, f"Event {event.event_id} was queued again.")
+    return redirect("billing:dashboard_webhook_events")
+
+
+# --- Paid checkout -------------------------------------------------------------------------
+def _browser_key(request: HttpRequest) -> str | None:
+    return request.get_signed_cookie(BROWSER_COOKIE, default=None, salt=BROWSER_COOKIE_SALT)
+
+
+def _bind_browser(response: HttpResponse, key: str) -> None:
+    response.set_signed_cookie(
+        BROWSER_COOKIE,
+        key,
+        salt=BROWSER_COOKIE_SALT,
+        max_age=BROWSER_COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="Lax",  # sent on the top-level return from Stripe
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+
+
+def _error_page(
+    request: HttpRequest, offer: Offer, message: str, form: PaidCheckoutForm | None = None, status: int = 503
+) -> HttpResponse:
+    return render(
+        request, "billing/checkout_error.html", {"offer": offer, "message": message, "form": form}, status=status
     )
 
 
 @require_POST
 def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
-    """Starts a paid Stripe Checkout for an offer. Built by the billing work."""
-    messages.error(request, "Paid checkout is not available yet.")
-    return redirect("memberships:checkout", slug=slug)
+    """Start a paid checkout: snapshot the price, create the Checkout Session, send the buyer to it."""
+    offer = get_object_or_404(Offer.objects.published(), slug=slug)
+    if offer.is_free:
+        return redirect("memberships:checkout", slug=offer.slug)
+    form = PaidCheckoutForm(request.POST)
+    if not form.is_valid():
+        # The offer's own checkout page, with each error next to its field and what was typed.
+        return render(
+            request,
+            "memberships/checkout.html",
+            {"offer": offer, "is_preview": False, "form": form, "action": request.path},
+            status=400,
+        )
+    email, full_name = form.cleaned_data["email"], form.cleaned_data["full_name"]
+    if selectors.entitlement_active_for(offer=offer, email=email, user=request.user):
+        return render(request, "billing/checkout_owned.html", {"offer": offer, "email": email})
+    account = selectors.stripe_account_current()
+    if account is None or not account.charges_enabled:
+        return _error_page(request, offer, NOT_SELLING, form)
+    key = _browser_key(request) or secrets.token_urlsafe(32)
+    try:
+        _, url = services.checkout_session_start(
+            offer=offer, account=account, email=email, full_name=full_name, browser_key=key, site_url=settings.SITE_URL
+        )
+    except gateway.StripeAccountNotReady:
+        return _error_page(request, offer, NOT_SELLING, form)
+    except gateway.StripeGatewayError as exc:
+        return _error_page(request, offer, exc.user_message, form)
+    response = redirect(url)
+    _bind_browser(response, key)
+    return response
+
+
+@never_cache
+@require_GET
+def checkout_return(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse:
+    """Back from Stripe: wait for the webhook's fulfilment (the page polls checkout_status)."""
+    attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer"), pk=attempt_id)
+    bound = selectors.checkout_attempt_for_browser(attempt_id=str(attempt.pk), browser_key=_browser_key(request))
+    return render(
+        request,
+        "billing/checkout_return.html",
+        {
+            "attempt": attempt,
+            # The buyer's address only to the browser that typed it.
+            "email": attempt.email if bound else "",
+            "offer": attempt.offer,
+            "status_url": reverse("billing:checkout_status", kwargs={"attempt_id": attempt.pk}),
+            "complete_url": reverse("billing:checkout_complete", kwargs={"attempt_id": attempt.pk}),
+        },
+    )
+
+
+@never_cache
+@require_GET
+def checkout_status(request: HttpRequest, attempt_id: uuid.UUID) -> JsonResponse:
+    status = CheckoutAttempt.objects.filter(pk=attempt_id).values_list("status", flat=True).first()
+    if status is None:
+        return JsonResponse({"status": "unknown"}, status=404)
+    return JsonResponse({"status": status, "done": status == CheckoutAttempt.Status.PAID})
+
+
+@never_cache
+@require_GET
+def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse:
+    """Apply the purchase destination once the attempt is paid.
+
+    The custom URL when the offer has one; otherwise the buyer lands in the community, logged
+    in only in the browser that started the attempt, and only into an account the purchase
+    created (an existing account logs in itself: its owner gets an email with a login link).
+    """
+    attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer", "user"), pk=attempt_id)
+    if attempt.status != CheckoutAttempt.Status.PAID:
+        return redirect("billing:checkout_return", attempt_id=attempt.pk)
+    offer = attempt.offer
+    if offer.redirect_enabled and offer.redirect_url:
+        return redirect(offer.redirect_url)
+    buyer = attempt.user
+    destination = community_path(groups=list(offer.hub_groups.all()))
+    if request.user.is_authenticated and request.user == buyer:
+        return redirect(destination)
+    bound = selectors.checkout_attempt_for_browser(attempt_id=str(attempt.pk), browser_key=_browser_key(request))
+    if (
+        bound is not None
+        and buyer is not None
+        and attempt.user_created
+        and buyer.is_active
+        and not buyer.is_staff
+        and not request.user.is_authenticated
+        and services.checkout_attempt_login_use(attempt=attempt)
+    ):
+        login(request, buyer, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome! You now have access to {offer.title}.")
+        return redirect(destination)
+    messages.success(
+        request,
+        f"Your purchase of {offer.title} is complete. Log in to enter the community: we emailed a login link "
+        f"to {attempt.email}.",
+    )
+    return redirect("accounts:login")
+
+
+@require_GET
+def checkout_cancel(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse:
+    attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer"), pk=attempt_id)
+    messages.warning(request, "Checkout was canceled and nothing was charged. You can try again whenever you like.")
+    return redirect("memberships:checkout", slug=attempt.offer.slug)

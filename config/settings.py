@@ -101,6 +101,7 @@ else:
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         },
+        "CONN_HEALTH_CHECKS": True,
     }
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -212,6 +213,8 @@ else:
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+# The queue tasks are sent to, including tasks that tasks queue (a test worker has its own).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 # In-process tasks run inside the request that queued them (after its commit): a failing
 # email must be logged, not turn a purchase that succeeded into an error page, and retrying at
 # once, with no wait between tries, would only make that request slower.
@@ -229,7 +232,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Stripe events stored but never processed (a lost task, a worker that died) are re-queued.
+    "billing-sweep-webhook-events": {"task": "billing.tasks.sweep_webhook_events", "schedule": 120.0},
+    # Events Stripe has but never delivered are listed from its API and processed.
+    "billing-reconcile-webhook-events": {"task": "billing.tasks.reconcile_webhook_events", "schedule": 900.0},
+}
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

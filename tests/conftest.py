@@ -109,6 +109,8 @@ def _real_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
         "DB_CONN_MAX_AGE": "0",
         "EMAIL_FILE_PATH": str(email_dir),
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        # Tasks queued by tasks (e.g. the confirmation email after a webhook) stay on this queue.
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         "SITE_URL": os.environ.get("SITE_URL", "http://localhost:8000"),
         # The offline Stripe sandbox the tests run (tests/billing/conftest.py picks its port).
         "STRIPE_API_BASE": os.environ.get("TEST_STRIPE_API_BASE", ""),

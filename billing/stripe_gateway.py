@@ -1,0 +1,286 @@
+"""The only door to Stripe: every call the platform makes goes through this module.
+
+It builds the official SDK's client (pointed at the offline sandbox when STRIPE_API_BASE is
+set), turns Stripe's objects into plain dictionaries, and turns Stripe's exceptions into the
+project's own, each with a message a person can act on. Nothing here touches the database,
+and callers must never call it inside an open database transaction: a slow Stripe would hold
+locks, and a rolled-back transaction cannot take back what Stripe already did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import stripe
+from django.conf import settings
+from stripe import oauth_error
+
+# How long one call may take. Checkout waits on it, so keep it short; with idempotency keys
+# one retry of a dropped connection is safe.
+TIMEOUT_SECONDS = 15
+NETWORK_RETRIES = 1
+PRODUCTION_CONNECT_AUTHORIZE = "https://connect.stripe.com/oauth/authorize"
+
+
+class StripeGatewayError(Exception):
+    """A Stripe call failed. ``user_message`` is safe to show; ``str()`` is for the logs."""
+
+    user_message = "Stripe could not complete the request. Please try again in a few minutes."
+
+    def __init__(self, detail: str = "", *, user_message: str | None = None, code: str = "") -> None:
+        super().__init__(detail or self.user_message)
+        if user_message:
+            self.user_message = user_message
+        self.code = code
+
+
+class StripeUnavailable(StripeGatewayError):
+    user_message = (
+        "We could not reach Stripe, the payment provider. Nothing was charged. Please try again in a few minutes."
+    )
+
+
+class StripeCardDeclined(StripeGatewayError):
+    user_message = "Your card was declined."
+
+
+class StripeAccountNotReady(StripeGatewayError):
+    user_message = (
+        "Stripe needs more information before this account can take payments. Open your Stripe dashboard, "
+        "complete the verification steps it lists, then try again."
+    )
+
+
+class StripeConfigurationError(StripeGatewayError):
+    user_message = "The platform's Stripe keys were refused by Stripe. The site's operator needs to check them."
+
+
+class StripeOAuthFailed(StripeGatewayError):
+    user_message = "Stripe did not accept the connection request. Please start again from Settings > Integrations."
+
+
+class WebhookSignatureInvalid(Exception):
+    """The webhook's Stripe-Signature header is missing, malformed, wrong or too old."""
+
+
+class WebhookPayloadInvalid(Exception):
+    """The webhook's body is not a Stripe event in JSON."""
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    account_id: str
+    livemode: bool
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+    display_name: str
+    requirements_due: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CheckoutSessionCreated:
+    session_id: str
+    url: str
+
+
+# --- The client ----------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _client_for(api_key: str, base: str | None, client_id: str) -> Any:
+    addresses: Any = {"api": base, "connect": base, "files": base} if base else None
+    return stripe.StripeClient(
+        api_key=api_key,
+        base_addresses=addresses,
+        client_id=client_id,
+        max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+    )
+
+
+def client() -> Any:
+    """The SDK client for the current settings (tests point STRIPE_API_BASE at the sandbox)."""
+    return _client_for(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_CONNECT_CLIENT_ID)
+
+
+T = TypeVar("T")
+
+
+def _call(fn: Callable[[], T]) -> T:
+    """Run one SDK call and translate its failures into the project's exceptions."""
+    try:
+        return fn()
+    except stripe.CardError as exc:
+        raise StripeCardDeclined(str(exc), user_message=exc.user_message or None, code=exc.code or "") from exc
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        raise StripeUnavailable(str(exc)) from exc
+    except stripe.AuthenticationError as exc:
+        raise StripeConfigurationError(str(exc)) from exc
+    except stripe.PermissionError as exc:
+        raise StripeAccountNotReady(str(exc), code=exc.code or "") from exc
+    except oauth_error.OAuthError as exc:
+        raise StripeOAuthFailed(str(exc), code=exc.code or "") from exc
+    except stripe.InvalidRequestError as exc:
+        code = exc.code or ""
+        if code in {"account_invalid", "platform_account_required"} or "verif" in str(exc).lower():
+            raise StripeAccountNotReady(str(exc), code=code) from exc
+        raise StripeGatewayError(str(exc), code=code) from exc
+    except stripe.StripeError as exc:
+        raise StripeGatewayError(str(exc), code=getattr(exc, "code", None) or "") from exc
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    result: dict[str, Any] = obj.to_dict(for_json=True)
+    return result
+
+
+def _on(account_id: str, idempotency_key: str | None = None) -> dict[str, str]:
+    options = {"stripe_account": account_id}
+    if idempotency_key:
+        options["idempotency_key"] = idempotency_key
+    return options
+
+
+# --- Connect -------------------------------------------------------------------------------
+def oauth_authorize_url(*, state: str, redirect_uri: str, email: str = "") -> str:
+    params: dict[str, str] = {
+        "response_type": "code",
+        "client_id": settings.STRIPE_CONNECT_CLIENT_ID,
+        "scope": "read_write",
+        "state": state,
+        "redirect_uri": redirect_uri,
+    }
+    if email:
+        params["stripe_user[email]"] = email
+    base = f"{settings.STRIPE_API_BASE}/oauth/authorize" if settings.STRIPE_API_BASE else PRODUCTION_CONNECT_AUTHORIZE
+    return f"{base}?{urlencode(params)}"
+
+
+def oauth_token(*, code: str) -> str:
+    """Exchange an authorization code for the connected account's id."""
+    token = _plain(_call(lambda: client().oauth.token({"grant_type": "authorization_code", "code": code})))
+    account_id = str(token.get("stripe_user_id") or "")
+    if not account_id:
+        raise StripeOAuthFailed("the token response carried no stripe_user_id")
+    return account_id
+
+
+def oauth_deauthorize(*, account_id: str) -> None:
+    _call(lambda: client().oauth.deauthorize({"stripe_user_id": account_id}))
+
+
+def account_retrieve(*, account_id: str) -> AccountStatus:
+    account = _plain(_call(lambda: client().v1.accounts.retrieve(account_id)))
+    profile = account.get("business_profile") or {}
+    dashboard = (account.get("settings") or {}).get("dashboard") or {}
+    requirements = account.get("requirements") or {}
+    return AccountStatus(
+        account_id=account["id"],
+        livemode=bool(account.get("livemode", False)),
+        charges_enabled=bool(account.get("charges_enabled")),
+        payouts_enabled=bool(account.get("payouts_enabled")),
+        details_submitted=bool(account.get("details_submitted")),
+        display_name=str(dashboard.get("display_name") or profile.get("name") or account.get("email") or ""),
+        requirements_due=tuple(requirements.get("currently_due") or ()),
+    )
+
+
+# --- Products and prices -------------------------------------------------------------------
+def product_upsert(*, account_id: str, product_id: str, name: str, metadata: dict[str, str], key: str) -> str:
+    """Create the product (when ``product_id`` is empty) or rename it; returns its id."""
+    if product_id:
+        _call(
+            lambda: client().v1.products.update(
+                product_id, {"name": name, "active": True}, _on(account_id, f"{key}-product-update")
+            )
+        )
+        return product_id
+    product = _call(
+        lambda: client().v1.products.create({"name": name, "metadata": metadata}, _on(account_id, f"{key}-product"))
+    )
+    return str(product.id)
+
+
+def price_retrieve(*, account_id: str, price_id: str) -> dict[str, Any]:
+    return _plain(_call(lambda: client().v1.prices.retrieve(price_id, None, _on(account_id))))
+
+
+def price_create(
+    *,
+    account_id: str,
+    product_id: str,
+    amount: int,
+    currency: str,
+    recurring: dict[str, int | str] | None,
+    metadata: dict[str, str],
+    key: str,
+) -> str:
+    params: dict[str, Any] = {
+        "product": product_id,
+        "unit_amount": amount,
+        "currency": currency,
+        "metadata": metadata,
+    }
+    if recurring:
+        params["recurring"] = recurring
+    price = _call(lambda: client().v1.prices.create(params, _on(account_id, f"{key}-price")))
+    return str(price.id)
+
+
+def price_archive(*, account_id: str, price_id: str) -> None:
+    _call(lambda: client().v1.prices.update(price_id, {"active": False}, _on(account_id)))
+
+
+# --- Checkout ------------------------------------------------------------------------------
+def checkout_session_create(*, account_id: str, params: dict[str, Any], idempotency_key: str) -> CheckoutSessionCreated:
+    session = _call(lambda: client().v1.checkout.sessions.create(params, _on(account_id, idempotency_key)))
+    return CheckoutSessionCreated(session_id=str(session.id), url=str(session.url))
+
+
+def checkout_session_retrieve(*, account_id: str, session_id: str) -> dict[str, Any]:
+    return _plain(_call(lambda: client().v1.checkout.sessions.retrieve(session_id, None, _on(account_id))))
+
+
+def subscription_retrieve(*, account_id: str, subscription_id: str) -> dict[str, Any]:
+    return _plain(_call(lambda: client().v1.subscriptions.retrieve(subscription_id, None, _on(account_id))))
+
+
+def invoice_retrieve(*, account_id: str, invoice_id: str) -> dict[str, Any]:
+    return _plain(_call(lambda: client().v1.invoices.retrieve(invoice_id, None, _on(account_id))))
+
+
+def events_list(*, account_id: str, types: list[str], created_gte: int, cap: int = 1000) -> list[dict[str, Any]]:
+    """Recent events on a connected account, newest first (at most ``cap``)."""
+    params = {"types": types, "created": {"gte": created_gte}, "limit": 100}
+    page = _call(lambda: client().v1.events.list(params, _on(account_id)))
+    events: list[dict[str, Any]] = []
+    for event in page.auto_paging_iter():
+        events.append(_plain(event))
+        if len(events) >= cap:
+            break
+    return events
+
+
+# --- Webhooks ------------------------------------------------------------------------------
+def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """Check the Stripe-Signature header on the raw body and return the event as a dict.
+
+    Uses the SDK's default tolerance (five minutes) so that old, replayed deliveries fail.
+    """
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET, stripe.Webhook.DEFAULT_TOLERANCE
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
+        raise WebhookSignatureInvalid(str(exc)) from exc
+    try:
+        event = json.loads(payload)
+    except ValueError as exc:
+        raise WebhookPayloadInvalid(str(exc)) from exc
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+        raise WebhookPayloadInvalid("not a Stripe event")
+    return event
