@@ -33,7 +33,7 @@ chromium:
 run: $(VENV)/.installed-run
 	@mkdir -p data
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	@DEBUG=1 SITE_URL=http://localhost:$(PORT) $(BIN)/python manage.py seed_demo > $(VENV)/demo-logins.txt
+	@DEBUG=1 LOG_LEVEL=WARNING SITE_URL=http://localhost:$(PORT) $(BIN)/python manage.py seed_demo > $(VENV)/demo-logins.txt
 	@echo ""
 	@echo "  The platform is starting at http://localhost:$(PORT)/"
 	@echo "  Demo logins:"
