@@ -18,7 +18,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -122,43 +121,8 @@ def webhook_ingestion(address: str, seconds: float = 6.0, rounds: int = 6) -> li
 
 
 def _load_webhooks(address: str, *, seconds: float) -> LoadResult:
-    """Like harness.load, but each request is a new event with its own fresh signature."""
-    host, port = address.split(":")
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-
-    def worker() -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        mine: list[float] = []
-        failed = 0
-        while time.monotonic() < stop_at:
-            body, headers = _signed_event_body()
-            start = time.perf_counter()
-            try:
-                conn.request("POST", "/stripe/webhook/", body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    failed += 1
-                mine.append(time.perf_counter() - start)
-            except (OSError, http.client.HTTPException):
-                failed += 1
-                conn.close()
-                conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        with lock:
-            latencies.extend(mine)
-            errors += failed
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return LoadResult(requests=len(latencies), seconds=time.monotonic() - started, latencies=latencies, errors=errors)
+    """Each request is a new event with its own fresh signature."""
+    return load(address, "/stripe/webhook/", seconds=seconds, method="POST", request=_signed_event_body)
 
 
 def _purge(url: str) -> None:

@@ -137,10 +137,13 @@ def load(
     concurrency: int = 4,
     headers: dict[str, str] | None = None,
     method: str = "GET",
-    body: Callable[[], bytes] | None = None,
+    request: Callable[[], tuple[bytes | None, dict[str, str]]] | None = None,
     expect: int = 200,
 ) -> LoadResult:
-    """Send requests on keep-alive connections from ``concurrency`` threads for ``seconds``."""
+    """Send requests on keep-alive connections from ``concurrency`` threads for ``seconds``.
+
+    ``request``, when given, makes each request's body and extra headers (a signed webhook).
+    """
     host, port = address.split(":")
     latencies: list[float] = []
     errors = 0
@@ -153,10 +156,10 @@ def load(
         mine: list[float] = []
         failed = 0
         while time.monotonic() < stop_at:
+            payload, extra = request() if request else (None, {})
             start = time.perf_counter()
             try:
-                payload = body() if body else None
-                conn.request(method, path, body=payload, headers=headers or {})
+                conn.request(method, path, body=payload, headers={**(headers or {}), **extra})
                 response = conn.getresponse()
                 response.read()
                 if response.status != expect:

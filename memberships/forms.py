@@ -16,6 +16,7 @@ from accounts.models import normalize_email
 from hubs.models import HubGroup
 from memberships import emails, images
 from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Offer, format_money
+from memberships.services import EDITABLE_FIELDS
 
 _PENDING_SALT = "memberships.pending-image"
 _PENDING_MAX_AGE = 60 * 60 * 24
@@ -288,30 +289,9 @@ class OfferForm(forms.Form):
 
 
 def initial_from_offer(offer: Offer) -> dict[str, Any]:
-    initial: dict[str, Any] = {
-        name: getattr(offer, name)
-        for name in (
-            "title",
-            "slug",
-            "pricing",
-            "currency",
-            "interval",
-            "grace_period_days",
-            "confirmation_subject",
-            "confirmation_body",
-            "redirect_enabled",
-            "redirect_url",
-            "resell_enabled",
-            "resell_commission_percent",
-            "resell_description",
-            "custom_code",
-            "landing_enabled",
-            "landing_headline",
-            "landing_body",
-            "landing_includes",
-            "landing_cta_label",
-        )
-    }
+    # Every editable field but the price, which the form shows in major units.
+    initial: dict[str, Any] = {"slug": offer.slug}
+    initial.update({name: getattr(offer, name) for name in EDITABLE_FIELDS - {"price_amount"}})
     initial["price"] = None if offer.is_free else (Decimal(offer.price_amount) / 100).quantize(Decimal("0.01"))
     if offer.pk:
         initial["hub_groups"] = list(offer.hub_groups.all())
