@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -128,7 +128,12 @@ def offer_stripe_sync(*, offer_id: int) -> Offer | None:
     account = StripeAccount.objects.connected().first()
     if offer is None or account is None or offer.is_free:
         return offer
-    key = f"offer-{offer.pk}-{account.account_id}-{int(offer.updated_at.timestamp() * 1000)}"
+    # The old price is part of the key: if it was archived in Stripe's dashboard since, the
+    # replacement is a new request, not a replay of the answer that returned the old price.
+    key = (
+        f"offer-{offer.pk}-{account.account_id}-{int(offer.updated_at.timestamp() * 1000)}"
+        f"-{offer.stripe_price_id or 'none'}"
+    )
     metadata = {"offer_id": str(offer.pk), "offer_slug": offer.slug}
     product_id = offer.stripe_product_id
     old_price_id = offer.stripe_price_id
@@ -309,6 +314,9 @@ class PaidObject:
     customer_id: str = ""
     subscription_id: str = ""
     period_end: datetime | None = None
+    # A renewal invoice may be lower than the first price (a coupon, account credit): it is
+    # checked by currency, and the amount Stripe collected is recorded.
+    is_renewal: bool = False
 
 
 @dataclass(frozen=True)
@@ -325,8 +333,9 @@ def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outco
     ``checkout.session.completed`` racing the ``invoice.paid`` for the same invoice) queue up
     here; the payment's unique Stripe id makes the second one a no-op.
     """
-    attempt = CheckoutAttempt.objects.select_for_update().select_related("offer").get(pk=attempt_id)
-    if paid.amount != attempt.amount or paid.currency.lower() != attempt.currency:
+    # Lock the attempt only: fulfilments of one offer must not queue up behind its row.
+    attempt = CheckoutAttempt.objects.select_for_update(of=("self",)).select_related("offer").get(pk=attempt_id)
+    if paid.currency.lower() != attempt.currency or (not paid.is_renewal and paid.amount != attempt.amount):
         message = (
             f"Stripe charged {paid.amount} {paid.currency.upper()} for {paid.stripe_object_id} but the buyer was "
             f"shown {attempt.amount} {attempt.currency.upper()}: not granted."
@@ -382,10 +391,14 @@ def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outco
 
 @transaction.atomic
 def checkout_attempt_mark(*, attempt_id: uuid.UUID, status: str, error: str = "") -> None:
-    """Record a payment still processing or failed (never downgrades a paid attempt)."""
-    CheckoutAttempt.objects.filter(pk=attempt_id).exclude(
+    """Record a payment still processing or failed. Never downgrades a paid or flagged attempt,
+    and a late "still processing" never hides a failure that was already recorded."""
+    attempts = CheckoutAttempt.objects.filter(pk=attempt_id).exclude(
         status__in=[CheckoutAttempt.Status.PAID, CheckoutAttempt.Status.FLAGGED]
-    ).update(status=status, error=error[:2000])
+    )
+    if status == CheckoutAttempt.Status.PROCESSING:
+        attempts = attempts.filter(status__in=[CheckoutAttempt.Status.STARTED, CheckoutAttempt.Status.OPEN])
+    attempts.update(status=status, error=error[:2000])
 
 
 # --- The webhook log -----------------------------------------------------------------------
@@ -419,13 +432,20 @@ def webhook_event_record(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
 
 
 @transaction.atomic
-def webhook_event_retry(*, event: WebhookEvent) -> None:
-    """Queue an event for processing again (the staff page's Retry, the sweep)."""
+def webhook_event_retry(*, event: WebhookEvent) -> bool:
+    """Queue a pending or failed event for processing again (the staff page's Retry, the
+    sweep). A processed, ignored or flagged event is left as it is: returns False."""
     from billing.tasks import process_webhook_event
 
-    WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.PENDING)
-    pk = event.pk
-    transaction.on_commit(lambda: process_webhook_event.delay(pk), robust=True)
+    queued = (
+        WebhookEvent.objects.filter(pk=event.pk)
+        .exclude(status__in=WebhookEvent.DONE_STATUSES)
+        .update(status=WebhookEvent.Status.PENDING)
+    )
+    if queued:
+        pk = event.pk
+        transaction.on_commit(lambda: process_webhook_event.delay(pk), robust=True)
+    return bool(queued)
 
 
 @transaction.atomic
@@ -438,22 +458,34 @@ def webhook_event_finish(*, event_pk: int, status: str, message: str = "") -> No
 
 
 SWEEP_AFTER = timedelta(minutes=2)
-SWEEP_MAX_ATTEMPTS = 12
+# Failed events are tried again for as long as Stripe itself retries a delivery.
+SWEEP_GIVE_UP_AFTER = timedelta(days=3)
+SWEEP_LONGEST_WAIT = timedelta(hours=6)
+
+
+def _sweep_wait(attempts: int) -> timedelta:
+    """How long a failed event rests before the sweep tries it again: doubling from two
+    minutes once the task's own quick retries (about six) are spent, up to six hours."""
+    return min(SWEEP_AFTER * 2 ** max(0, attempts - 6), SWEEP_LONGEST_WAIT)
 
 
 def webhook_events_sweep(*, now: datetime | None = None) -> int:
-    """Re-queue events stored but never processed (a lost task, a worker that died)."""
+    """Re-queue events stored but never processed (a lost task, a worker that died) and failed
+    ones whose back-off has passed, for three days. Returns how many were queued."""
     now = now or timezone.now()
-    stale = list(
-        WebhookEvent.objects.filter(
-            status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED],
-            received_at__lt=now - SWEEP_AFTER,
-            attempts__lt=SWEEP_MAX_ATTEMPTS,
-        ).order_by("received_at")[:200]
-    )
-    for event in stale:
+    candidates = WebhookEvent.objects.filter(
+        status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED],
+        received_at__lt=now - SWEEP_AFTER,
+        received_at__gte=now - SWEEP_GIVE_UP_AFTER,
+    ).filter(Q(last_attempt_at__isnull=True) | Q(last_attempt_at__lt=now - SWEEP_AFTER))
+    due = [
+        event
+        for event in candidates.order_by("received_at")[:500]
+        if event.last_attempt_at is None or event.last_attempt_at <= now - _sweep_wait(event.attempts)
+    ][:200]
+    for event in due:
         webhook_event_retry(event=event)
-    return len(stale)
+    return len(due)
 
 
 RECONCILE_WINDOW = timedelta(days=2)
@@ -492,7 +524,7 @@ def webhook_event_process(*, event_pk: int) -> Outcome:
     event = WebhookEvent.objects.filter(pk=event_pk).first()
     if event is None or event.status in WebhookEvent.DONE_STATUSES:
         return Outcome(event.status if event else "missing")
-    WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, last_attempt_at=timezone.now())
     try:
         outcome = _dispatch(event)
     except Exception as exc:
@@ -520,6 +552,12 @@ def _dispatch(event: WebhookEvent) -> Outcome:
     if not object_id:
         return Outcome(WebhookEvent.Status.IGNORED, "the event carries no object id")
     if event.type == "account.application.deauthorized":
+        account = StripeAccount.objects.connected().get(account_id=account_id)
+        # Stripe's timestamps are whole seconds: allow one.
+        if event.stripe_created_at is not None and event.stripe_created_at < account.connected_at - timedelta(
+            seconds=1
+        ):
+            return Outcome(WebhookEvent.Status.IGNORED, "about an earlier connection of this account")
         stripe_account_disconnect(account_id=account_id, by=None)
         return Outcome(WebhookEvent.Status.PROCESSED, "disconnected from Stripe's side")
     if event.type == "account.updated":
@@ -630,5 +668,6 @@ def _invoice_paid(*, account_id: str, invoice_id: str) -> Outcome:
         customer_id=_id(invoice.get("customer")),
         subscription_id=subscription_id,
         period_end=_invoice_period_end(invoice),
+        is_renewal=invoice.get("billing_reason") == "subscription_cycle",
     )
     return checkout_attempt_fulfil(attempt_id=attempt.pk, paid=paid)

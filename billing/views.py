@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,10 +11,12 @@ from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import ratelimit
 from accounts.decorators import staff_required
 from accounts.models import User
 from billing import selectors, services
@@ -33,6 +36,9 @@ NOT_SELLING = (
     "This offer cannot be bought right now: the community's payments are not set up. "
     "Nothing was charged. Please try again later."
 )
+
+# How long after paying the buyer's browser may be logged in automatically.
+AUTO_LOGIN_WINDOW = timedelta(hours=1)
 
 
 @staff_required
@@ -194,8 +200,10 @@ def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
 @require_POST
 def dashboard_webhook_event_retry(request: HttpRequest, pk: int) -> HttpResponse:
     event = get_object_or_404(WebhookEvent, pk=pk)
-    services.webhook_event_retry(event=event)
-    messages.success(request, f"Event {event.event_id} was queued again.")
+    if services.webhook_event_retry(event=event):
+        messages.success(request, f"Event {event.event_id} was queued again.")
+    else:
+        messages.info(request, f"Event {event.event_id} is already {event.get_status_display().lower()}.")
     return redirect("billing:dashboard_webhook_events")
 
 
@@ -240,6 +248,15 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
             status=400,
         )
     email, full_name = form.cleaned_data["email"], form.cleaned_data["full_name"]
+    if not ratelimit.allow_request(request, scope="checkout_start", email=email):
+        # Each start calls Stripe on the creator's account: a flood must not spend its API limit.
+        form.add_error(None, ratelimit.TOO_MANY)
+        return render(
+            request,
+            "memberships/checkout.html",
+            {"offer": offer, "is_preview": False, "form": form, "action": request.path},
+            status=429,
+        )
     if selectors.entitlement_active_for(offer=offer, email=email, user=request.user):
         return render(request, "billing/checkout_owned.html", {"offer": offer, "email": email})
     account = selectors.stripe_account_current()
@@ -312,6 +329,12 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
         bound is not None
         and buyer is not None
         and attempt.user_created
+        # Untouched since the purchase made it: once the address's owner has logged in or
+        # chosen a password, the account is theirs and a paying browser cannot enter it.
+        and buyer.last_login is None
+        and not buyer.has_usable_password()
+        and attempt.paid_at is not None
+        and timezone.now() - attempt.paid_at < AUTO_LOGIN_WINDOW
         and buyer.is_active
         and not buyer.is_staff
         and not request.user.is_authenticated
@@ -320,10 +343,12 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
         login(request, buyer, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome! You now have access to {offer.title}.")
         return redirect(destination)
+    # The buyer's address only to the browser that typed it.
+    recipient = f"to {attempt.email}" if bound is not None else "to the address given at checkout"
     messages.success(
         request,
         f"Your purchase of {offer.title} is complete. Log in to enter the community: we emailed a login link "
-        f"to {attempt.email}.",
+        f"{recipient}.",
     )
     return redirect("accounts:login")
 

@@ -286,3 +286,57 @@ def test_the_return_page_shows_the_buyers_email_only_to_their_browser(client, se
     attempt = CheckoutAttempt.objects.get()
     assert "bea@example.com" in client.get(f"/checkout/{attempt.pk}/return/").content.decode()
     assert "bea@example.com" not in Client().get(f"/checkout/{attempt.pk}/return/").content.decode()
+
+
+def test_no_automatic_login_into_an_account_its_owner_has_since_used(client, sessions, monkeypatch) -> None:
+    """Someone paying with a stranger's unused address must not enter the account once the
+    address's owner has logged in with the emailed link."""
+    from django.utils import timezone
+
+    from accounts.models import User
+
+    connect_account()
+    paid_offer()
+    _pay(client, email="stranger@example.com")
+    attempt = CheckoutAttempt.objects.get()
+    _fulfil(attempt, FakeStripe(monkeypatch))
+    User.objects.filter(email="stranger@example.com").update(last_login=timezone.now())  # the owner logged in
+    response = client.get(f"/checkout/{attempt.pk}/complete/")
+    assert response["Location"] == "/accounts/login/"
+    assert "_auth_user_id" not in client.session
+
+
+def test_no_automatic_login_long_after_paying(client, sessions, monkeypatch) -> None:
+    from datetime import timedelta
+
+    connect_account()
+    paid_offer()
+    _pay(client)
+    attempt = CheckoutAttempt.objects.get()
+    _fulfil(attempt, FakeStripe(monkeypatch))
+    attempt.refresh_from_db()
+    CheckoutAttempt.objects.filter(pk=attempt.pk).update(paid_at=attempt.paid_at - timedelta(days=2))
+    client.get(f"/checkout/{attempt.pk}/complete/")
+    assert "_auth_user_id" not in client.session
+
+
+def test_another_browser_is_not_shown_the_buyers_email(client, sessions, monkeypatch) -> None:
+    connect_account()
+    paid_offer()
+    _pay(client, email="private@example.com")
+    attempt = CheckoutAttempt.objects.get()
+    _fulfil(attempt, FakeStripe(monkeypatch))
+    response = Client().get(f"/checkout/{attempt.pk}/complete/", follow=True)
+    body = response.content.decode()
+    assert "we emailed a login link" in body
+    assert "private@example.com" not in body
+
+
+def test_starting_checkouts_is_rate_limited(client, sessions, settings) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "checkout_start": {"ip": 100, "email": 2, "window": 3600}}
+    connect_account()
+    paid_offer()
+    statuses = [_pay(client, email="flood@example.com").status_code for _ in range(3)]
+    assert statuses[:2] == [302, 302]
+    assert statuses[2] == 429
+    assert CheckoutAttempt.objects.count() == 2

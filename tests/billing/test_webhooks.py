@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import TestCase
 from django.utils import timezone
 
 from accounts.models import User
@@ -432,3 +433,93 @@ def test_a_deauthorization_from_stripe_disconnects_the_account(client) -> None:
     connect_account()
     post_event(client, event("account.application.deauthorized", {"id": "ca_platform", "object": "application"}))
     assert not stripe_connected()
+
+
+def test_a_cheaper_renewal_after_a_coupon_still_renews_access(client, fake_stripe) -> None:
+    connect_account()
+    attempt = attempt_for(paid_offer(recurring=True))
+    session = fake_stripe.paid_session(attempt)
+    post_event(client, _completed(session))
+    first_until = Entitlement.objects.get().access_until
+    renewal_end = int(time.time()) + 60 * 86400
+    fake_stripe.invoices["in_renewal"] = {
+        **fake_stripe.invoices[session["invoice"]],
+        "id": "in_renewal",
+        "amount_paid": 2500,  # half price this month
+        "billing_reason": "subscription_cycle",
+        "lines": {"data": [{"period": {"start": int(time.time()), "end": renewal_end}}]},
+    }
+    post_event(client, event("invoice.paid", {"id": "in_renewal", "object": "invoice"}))
+    assert WebhookEvent.objects.get(payload__data__object__id="in_renewal").status == WebhookEvent.Status.PROCESSED
+    assert Payment.objects.get(stripe_object_id="in_renewal").amount == 2500
+    assert Entitlement.objects.get().access_until > first_until
+
+
+def test_a_first_payment_for_less_than_the_price_is_still_flagged(client, fake_stripe) -> None:
+    connect_account()
+    attempt = attempt_for(paid_offer(recurring=True))
+    session = fake_stripe.paid_session(attempt)
+    fake_stripe.invoices[session["invoice"]]["amount_paid"] = 100
+    post_event(client, event("invoice.paid", {"id": session["invoice"], "object": "invoice"}))
+    assert WebhookEvent.objects.get().status == WebhookEvent.Status.FLAGGED
+    assert not Entitlement.objects.exists()
+
+
+def test_an_old_deauthorization_does_not_disconnect_a_newer_connection(client) -> None:
+    from billing.selectors import stripe_connected
+
+    connect_account()
+    old = event("account.application.deauthorized", {"id": "ca_platform", "object": "application"})
+    old["created"] = int(time.time()) - 3600  # from before this connection
+    post_event(client, old)
+    assert stripe_connected()
+    assert WebhookEvent.objects.get().status == WebhookEvent.Status.IGNORED
+
+
+def test_a_late_still_processing_never_hides_a_failed_payment(client, fake_stripe) -> None:
+    connect_account()
+    attempt = attempt_for(paid_offer())
+    session = fake_stripe.paid_session(attempt)
+    session["payment_status"] = "unpaid"
+    post_event(client, event("checkout.session.async_payment_failed", {"id": session["id"], "object": "x"}))
+    post_event(client, _completed(session))
+    assert CheckoutAttempt.objects.get().status == CheckoutAttempt.Status.FAILED
+
+
+def test_failed_events_are_swept_again_with_growing_waits_for_three_days(fake_stripe) -> None:
+    connect_account()
+    now = timezone.now()
+
+    def failed(event_id: str, *, attempts: int, received_ago: timedelta, last_ago: timedelta) -> WebhookEvent:
+        return WebhookEvent.objects.create(
+            event_id=event_id,
+            type="invoice.paid",
+            account="acct_x",
+            payload={},
+            status=WebhookEvent.Status.FAILED,
+            attempts=attempts,
+            received_at=now - received_ago,
+            last_attempt_at=now - last_ago,
+        )
+
+    failed("evt_recent_many_tries", attempts=12, received_ago=timedelta(minutes=20), last_ago=timedelta(minutes=10))
+    failed("evt_rested_long_enough", attempts=12, received_ago=timedelta(hours=5), last_ago=timedelta(hours=3))
+    failed("evt_just_tried", attempts=1, received_ago=timedelta(minutes=5), last_ago=timedelta(minutes=1))
+    failed("evt_first_quick_retry", attempts=2, received_ago=timedelta(minutes=9), last_ago=timedelta(minutes=3))
+    failed("evt_too_old", attempts=40, received_ago=timedelta(days=4), last_ago=timedelta(hours=7))
+    with TestCase.captureOnCommitCallbacks(execute=False):
+        queued = services.webhook_events_sweep(now=now)
+    assert queued == 2
+    pending = set(WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING).values_list("event_id", flat=True))
+    assert pending == {"evt_rested_long_enough", "evt_first_quick_retry"}
+
+
+def test_retrying_a_processed_event_changes_nothing(client, fake_stripe) -> None:
+    connect_account()
+    attempt = attempt_for(paid_offer())
+    post_event(client, _completed(fake_stripe.paid_session(attempt)))
+    row = WebhookEvent.objects.get()
+    assert row.status == WebhookEvent.Status.PROCESSED
+    assert services.webhook_event_retry(event=row) is False
+    row.refresh_from_db()
+    assert row.status == WebhookEvent.Status.PROCESSED
