@@ -270,6 +270,15 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
     except gateway.StripeAccountNotReady:
         return _error_page(request, offer, NOT_SELLING, form)
     except gateway.StripeGatewayError as exc:
+        if exc.code == "email_invalid":
+            # Stripe is stricter about addresses than the form: trying again would fail again.
+            form.add_error("email", "Stripe does not accept this email address. Please check it or use another.")
+            return render(
+                request,
+                "memberships/checkout.html",
+                {"offer": offer, "is_preview": False, "form": form, "action": request.path},
+                status=400,
+            )
         return _error_page(request, offer, exc.user_message, form)
     response = redirect(url)
     _bind_browser(response, key)

@@ -340,3 +340,18 @@ def test_starting_checkouts_is_rate_limited(client, sessions, settings) -> None:
     assert statuses[:2] == [302, 302]
     assert statuses[2] == 429
     assert CheckoutAttempt.objects.count() == 2
+
+
+def test_an_email_stripe_refuses_is_a_field_error_with_the_form_kept(client, sessions, monkeypatch) -> None:
+    connect_account()
+    paid_offer()
+
+    def refuse(**kwargs: Any) -> Any:
+        raise gateway.StripeGatewayError("Invalid email address: bea@localhost", code="email_invalid")
+
+    monkeypatch.setattr(gateway, "checkout_session_create", refuse)
+    response = _pay(client, email="bea@localhost.example")
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Stripe does not accept this email address" in body
+    assert 'value="bea@localhost.example"' in body
