@@ -23,6 +23,11 @@ def stripe_connected() -> bool:
     return StripeAccount.objects.connected().filter(charges_enabled=True).exists()
 
 
+def active_subscriber_count() -> int:
+    """Members whose access runs on a subscription: the connected account bills them."""
+    return Entitlement.objects.active().filter(source=Entitlement.Source.SUBSCRIPTION).count()
+
+
 def webhook_events_recent(*, limit: int = 100, status: str = "") -> QuerySet[WebhookEvent]:
     events = WebhookEvent.objects.defer("payload").order_by("-received_at")
     if status:

@@ -150,6 +150,20 @@ def stripe_disconnect(request: HttpRequest) -> HttpResponse:
     account = selectors.stripe_account_current()
     if account is None:
         return redirect("billing:dashboard_integrations")
+    subscribers = selectors.active_subscriber_count()
+    if subscribers and request.POST.get("confirm") != "yes":
+        # Stripe keeps charging their renewals, but the platform could no longer see them.
+        return render(
+            request,
+            "billing/integrations.html",
+            {
+                "section": "integrations",
+                "account": account,
+                "sandbox": settings.STRIPE_SANDBOX,
+                "confirm_disconnect": subscribers,
+            },
+            status=409,
+        )
     try:
         gateway.oauth_deauthorize(account_id=account.account_id)
     except gateway.StripeOAuthFailed as exc:

@@ -183,3 +183,25 @@ def test_the_integrations_page_runs_a_constant_number_of_queries(client, owner, 
         page = client.get(INTEGRATIONS).content.decode()
     assert "acct_1CreatorTest000" in page
     assert "by owner@example.com" in page
+
+
+def test_disconnecting_with_active_subscribers_asks_for_confirmation_first(client, owner, monkeypatch) -> None:
+    from accounts.models import User
+    from memberships.models import Entitlement
+    from tests.billing.helpers import paid_offer
+
+    connect_account()
+    offer = paid_offer(recurring=True)
+    buyer = User.objects.create_user("subscriber@example.com")
+    Entitlement.objects.create(user=buyer, offer=offer, source=Entitlement.Source.SUBSCRIPTION)
+    revoked: list[str] = []
+    monkeypatch.setattr(gateway, "oauth_deauthorize", lambda *, account_id: revoked.append(account_id))
+    client.force_login(owner)
+    response = client.post("/dashboard/settings/integrations/stripe/disconnect/")
+    assert response.status_code == 409
+    assert "1 member pays by subscription through this account" in response.content.decode()
+    assert stripe_connected()
+    assert revoked == []
+    client.post("/dashboard/settings/integrations/stripe/disconnect/", {"confirm": "yes"})
+    assert not stripe_connected()
+    assert revoked == ["acct_1CreatorTest000"]
