@@ -8,13 +8,16 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
-from django.views.decorators.http import require_http_methods
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import ratelimit, services
+from accounts.backends import password_check_refused
 from accounts.decorators import staff_required
 from accounts.forms import EmailLoginForm, EmailPasswordResetForm, MagicLinkRequestForm
 from accounts.models import User
@@ -44,14 +47,23 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        email = str(request.POST.get("username", "")).strip()
-        if not ratelimit.allow_request(request, scope="login", email=email):
-            # Not validated, since validating would check the password; the email is kept.
-            form = self.form_class(request, initial={"username": email})
-            context = self.get_context_data(form=form, refused=ratelimit.TOO_MANY)
-            return self.render_to_response(context, status=429)
-        return super().post(request, *args, **kwargs)
+    def form_invalid(self, form: EmailLoginForm) -> HttpResponse:  # type: ignore[override]
+        if not password_check_refused(self.request):
+            return super().form_invalid(form)
+        # The password was not checked (accounts.backends): say so, and keep the email.
+        email = str(form.data.get("username", "")).strip()
+        form = self.form_class(self.request, initial={"username": email})
+        context = self.get_context_data(form=form, refused=ratelimit.TOO_MANY)
+        return self.render_to_response(context, status=429)
+
+
+@require_GET
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin has no login of its own: one login page, with one rate limit, for everyone."""
+    next_url = services.safe_next_url(request.GET.get("next")) or reverse("admin:index")
+    if request.user.is_authenticated and not request.user.is_staff:
+        raise PermissionDenied  # sending them on to the admin would bring them straight back here
+    return redirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -122,7 +134,7 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
         # The owner of the address is here: sessions opened without that proof end now.
         services.user_sessions_end(user=check.user)
         check.user.refresh_from_db(fields=["password"])
-    login(request, check.user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, check.user)
     request.session[EMAIL_VERIFIED_SESSION_KEY] = True
     messages.success(request, "You are logged in.")
     if not check.user.has_usable_password():

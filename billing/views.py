@@ -363,7 +363,7 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
         and not request.user.is_authenticated
         and services.checkout_attempt_login_use(attempt=attempt)
     ):
-        login(request, buyer, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, buyer)
         messages.success(request, f"Welcome! You now have access to {offer.title}.")
         return redirect(destination)
     # The buyer's address only to the browser that typed it.

@@ -131,7 +131,9 @@ CACHES: dict[str, dict[str, Any]] = {
 AUTH_USER_MODEL = "accounts.User"
 # Sessions are read on every logged-in request: keep them in the cache, backed by the database.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# Every password check, the admin's login included, goes through the login rate limit. One
+# backend only, so that login() never needs to be told which one.
+AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:root"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -143,8 +145,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 # Attempts one visitor may make per window (seconds), per address and per email address.
+# Logins count wrong passwords per account instead: after "email" of them the account is
+# locked for the addresses that were failing, after "email_all" for every address
+# (accounts/ratelimit.py).
 RATE_LIMITS: dict[str, dict[str, int]] = {
-    "login": {"ip": 30, "email": 10, "window": 15 * 60},
+    "login": {"ip": 30, "email": 10, "email_all": 100, "window": 15 * 60},
     "login_link": {"ip": 20, "email": 5, "window": 60 * 60},
     "password_reset": {"ip": 20, "email": 5, "window": 60 * 60},
     "free_claim": {"ip": 30, "email": 5, "window": 60 * 60},

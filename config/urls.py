@@ -5,7 +5,10 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 
+from accounts.views import admin_login
+
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("hubs.urls")),

@@ -284,7 +284,7 @@ def _claim(
     if user is not None:
         return redirect(_destination(offer, public.groups))
     if claim.new_account:
-        login(request, claim.user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, claim.user)
         messages.success(request, f"Welcome! You have joined {offer.title}.")
         return redirect(_destination(offer, public.groups))
     # An existing account is never logged in from a form anyone can fill in: its owner

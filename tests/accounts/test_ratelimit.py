@@ -15,9 +15,14 @@ from tests.conftest import PASSWORD
 def _small_limits(settings) -> None:
     cache.clear()  # the test cache is process-local (config/test_settings.py)
     settings.RATE_LIMITS = {
-        scope: {"ip": 5, "email": 3, "window": 3600}
+        scope: {"ip": 5, "email": 3, "email_all": 6, "window": 3600}
         for scope in ("login", "login_link", "password_reset", "free_claim")
     }
+
+
+def _login(client: Client, email: str, password: str, *, ip: str = "127.0.0.1") -> int:
+    response = client.post(reverse("accounts:login"), {"username": email, "password": password}, REMOTE_ADDR=ip)
+    return response.status_code
 
 
 def test_login_is_refused_after_too_many_attempts_even_with_the_right_password(client: Client, member: User) -> None:
@@ -35,6 +40,58 @@ def test_a_limit_on_one_address_does_not_lock_out_another_email(client: Client, 
         client.post(reverse("accounts:login"), {"username": member.email, "password": "wrong"})
     response = client.post(reverse("accounts:login"), {"username": outsider.email, "password": PASSWORD})
     assert response.status_code == 302
+
+
+def test_the_owner_still_logs_in_from_an_address_that_was_not_failing(member: User) -> None:
+    for n in range(3):
+        _login(Client(), member.email, "wrong", ip=f"203.0.113.{n}")
+    owner = Client()
+    assert _login(owner, member.email, PASSWORD, ip="198.51.100.7") == 302
+    assert owner.get(reverse("accounts:home")).status_code == 200
+
+
+def test_a_locked_account_refuses_every_address_that_has_been_failing(member: User) -> None:
+    for _ in range(3):
+        _login(Client(), member.email, "wrong", ip="203.0.113.1")
+    assert _login(Client(), member.email, PASSWORD, ip="203.0.113.1") == 429
+    # A new address gets its one try; once it fails, it is refused too, right password or not.
+    assert _login(Client(), member.email, "wrong again", ip="198.51.100.7") == 200
+    assert _login(Client(), member.email, PASSWORD, ip="198.51.100.7") == 429
+
+
+def test_an_account_guessed_at_from_many_addresses_is_locked_for_everyone(member: User) -> None:
+    for n in range(6):
+        _login(Client(), member.email, "wrong", ip=f"203.0.113.{n}")
+    assert _login(Client(), member.email, PASSWORD, ip="198.51.100.7") == 429
+
+
+def test_the_admin_has_no_login_form_of_its_own(client: Client, owner: User) -> None:
+    response = client.get("/admin/login/?next=/admin/accounts/user/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=%2Fadmin%2Faccounts%2Fuser%2F"
+    # The admin's own form is gone, so a script cannot post passwords to it.
+    response = client.post("/admin/login/", {"username": owner.email, "password": PASSWORD})
+    assert response.status_code == 405
+    assert not client.get("/admin/").wsgi_request.user.is_authenticated
+
+
+def test_the_admin_sends_a_logged_in_member_nowhere_else(client: Client, member: User) -> None:
+    client.force_login(member)
+    assert client.get("/admin/", follow=True).status_code == 403
+
+
+def test_every_password_check_counts_against_the_same_limit(member: User) -> None:
+    """Any code that checks a password through ``authenticate`` is limited like the login page."""
+    from django.contrib.auth import authenticate
+
+    request = RequestFactory().post("/", REMOTE_ADDR="203.0.113.1")
+    for _ in range(3):
+        assert authenticate(request, username=member.email, password="wrong") is None
+    assert authenticate(request, username=member.email, password=PASSWORD) is None
+    assert (
+        authenticate(RequestFactory().post("/", REMOTE_ADDR="198.51.100.7"), username=member.email, password=PASSWORD)
+        == member
+    )
 
 
 def test_login_links_stop_being_sent_after_the_limit(
