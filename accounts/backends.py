@@ -39,7 +39,7 @@ class RateLimitedModelBackend(ModelBackend):
         if user is None:
             ratelimit.password_check_failed(request, email=email)
             raise PermissionDenied
-        return user  # type: ignore[return-value]
+        return user
 
 
 def password_check_refused(request: HttpRequest) -> bool:
