@@ -9,6 +9,8 @@ os.environ.setdefault("SECRET_KEY", "bench-only-secret-" + "x7Kq" * 12)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+# Benchmarks run production-like on the offline Stripe sandbox: the documented exception.
+os.environ.setdefault("STRIPE_SANDBOX_ALLOWED", "true")
 
 from config.settings import *  # noqa: F403
 

@@ -558,6 +558,11 @@ def _dispatch(event: WebhookEvent) -> Outcome:
             seconds=1
         ):
             return Outcome(WebhookEvent.Status.IGNORED, "about an earlier connection of this account")
+        # Anyone holding the signing secret could send this; Stripe itself must confirm it.
+        if not gateway.account_access_revoked(account_id=account_id):
+            return Outcome(
+                WebhookEvent.Status.FLAGGED, "not confirmed: Stripe still gives the platform access to this account"
+            )
         stripe_account_disconnect(account_id=account_id, by=None)
         return Outcome(WebhookEvent.Status.PROCESSED, "disconnected from Stripe's side")
     if event.type == "account.updated":

@@ -173,6 +173,28 @@ def oauth_deauthorize(*, account_id: str) -> None:
     _call(lambda: client().oauth.deauthorize({"stripe_user_id": account_id}))
 
 
+def account_access_revoked(*, account_id: str) -> bool:
+    """Has the connected account taken the platform's access away? Asked of Stripe with the
+    platform's own key, so that a forged deauthorization event cannot disconnect an account.
+
+    Stripe answers a revoked account with a 403 (``account_invalid``); any other failure is
+    raised as usual, so the event is retried rather than acted on.
+    """
+
+    def retrieve() -> bool:
+        try:
+            client().v1.accounts.retrieve(account_id)
+        except stripe.PermissionError:
+            return True
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "account_invalid":
+                return True
+            raise
+        return False
+
+    return _call(retrieve)
+
+
 def account_retrieve(*, account_id: str) -> AccountStatus:
     account = _plain(_call(lambda: client().v1.accounts.retrieve(account_id)))
     profile = account.get("business_profile") or {}

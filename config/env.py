@@ -99,3 +99,27 @@ def secret_key(*, debug: bool, environ: Mapping[str, str] | None = None) -> str:
             '(python -c "import secrets; print(secrets.token_urlsafe(64))").'
         )
     return value
+
+
+def stripe_credential(
+    name: str, sandbox_value: str, *, required: bool, sandbox_allowed: bool, environ: Mapping[str, str] | None = None
+) -> str:
+    """A Stripe key or secret. Where the sandbox is allowed (DEBUG, STRIPE_SANDBOX_ALLOWED, a
+    build step) a missing value falls back to the sandbox's published one; elsewhere a missing
+    value, or that published value, stops the process."""
+    value = env_optional(name, environ=environ)
+    if sandbox_allowed:
+        return value or sandbox_value
+    if value == sandbox_value:
+        raise ImproperlyConfigured(
+            f"{name} is the offline Stripe sandbox's published value, which anyone can use: set the value "
+            "from your Stripe dashboard (or STRIPE_SANDBOX_ALLOWED=1 for a test deployment on the sandbox)."
+        )
+    if not value:
+        if required:
+            raise ImproperlyConfigured(
+                f"{name} is required when DEBUG is off: set it from your Stripe dashboard (see the README's "
+                "production section)."
+            )
+        return ""
+    return value

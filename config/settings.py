@@ -14,7 +14,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_optional, env_str, secret_key
+from config.env import env_bool, env_int, env_list, env_optional, env_str, secret_key, stripe_credential
 
 # Lets the type-checker's generic classes (ModelAdmin[Offer], QuerySet[User]) work at run time.
 django_stubs_ext.monkeypatch()
@@ -276,14 +276,40 @@ LOGGING = {
 # --- Stripe ---------------------------------------------------------------------------------
 # The deployment's own Stripe account is the Connect platform; creators and affiliates connect
 # theirs through Connect OAuth. STRIPE_API_BASE points the official SDK at another server: the
-# offline sandbox (billing/sandbox/) in development and tests. Production refuses the sandbox.
-STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_sandbox_platform")
-STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "pk_test_sandbox_platform")
-STRIPE_CONNECT_CLIENT_ID = env_str("STRIPE_CONNECT_CLIENT_ID", "ca_sandbox_platform")
-STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_sandbox_platform_secret")
+# offline sandbox (billing/sandbox/) in development and tests.
+#
+# Without DEBUG the sandbox's published keys are refused, and the secret key, the webhook
+# signing secret and the Connect client id are required: with a published webhook secret
+# anyone could sign events (say, a deauthorization that disconnects the creator's account).
+# Two explicit exceptions, both in the README:
+# - BUILD_STEP=1, for build steps that serve nothing (the Dockerfile's collectstatic); the WSGI
+#   application and the Celery worker refuse to start with it;
+# - STRIPE_SANDBOX_ALLOWED=1, for a production-like deployment that runs on the offline
+#   sandbox (load and fault tests on one machine); it never talks to Stripe.
+BUILD_STEP = env_bool("BUILD_STEP", False)
+STRIPE_SANDBOX_ALLOWED = env_bool("STRIPE_SANDBOX_ALLOWED", False)
+_stripe_sandbox_allowed = DEBUG or BUILD_STEP or STRIPE_SANDBOX_ALLOWED
+SANDBOX_STRIPE_CREDENTIALS = {
+    "STRIPE_SECRET_KEY": "sk_test_sandbox_platform",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_sandbox_platform",
+    "STRIPE_CONNECT_CLIENT_ID": "ca_sandbox_platform",
+    "STRIPE_WEBHOOK_SECRET": "whsec_sandbox_platform_secret",
+}
+
+
+def _stripe(name: str, *, required: bool = True) -> str:
+    return stripe_credential(
+        name, SANDBOX_STRIPE_CREDENTIALS[name], required=required, sandbox_allowed=_stripe_sandbox_allowed
+    )
+
+
+STRIPE_SECRET_KEY = _stripe("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = _stripe("STRIPE_PUBLISHABLE_KEY", required=False)  # no page uses it yet
+STRIPE_CONNECT_CLIENT_ID = _stripe("STRIPE_CONNECT_CLIENT_ID")
+STRIPE_WEBHOOK_SECRET = _stripe("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_optional("STRIPE_API_BASE")  # e.g. http://127.0.0.1:12111 for the sandbox
 STRIPE_SANDBOX = bool(STRIPE_API_BASE)
-if STRIPE_SANDBOX and not DEBUG and not env_bool("STRIPE_SANDBOX_ALLOWED", False):
+if STRIPE_SANDBOX and not DEBUG and not STRIPE_SANDBOX_ALLOWED:
     raise ImproperlyConfigured(
         "STRIPE_API_BASE points at the offline Stripe sandbox, which is a development and test "
         "double: production must talk to Stripe itself (unset STRIPE_API_BASE)."

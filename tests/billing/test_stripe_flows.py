@@ -164,6 +164,32 @@ def test_disconnecting_revokes_the_account_on_stripe(client, owner, stripe_sandb
     assert not stripe_connected()
 
 
+def test_a_forged_deauthorization_disconnects_nothing(client, connected, stripe_sandbox) -> None:
+    """Whoever holds the signing secret can sign events; Stripe itself must confirm this one."""
+    from tests.billing.helpers import event, post_event
+
+    forged = event(
+        "account.application.deauthorized", {"id": "ca_x", "object": "application"}, account=connected.account_id
+    )
+    assert post_event(client, forged).status_code == 200
+    assert stripe_connected()
+    recorded = WebhookEvent.objects.get(event_id=forged["id"])
+    assert recorded.status == WebhookEvent.Status.FLAGGED
+    assert "Stripe still gives the platform access" in recorded.error
+
+
+def test_a_deauthorization_stripe_confirms_disconnects_the_account(client, connected, stripe_sandbox) -> None:
+    from tests.billing.helpers import event, post_event
+
+    stripe_sandbox.client().oauth.deauthorize({"stripe_user_id": connected.account_id})  # revoked in Stripe
+    revoked = event(
+        "account.application.deauthorized", {"id": "ca_x", "object": "application"}, account=connected.account_id
+    )
+    assert post_event(client, revoked).status_code == 200
+    assert not stripe_connected()
+    assert WebhookEvent.objects.get(event_id=revoked["id"]).status == WebhookEvent.Status.PROCESSED
+
+
 # --- Purchases -----------------------------------------------------------------------------
 def test_a_one_time_purchase_end_to_end(client, connected, stripe_sandbox, live_server, celery_worker) -> None:
     offer = _offer(amount=2500)

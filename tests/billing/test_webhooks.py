@@ -427,10 +427,12 @@ def test_account_updated_refreshes_the_accounts_capabilities(client, monkeypatch
     assert WebhookEvent.objects.get().status == WebhookEvent.Status.PROCESSED
 
 
-def test_a_deauthorization_from_stripe_disconnects_the_account(client) -> None:
+def test_a_deauthorization_from_stripe_disconnects_the_account(client, monkeypatch) -> None:
+    from billing import stripe_gateway as gateway
     from billing.selectors import stripe_connected
 
     connect_account()
+    monkeypatch.setattr(gateway, "account_access_revoked", lambda *, account_id: account_id == ACCOUNT_ID)
     post_event(client, event("account.application.deauthorized", {"id": "ca_platform", "object": "application"}))
     assert not stripe_connected()
 

@@ -90,17 +90,82 @@ def test_a_bad_value_stops_the_process_with_the_variables_name(tmp_path: Path) -
     assert "DEBUG must be a boolean" in result.stderr
 
 
-def test_check_deploy_reports_no_warnings_with_production_settings(tmp_path: Path) -> None:
-    result = _manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        DEBUG="false",
-        SECRET_KEY=STRONG_KEY,
-        ALLOWED_HOSTS="community.example.com",
-        SITE_URL="https://community.example.com",
-        DATA_DIR=str(tmp_path),
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": STRONG_KEY,
+    "ALLOWED_HOSTS": "community.example.com",
+    "SITE_URL": "https://community.example.com",
+    "STRIPE_SECRET_KEY": "sk_live_" + "r" * 24,
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 32,
+    "STRIPE_CONNECT_CLIENT_ID": "ca_" + "c" * 32,
+}
+STRIPE_VARIABLES = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_CLIENT_ID")
+
+
+def _production(
+    tmp_path: Path, *args: str, without: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
+    # Variables the test process may carry must not leak into the child: clear them explicitly.
+    unset = dict.fromkeys(
+        (*without, "STRIPE_API_BASE", "STRIPE_SANDBOX_ALLOWED", "BUILD_STEP", "STRIPE_PUBLISHABLE_KEY"), ""
     )
+    variables = {**PRODUCTION, **unset, "DATA_DIR": str(tmp_path), **env}
+    return _manage(*args, **variables)
+
+
+def test_check_deploy_reports_no_warnings_with_production_settings(tmp_path: Path) -> None:
+    result = _production(tmp_path, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("name", STRIPE_VARIABLES)
+def test_production_refuses_to_start_without_each_stripe_secret(tmp_path: Path, name: str) -> None:
+    result = _production(tmp_path, "check", without=(name,))
+    assert result.returncode != 0
+    assert f"{name} is required when DEBUG is off" in result.stderr
+
+
+@pytest.mark.parametrize("name", [*STRIPE_VARIABLES, "STRIPE_PUBLISHABLE_KEY"])
+def test_production_refuses_the_sandboxs_published_keys(tmp_path: Path, name: str) -> None:
+    from config.settings import SANDBOX_STRIPE_CREDENTIALS
+
+    result = _production(tmp_path, "check", **{name: SANDBOX_STRIPE_CREDENTIALS[name]})
+    assert result.returncode != 0
+    assert f"{name} is the offline Stripe sandbox's published value" in result.stderr
+
+
+def test_a_build_step_loads_without_stripe_secrets_but_cannot_serve(tmp_path: Path) -> None:
+    assert _production(tmp_path, "check", without=STRIPE_VARIABLES, BUILD_STEP="1").returncode == 0
+    serve = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            **PRODUCTION,
+            "DATA_DIR": str(tmp_path),
+            "BUILD_STEP": "1",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert serve.returncode != 0
+    assert "BUILD_STEP is set" in serve.stderr
+
+
+def test_check_deploy_names_the_sandbox_keys_and_an_http_site_url(tmp_path: Path) -> None:
+    """A deployment allowed to run on the sandbox still hears about it from check --deploy."""
+    result = _production(
+        tmp_path,
+        "check",
+        "--deploy",
+        without=STRIPE_VARIABLES,
+        STRIPE_SANDBOX_ALLOWED="1",
+        STRIPE_API_BASE="http://127.0.0.1:12111",
+        SITE_URL="http://community.example.com",
+    )
+    report = result.stdout + result.stderr
+    for check_id in ("billing.W001", "billing.W002", "billing.W003", "billing.W004", "accounts.W001"):
+        assert check_id in report, report
