@@ -4,7 +4,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.urls import reverse
 
 from accounts import mail
 from accounts.models import User, normalize_email
@@ -40,6 +42,9 @@ class EmailPasswordResetForm(PasswordResetForm):
 
     Buyers get an account without a password when they purchase; a reset link is how they
     choose one, so unlike Django's default this form does not skip unusable passwords.
+
+    The link is built from ``SITE_URL``: Django's own uses the request's Host header, which
+    whoever asks for the reset chooses, and the token would then be sent to their server.
     """
 
     def get_users(self, email: str) -> Iterator[User]:
@@ -54,4 +59,8 @@ class EmailPasswordResetForm(PasswordResetForm):
         to_email: str,
         html_email_template_name: str | None = None,
     ) -> None:
-        mail.send_templated(to=to_email, name="password_reset", context=context)
+        path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]})
+        context = {key: value for key, value in context.items() if key not in {"domain", "protocol", "site_name"}}
+        mail.send_templated(
+            to=to_email, name="password_reset", context={**context, "reset_url": settings.SITE_URL + path}
+        )
