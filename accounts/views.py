@@ -72,6 +72,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     post_reset_login = True
 
     def form_valid(self, form: Any) -> HttpResponse:
+        # Before the password is saved and the browser logged in, so that the session it gets
+        # carries the account's new session generation.
+        services.user_email_verify(user=form.user)
         response = super().form_valid(form)
         self.request.session[EMAIL_VERIFIED_SESSION_KEY] = True  # the reset link proved the address
         return response
@@ -118,10 +121,7 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
         )
     if request.method == "GET":
         return render(request, "accounts/magic_link_confirm.html", {"link_user": check.user})
-    if not check.user.has_usable_password():
-        # The owner of the address is here: sessions opened without that proof end now.
-        services.user_sessions_end(user=check.user)
-        check.user.refresh_from_db(fields=["password"])
+    # Consuming the link proved the address; the first proof ended the sessions made without it.
     login(request, check.user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[EMAIL_VERIFIED_SESSION_KEY] = True
     messages.success(request, "You are logged in.")
