@@ -4,9 +4,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.urls import reverse
 
-from accounts import mail
+from accounts import mail, ratelimit
 from accounts.models import User, normalize_email
 
 
@@ -40,6 +44,9 @@ class EmailPasswordResetForm(PasswordResetForm):
 
     Buyers get an account without a password when they purchase; a reset link is how they
     choose one, so unlike Django's default this form does not skip unusable passwords.
+
+    The link is built from ``SITE_URL``: Django's own uses the request's Host header, which
+    whoever asks for the reset chooses, and the token would then be sent to their server.
     """
 
     def get_users(self, email: str) -> Iterator[User]:
@@ -54,4 +61,27 @@ class EmailPasswordResetForm(PasswordResetForm):
         to_email: str,
         html_email_template_name: str | None = None,
     ) -> None:
-        mail.send_templated(to=to_email, name="password_reset", context=context)
+        path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]})
+        context = {key: value for key, value in context.items() if key not in {"domain", "protocol", "site_name"}}
+        mail.send_templated(
+            to=to_email, name="password_reset", context={**context, "reset_url": settings.SITE_URL + path}
+        )
+
+
+class RateLimitedPasswordChangeForm(PasswordChangeForm):
+    """Changing the password checks the current one: through the login's rate limit, like
+    every password check, so a session left open cannot be used to guess it."""
+
+    def __init__(self, request: HttpRequest, user: User, *args: Any, **kwargs: Any) -> None:
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        email = self.user.email
+        if not ratelimit.password_check_allowed(self.request, email=email):
+            raise ValidationError(ratelimit.TOO_MANY, code="too_many")
+        try:
+            return str(super().clean_old_password())
+        except ValidationError:
+            ratelimit.password_check_failed(self.request, email=email)
+            raise

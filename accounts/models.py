@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+# Django's own salt, so that a session made before ``session_generation`` existed stays valid.
+_SESSION_HASH_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
 
 
 def normalize_email(email: str) -> str:
@@ -46,6 +52,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # When the owner of the address proved it by using an emailed link (login, password reset).
+    # Until then the account may have been made by anyone who typed the address into a form.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Raised by ``accounts.services.user_sessions_end``: part of every session's auth hash, so
+    # raising it ends every session of the account, whether or not it has a password.
+    session_generation = models.PositiveIntegerField(default=0)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -65,6 +77,23 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def get_session_auth_hash(self) -> str:
+        return self._session_auth_hash(secret=None)
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_auth_hash(secret=secret)
+
+    def _session_auth_hash(self, *, secret: str | bytes | None) -> str:
+        # Django ties a session to the password hash; the generation ties it to the last time
+        # every session was ended too. Generation 0 gives Django's own hash.
+        value = f"{self.password}:{self.session_generation}" if self.session_generation else self.password
+        return salted_hmac(_SESSION_HASH_SALT, value, secret=secret, algorithm="sha256").hexdigest()
 
     def get_full_name(self) -> str:
         return self.full_name or self.email

@@ -10,6 +10,7 @@ from typing import Literal
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -84,25 +85,59 @@ def magic_link_check(*, token: str) -> MagicLinkCheck:
 
 @transaction.atomic
 def magic_link_consume(*, token: str) -> MagicLinkCheck:
-    """Use a link up. Exactly one of any number of concurrent calls succeeds."""
+    """Use a link up, which proves the address. Exactly one of any number of concurrent calls
+    succeeds."""
     check = magic_link_check(token=token)
     used = MagicLink.objects.filter(pk=check.link.pk, used_at__isnull=True).update(used_at=timezone.now())
     if used != 1:
         raise MagicLinkError("used")
+    user_email_verify(user=check.user)
     return check
 
 
 @transaction.atomic
 def user_sessions_end(*, user: User) -> None:
-    """Log ``user`` out everywhere, for an account without a password.
+    """Log ``user`` out everywhere, whether or not the account has a password.
 
-    Django ties sessions to the password hash; a fresh unusable one ends every session made
-    before, such as one a stranger opened by claiming an offer with this address.
+    Every session's auth hash includes ``session_generation`` (see ``User``), so raising it
+    ends every session made before; ``user`` is updated to match, so that a login that follows
+    opens a valid session.
     """
-    user = User.objects.select_for_update().get(pk=user.pk)
-    if not user.has_usable_password():
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
+    User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
+    user.refresh_from_db(fields=["session_generation"])
+
+
+@transaction.atomic
+def user_email_verify(*, user: User) -> None:
+    """The address's owner used an emailed link (to log in, or to choose a password).
+
+    The first proof also ends every session made before it: those were opened by a browser
+    that typed the address into a claim or purchase form, or by a password nobody proved the
+    address for. Later proofs keep the owner's other sessions.
+    """
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if locked.email_verified_at is None:
+        User.objects.filter(pk=user.pk).update(
+            email_verified_at=timezone.now(), session_generation=F("session_generation") + 1
+        )
+    user.refresh_from_db(fields=["email_verified_at", "session_generation"])
+
+
+@transaction.atomic
+def user_access_added(*, user: User) -> bool:
+    """Something new was attached to ``user``: a purchase, a free claim, a manual grant.
+
+    While the address is unproven, any browser logged into the account got there by typing
+    the address into a form, and what was just added may have been paid for by the address's
+    real owner. So every session of an unproven account ends; the owner enters through the
+    emailed link. Part of the caller's transaction: a grant that rolls back ends nothing.
+    Returns whether sessions were ended.
+    """
+    locked = User.objects.select_for_update().only("pk", "email_verified_at").get(pk=user.pk)
+    if locked.email_verified_at is not None:
+        return False
+    user_sessions_end(user=user)
+    return True
 
 
 def magic_link_request(*, email: str, next_url: str = "") -> None:

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -19,7 +19,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts import ratelimit, services
 from accounts.backends import password_check_refused
 from accounts.decorators import staff_required
-from accounts.forms import EmailLoginForm, EmailPasswordResetForm, MagicLinkRequestForm
+from accounts.forms import (
+    EmailLoginForm,
+    EmailPasswordResetForm,
+    MagicLinkRequestForm,
+    RateLimitedPasswordChangeForm,
+)
 from accounts.models import User
 
 # Set on sessions opened through an emailed link (magic link or password reset): proof that
@@ -84,6 +89,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     post_reset_login = True
 
     def form_valid(self, form: Any) -> HttpResponse:
+        # Before the password is saved and the browser logged in, so that the session it gets
+        # carries the account's new session generation.
+        services.user_email_verify(user=form.user)
         response = super().form_valid(form)
         self.request.session[EMAIL_VERIFIED_SESSION_KEY] = True  # the reset link proved the address
         return response
@@ -130,10 +138,7 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
         )
     if request.method == "GET":
         return render(request, "accounts/magic_link_confirm.html", {"link_user": check.user})
-    if not check.user.has_usable_password():
-        # The owner of the address is here: sessions opened without that proof end now.
-        services.user_sessions_end(user=check.user)
-        check.user.refresh_from_db(fields=["password"])
+    # Consuming the link proved the address; the first proof ended the sessions made without it.
     login(request, check.user)
     request.session[EMAIL_VERIFIED_SESSION_KEY] = True
     messages.success(request, "You are logged in.")
@@ -148,9 +153,9 @@ def set_password(request: HttpRequest) -> HttpResponse:
     emailed link opened. A session opened by claiming an offer proves nothing about the address."""
     user = request.user
     assert isinstance(user, User)
-    form: PasswordChangeForm | SetPasswordForm
+    form: RateLimitedPasswordChangeForm | SetPasswordForm
     if user.has_usable_password():
-        form = PasswordChangeForm(user, request.POST or None)
+        form = RateLimitedPasswordChangeForm(request, user, request.POST or None)
     elif request.session.get(EMAIL_VERIFIED_SESSION_KEY):
         form = SetPasswordForm(user, request.POST or None)
     else:

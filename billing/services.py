@@ -351,6 +351,7 @@ def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outco
         return Outcome(WebhookEvent.Status.PROCESSED, "payment already recorded")
 
     user = attempt.user
+    created = False
     if user is None:
         user, created = user_get_or_create(email=attempt.email, full_name=attempt.full_name)
         attempt.user = user
@@ -372,10 +373,14 @@ def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outco
         if access_until and current and current.access_until and current.access_until > access_until:
             access_until = current.access_until
         entitlement_grant(
-            user=user, offer=attempt.offer, source=Entitlement.Source.SUBSCRIPTION, access_until=access_until
+            user=user,
+            offer=attempt.offer,
+            source=Entitlement.Source.SUBSCRIPTION,
+            access_until=access_until,
+            new_account=created,
         )
     else:
-        entitlement_grant(user=user, offer=attempt.offer, source=Entitlement.Source.PURCHASE)
+        entitlement_grant(user=user, offer=attempt.offer, source=Entitlement.Source.PURCHASE, new_account=created)
 
     if attempt.status != CheckoutAttempt.Status.PAID:
         attempt.status = CheckoutAttempt.Status.PAID

@@ -335,7 +335,8 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
 
     The custom URL when the offer has one; otherwise the buyer lands in the community, logged
     in only in the browser that started the attempt, and only into an account the purchase
-    created (an existing account logs in itself: its owner gets an email with a login link).
+    created and nothing has touched since (an existing account logs in itself: its owner gets
+    an email with a login link).
     """
     attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer", "user"), pk=attempt_id)
     if attempt.status != CheckoutAttempt.Status.PAID:
@@ -352,8 +353,12 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
         bound is not None
         and buyer is not None
         and attempt.user_created
-        # Untouched since the purchase made it: once the address's owner has logged in or
-        # chosen a password, the account is theirs and a paying browser cannot enter it.
+        # Untouched since the purchase made it: once the address's owner has proved it (or
+        # logged in, or chosen a password) the account is theirs, and once anything else was
+        # attached to it (its sessions were ended) this browser would gain what someone else
+        # added. Either way a paying browser cannot enter it.
+        and buyer.email_verified_at is None
+        and buyer.session_generation == 0
         and buyer.last_login is None
         and not buyer.has_usable_password()
         and attempt.paid_at is not None

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
+from accounts.services import user_access_added
 from hubs.markdown import render_markdown
 from hubs.models import AccessGrant, AccessGrantEvent, Comment, Hub, HubGroup, Post
 from memberships.models import Offer
@@ -306,6 +307,9 @@ def access_grant_create(
         expires_at=expires_at,
         created_at=now,
     )
+    if created or renewed:
+        # New access for an account whose email is unproven ends its sessions.
+        user_access_added(user=user)
     return grant
 
 

@@ -17,7 +17,7 @@ from django.utils.connection import ConnectionProxy
 from django.utils.text import slugify
 
 from accounts.models import User
-from accounts.services import magic_link_create, user_get_or_create
+from accounts.services import magic_link_create, user_access_added, user_get_or_create
 from hubs.models import HubGroup
 from memberships import emails
 from memberships.images import ProcessedImage
@@ -275,6 +275,7 @@ def entitlement_grant(
     offer: Offer,
     source: str,
     access_until: datetime | None = None,
+    new_account: bool = False,
 ) -> tuple[Entitlement, bool]:
     """Give ``user`` the offer (a free claim, a purchase, a subscription start or renewal).
 
@@ -282,6 +283,10 @@ def entitlement_grant(
     concurrent calls make one entitlement and exactly one of them reports ``granted`` (which
     sends the confirmation email). Calling it for an entitlement that had ended starts it again
     and counts as a new grant.
+
+    A grant to an account whose email is unproven ends the account's sessions
+    (``user_access_added``), unless the same claim or purchase just made the account
+    (``new_account``): then no session exists yet, and that browser may be logged in.
     """
     entitlement, created = Entitlement.objects.get_or_create(
         user=user,
@@ -303,6 +308,8 @@ def entitlement_grant(
             entitlement.started_at = timezone.now()
             granted = True
         entitlement.save(update_fields=["status", "access_until", "ended_at", "source", "started_at", "updated_at"])
+    if granted and not new_account:
+        user_access_added(user=user)
     if granted:
         from memberships.tasks import send_confirmation_email
 
@@ -332,6 +339,9 @@ class FreeClaim:
     granted: bool
     # True when this claim made the account: only then may the claiming browser be logged in.
     new_account: bool
+    # True when the claim ended the account's sessions (an unproven account got something new),
+    # the claiming browser's own session included.
+    sessions_ended: bool = False
 
 
 @transaction.atomic
@@ -346,8 +356,17 @@ def offer_claim_free(*, offer: Offer, email: str, full_name: str = "") -> FreeCl
     user, created = user_get_or_create(email=email, full_name=full_name)
     if not user.is_active:
         raise OfferNotClaimable("The account with this email address is closed.")
-    entitlement, granted = entitlement_grant(user=user, offer=offer, source=Entitlement.Source.FREE)
-    return FreeClaim(user=user, entitlement=entitlement, granted=granted, new_account=created)
+    generation = user.session_generation
+    entitlement, granted = entitlement_grant(
+        user=user, offer=offer, source=Entitlement.Source.FREE, new_account=created
+    )
+    return FreeClaim(
+        user=user,
+        entitlement=entitlement,
+        granted=granted,
+        new_account=created,
+        sessions_ended=user.session_generation != generation,  # user_sessions_end updates ``user``
+    )
 
 
 # --- Confirmation email ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.core.cache import caches
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -281,9 +281,13 @@ def _claim(
     except services.OfferNotClaimable as refusal:
         form.add_error(None, f"{refusal} Please contact the community's team.")
         return None
-    if user is not None:
+    if user is not None and not claim.sessions_ended:
         return redirect(_destination(offer, public.groups))
-    if claim.new_account:
+    if user is not None:
+        # A session opened without proof of the address gains nothing new: it has just been
+        # ended, and the confirmation email's link lets the address's owner in.
+        logout(request)
+    elif claim.new_account:
         login(request, claim.user)
         messages.success(request, f"Welcome! You have joined {offer.title}.")
         return redirect(_destination(offer, public.groups))

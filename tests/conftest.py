@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings
 from django.core import mail
 from django.core.cache import caches
+from django.utils import timezone
 
 from accounts.models import User
 from config.celery import app as celery_app
@@ -40,19 +41,25 @@ def _fresh_caches() -> None:
 @pytest.fixture
 def owner(db: None) -> User:
     """The creator: a staff user who works in the dashboard."""
-    return User.objects.create_user("owner@example.com", PASSWORD, full_name="Olive Owner", is_staff=True)
+    return User.objects.create_user(
+        "owner@example.com", PASSWORD, full_name="Olive Owner", is_staff=True, email_verified_at=timezone.now()
+    )
 
 
 @pytest.fixture
 def member(db: None) -> User:
-    """A buyer with an account."""
-    return User.objects.create_user("member@example.com", PASSWORD, full_name="Mia Member")
+    """A buyer with an account, who has used it (so proved the address)."""
+    return User.objects.create_user(
+        "member@example.com", PASSWORD, full_name="Mia Member", email_verified_at=timezone.now()
+    )
 
 
 @pytest.fixture
 def outsider(db: None) -> User:
     """A logged-in user with no purchases and no grants."""
-    return User.objects.create_user("outsider@example.com", PASSWORD, full_name="Otto Outsider")
+    return User.objects.create_user(
+        "outsider@example.com", PASSWORD, full_name="Otto Outsider", email_verified_at=timezone.now()
+    )
 
 
 # --- Celery ----------------------------------------------------------------------------------

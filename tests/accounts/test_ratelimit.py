@@ -94,6 +94,21 @@ def test_every_password_check_counts_against_the_same_limit(member: User) -> Non
     )
 
 
+def test_changing_the_password_counts_wrong_current_passwords(client: Client, member: User) -> None:
+    client.force_login(member)
+    change = {
+        "old_password": "wrong",
+        "new_password1": "a fresh long passphrase",
+        "new_password2": "a fresh long passphrase",
+    }
+    for _ in range(3):
+        assert client.post(reverse("accounts:set_password"), change).status_code == 400
+    response = client.post(reverse("accounts:set_password"), {**change, "old_password": PASSWORD})
+    assert "Too many attempts" in response.content.decode()
+    member.refresh_from_db()
+    assert member.check_password(PASSWORD)  # unchanged
+
+
 def test_login_links_stop_being_sent_after_the_limit(
     client: Client, member: User, django_capture_on_commit_callbacks
 ) -> None:
