@@ -39,6 +39,9 @@ class UserManager(BaseUserManager["User"]):
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
+        # The operator typed this address at the server's console: trusted as proven, so a
+        # stranger claiming a free offer with it cannot end the operator's sessions.
+        extra.setdefault("email_verified_at", timezone.now())
         return self.create_user(email, password, **extra)
 
 

@@ -156,3 +156,8 @@ def test_the_backfill_counts_a_used_link_or_a_password_as_proof_but_not_a_login(
     assert found["clicked@example.com"] == used_at
     assert found["password@example.com"] == joined
     assert found["claimed@example.com"] is None
+
+
+def test_an_operator_made_superuser_counts_as_proven(db: None) -> None:
+    admin = User.objects.create_superuser("operator@example.com", "an operator passphrase")
+    assert admin.email_verified_at is not None
