@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -235,8 +237,9 @@ def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-# Stands for the visitor's CSRF token in a cached checkout page.
+# Stand for the visitor's CSRF token and the response's CSP nonce in a cached checkout page.
 _TOKEN_SLOT = "@@csrf-token-slot-7d1f@@"
+_NONCE_SLOT = "@@csp-nonce-slot-3b9e@@"
 # Offer writes delete the cached page at once (memberships.services); the short lifetime bounds
 # how long a process whose local cache missed that deletion can serve the old page.
 CHECKOUT_CACHE_SECONDS = 5
@@ -299,7 +302,8 @@ def _claim(
 
 def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
     """The checkout page as every anonymous visitor sees it, rendered once and kept a few
-    seconds, with only the visitor's CSRF token filled in: the busiest page needs no query.
+    seconds, with only the visitor's CSRF token and the response's CSP nonce filled in: the
+    busiest page needs no query.
 
     Claims (POST) always read the offer from the database, so a cached page of an offer that
     was just unpublished cannot be used to claim it.
@@ -307,17 +311,43 @@ def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
     if request.user.is_authenticated or len(messages.get_messages(request)):
         return None
     key = selectors.checkout_cache_key(slug)
-    html = cache.get(key)
-    if html is None:
+    page = cache.get(key)
+    if not isinstance(page, _CachedCheckout):
         offer = Offer.objects.filter(slug=slug, status=Offer.Status.PUBLISHED).first()
         if offer is None:
             return None  # the ordinary path answers (404, or a preview for staff)
         public = selectors.PublicOffer(offer=offer, is_preview=False)
         form = FreeClaimForm() if offer.is_free else PaidCheckoutForm()
-        context = {**_checkout_context(request, public, form), "csrf_token": _TOKEN_SLOT}
-        html = render_to_string("memberships/checkout.html", context, request=request)
-        cache.set(key, html, CHECKOUT_CACHE_SECONDS)
-    return HttpResponse(html.replace(_TOKEN_SLOT, get_token(request)))
+        context = {**_checkout_context(request, public, form), "csrf_token": _TOKEN_SLOT, "CSP_NONCE": _NONCE_SLOT}
+        page = _CachedCheckout(
+            html=render_to_string("memberships/checkout.html", context, request=request),
+            form_action=_form_action(offer),
+        )
+        cache.set(key, page, CHECKOUT_CACHE_SECONDS)
+    nonce = str(request.csp_nonce)  # type: ignore[attr-defined]
+    response = HttpResponse(page.html.replace(_TOKEN_SLOT, get_token(request)).replace(_NONCE_SLOT, nonce))
+    return _allow_form_action(response, page.form_action)
+
+
+@dataclass(frozen=True)
+class _CachedCheckout:
+    """A published offer's checkout page as anonymous visitors see it."""
+
+    html: str
+    form_action: str
+
+
+def _form_action(offer: Offer) -> str:
+    """The outside origin a claim may redirect to: a page's policy decides where its forms go,
+    redirects included."""
+    parts = urlsplit(offer.redirect_url)
+    return f"{parts.scheme}://{parts.netloc}" if offer.redirect_enabled and parts.netloc else ""
+
+
+def _allow_form_action(response: HttpResponse, origin: str) -> HttpResponse:
+    if origin:
+        response._csp_update = {"form-action": [origin]}  # type: ignore[attr-defined]
+    return response
 
 
 def _checkout_context(request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm) -> dict[str, Any]:
@@ -327,12 +357,13 @@ def _checkout_context(request: HttpRequest, public: selectors.PublicOffer, form:
 
 
 def _render_checkout(request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm) -> HttpResponse:
-    return render(
+    response = render(
         request,
         "memberships/checkout.html",
         _checkout_context(request, public, form),
         status=400 if form.errors else 200,
     )
+    return _allow_form_action(response, _form_action(public.offer))
 
 
 def _destination_path(groups: list[HubGroup]) -> str:
