@@ -266,7 +266,9 @@ if not DEBUG:
 # Every page runs only the scripts and styles this site serves, or those carrying the response's
 # nonce ({{ CSP_NONCE }} in templates), and submits forms only here and to the Stripe-hosted
 # pages it redirects to after a POST (Checkout, Connect OAuth, the billing portal);
-# config.csp adds the offline sandbox (STRIPE_API_BASE) when set.
+# config.csp adds the offline sandbox (STRIPE_API_BASE) when set. An offer's custom code never
+# runs under this policy: it is served alone with CUSTOM_CODE_CSP (memberships.views.custom_code)
+# into a sandboxed frame, where it has an opaque origin and no session.
 STRIPE_HOSTED_ORIGINS = ["https://checkout.stripe.com", "https://connect.stripe.com", "https://billing.stripe.com"]
 # Uploaded images (thumbnails, covers, hub icons) may come from another host: S3 or a CDN.
 _media_origins = [origin_of(MEDIA_URL)] if origin_of(MEDIA_URL) else []
@@ -288,6 +290,19 @@ CONTENT_SECURITY_POLICY: dict[str, Any] = {
         "frame-ancestors": [csp.constants.NONE],
         "form-action": [csp.constants.SELF, *STRIPE_HOSTED_ORIGINS],
     },
+}
+# The custom code's own document: any outside host for its scripts, images, requests and forms
+# (pixels and widgets need them), inline code, and the sandbox that gives it an opaque origin, so
+# it can neither read this site's pages and cookies nor send a request that carries a session.
+# Only this site's checkout page may frame it, with the same sandbox on its <iframe>
+# (memberships/checkout.html). Never add allow-same-origin or allow-top-navigation (this site's
+# origin, the page around it), nor allow-popups: a window it opens is a top-level navigation, and
+# browsers send SameSite=Lax session cookies with those.
+CUSTOM_CODE_SANDBOX = "allow-scripts allow-forms"
+CUSTOM_CODE_CSP: dict[str, Any] = {
+    "sandbox": [CUSTOM_CODE_SANDBOX],
+    "default-src": ["*", "data:", "blob:", csp.constants.UNSAFE_INLINE, csp.constants.UNSAFE_EVAL],
+    "frame-ancestors": [csp.constants.SELF],
 }
 
 # --- Logging --------------------------------------------------------------------------------

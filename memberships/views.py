@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.cache import caches
@@ -13,8 +14,10 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.connection import ConnectionProxy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import ratelimit
 from accounts.decorators import staff_required
@@ -321,6 +324,7 @@ def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
         context = {**_checkout_context(request, public, form), "csrf_token": _TOKEN_SLOT, "CSP_NONCE": _NONCE_SLOT}
         page = _CachedCheckout(
             html=render_to_string("memberships/checkout.html", context, request=request),
+            custom_code=offer.custom_code,
             form_action=_form_action(offer),
         )
         cache.set(key, page, CHECKOUT_CACHE_SECONDS)
@@ -331,9 +335,11 @@ def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
 
 @dataclass(frozen=True)
 class _CachedCheckout:
-    """A published offer's checkout page as anonymous visitors see it."""
+    """A published offer's checkout page as anonymous visitors see it, and its custom code (the
+    page's frame asks for it next)."""
 
     html: str
+    custom_code: str
     form_action: str
 
 
@@ -364,6 +370,36 @@ def _render_checkout(request: HttpRequest, public: selectors.PublicOffer, form: 
         status=400 if form.errors else 200,
     )
     return _allow_form_action(response, _form_action(public.offer))
+
+
+@require_GET
+@xframe_options_sameorigin
+def custom_code(request: HttpRequest, slug: str) -> HttpResponse:
+    """The offer's custom code (a pixel, a chat widget), alone in its own document, for the
+    sandboxed frame of the checkout page.
+
+    The response's policy sandboxes it even when opened on its own: its origin is opaque, so it
+    cannot read this site's pages or cookies, and browsers send no session with its requests.
+    The same visibility as the checkout page: published, or a preview for staff. It is rendered
+    without the request, so nothing about the visitor ever reaches it.
+
+    Browsers say where a response will go (Sec-Fetch-Dest): opened in a tab of its own, where
+    navigating itself would be a top-level navigation that carries the session cookie, it is
+    sent to the checkout page instead, which frames it.
+    """
+    if request.headers.get("Sec-Fetch-Dest", "iframe") not in ("iframe", "frame"):
+        elsewhere = redirect("memberships:checkout", slug=slug)
+        patch_vary_headers(elsewhere, ["Sec-Fetch-Dest"])
+        return elsewhere
+    page = cache.get(selectors.checkout_cache_key(slug))
+    if isinstance(page, _CachedCheckout):  # only ever a published offer
+        code = page.custom_code
+    else:
+        code = selectors.offer_for_visitor(slug=slug, user=request.user).offer.custom_code
+    response = HttpResponse(render_to_string("memberships/custom_code.html", {"custom_code": code}))
+    response._csp_config = settings.CUSTOM_CODE_CSP  # type: ignore[attr-defined]
+    patch_vary_headers(response, ["Sec-Fetch-Dest"])
+    return response
 
 
 def _destination_path(groups: list[HubGroup]) -> str:

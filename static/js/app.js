@@ -19,4 +19,15 @@
       field.form.submit();
     }
   });
+
+  // The offer's custom code runs in a sandboxed frame (<iframe data-custom-code>) that reports the
+  // height of its content; a pixel takes no room, a widget the room it needs.
+  window.addEventListener("message", function (event) {
+    document.querySelectorAll("iframe[data-custom-code]").forEach(function (frame) {
+      var height = event.data && event.data.customCodeHeight;
+      if (event.source === frame.contentWindow && typeof height === "number" && height >= 0) {
+        frame.style.height = Math.min(Math.ceil(height), 2000) + "px";
+      }
+    });
+  });
 })();
