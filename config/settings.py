@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import csp.constants
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from config.csp import origin_of
 from config.env import env_bool, env_int, env_list, env_optional, env_str, secret_key, stripe_credential
 
 # Lets the type-checker's generic classes (ModelAdmin[Offer], QuerySet[User]) work at run time.
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -73,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.site",
+                "csp.context_processors.nonce",  # {{ CSP_NONCE }}: see Content Security Policy below
             ],
         },
     },
@@ -262,6 +266,49 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# --- Content Security Policy ----------------------------------------------------------------
+# Every page runs only the scripts and styles this site serves, or those carrying the response's
+# nonce ({{ CSP_NONCE }} in templates), and submits forms only here and to the Stripe-hosted
+# pages it redirects to after a POST (Checkout, Connect OAuth, the billing portal);
+# config.csp adds the offline sandbox (STRIPE_API_BASE) when set. An offer's custom code never
+# runs under this policy: it is served alone with CUSTOM_CODE_CSP (memberships.views.custom_code)
+# into a sandboxed frame, where it has an opaque origin and no session.
+STRIPE_HOSTED_ORIGINS = ["https://checkout.stripe.com", "https://connect.stripe.com", "https://billing.stripe.com"]
+# Uploaded images (thumbnails, covers, hub icons) may come from another host: S3 or a CDN.
+_media_origins = [origin_of(MEDIA_URL)] if origin_of(MEDIA_URL) else []
+if AWS_STORAGE_BUCKET_NAME:
+    _media_origins.append(
+        f"https://{AWS_S3_CUSTOM_DOMAIN}"
+        if AWS_S3_CUSTOM_DOMAIN
+        else origin_of(AWS_S3_ENDPOINT_URL or "") or "https://*.amazonaws.com"
+    )
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [csp.constants.SELF],
+        "script-src": [csp.constants.SELF, csp.constants.NONCE],
+        # The 500 page renders without a request, so without a nonce: its one style is allowed by hash.
+        "style-src": [csp.constants.SELF, csp.constants.NONCE, "'sha256-fQqjwF1w3QRa7v1VLnpi5jLeq+WHNdYbWCJub9HQorM='"],
+        "img-src": [csp.constants.SELF, "data:", *_media_origins],
+        "object-src": [csp.constants.NONE],
+        "base-uri": [csp.constants.NONE],
+        "frame-ancestors": [csp.constants.NONE],
+        "form-action": [csp.constants.SELF, *STRIPE_HOSTED_ORIGINS],
+    },
+}
+# The custom code's own document: any outside host for its scripts, images, requests and forms
+# (pixels and widgets need them), inline code, and the sandbox that gives it an opaque origin, so
+# it can neither read this site's pages and cookies nor send a request that carries a session.
+# Only this site's checkout page may frame it, with the same sandbox on its <iframe>
+# (memberships/checkout.html). Never add allow-same-origin or allow-top-navigation (this site's
+# origin, the page around it), nor allow-popups: a window it opens is a top-level navigation, and
+# browsers send SameSite=Lax session cookies with those.
+CUSTOM_CODE_SANDBOX = "allow-scripts allow-forms"
+CUSTOM_CODE_CSP: dict[str, Any] = {
+    "sandbox": [CUSTOM_CODE_SANDBOX],
+    "default-src": ["*", "data:", "blob:", csp.constants.UNSAFE_INLINE, csp.constants.UNSAFE_EVAL],
+    "frame-ancestors": [csp.constants.SELF],
+}
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.core.cache import caches
@@ -11,8 +14,10 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.connection import ConnectionProxy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import ratelimit
 from accounts.decorators import staff_required
@@ -235,8 +240,9 @@ def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-# Stands for the visitor's CSRF token in a cached checkout page.
+# Stand for the visitor's CSRF token and the response's CSP nonce in a cached checkout page.
 _TOKEN_SLOT = "@@csrf-token-slot-7d1f@@"
+_NONCE_SLOT = "@@csp-nonce-slot-3b9e@@"
 # Offer writes delete the cached page at once (memberships.services); the short lifetime bounds
 # how long a process whose local cache missed that deletion can serve the old page.
 CHECKOUT_CACHE_SECONDS = 5
@@ -303,7 +309,8 @@ def _claim(
 
 def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
     """The checkout page as every anonymous visitor sees it, rendered once and kept a few
-    seconds, with only the visitor's CSRF token filled in: the busiest page needs no query.
+    seconds, with only the visitor's CSRF token and the response's CSP nonce filled in: the
+    busiest page needs no query.
 
     Claims (POST) always read the offer from the database, so a cached page of an offer that
     was just unpublished cannot be used to claim it.
@@ -311,17 +318,46 @@ def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
     if request.user.is_authenticated or len(messages.get_messages(request)):
         return None
     key = selectors.checkout_cache_key(slug)
-    html = cache.get(key)
-    if html is None:
+    page = cache.get(key)
+    if not isinstance(page, _CachedCheckout):
         offer = Offer.objects.filter(slug=slug, status=Offer.Status.PUBLISHED).first()
         if offer is None:
             return None  # the ordinary path answers (404, or a preview for staff)
         public = selectors.PublicOffer(offer=offer, is_preview=False)
         form = FreeClaimForm() if offer.is_free else PaidCheckoutForm()
-        context = {**_checkout_context(request, public, form), "csrf_token": _TOKEN_SLOT}
-        html = render_to_string("memberships/checkout.html", context, request=request)
-        cache.set(key, html, CHECKOUT_CACHE_SECONDS)
-    return HttpResponse(html.replace(_TOKEN_SLOT, get_token(request)))
+        context = {**_checkout_context(request, public, form), "csrf_token": _TOKEN_SLOT, "CSP_NONCE": _NONCE_SLOT}
+        page = _CachedCheckout(
+            html=render_to_string("memberships/checkout.html", context, request=request),
+            custom_code=offer.custom_code,
+            form_action=_form_action(offer),
+        )
+        cache.set(key, page, CHECKOUT_CACHE_SECONDS)
+    nonce = str(request.csp_nonce)  # type: ignore[attr-defined]
+    response = HttpResponse(page.html.replace(_TOKEN_SLOT, get_token(request)).replace(_NONCE_SLOT, nonce))
+    return _allow_form_action(response, page.form_action)
+
+
+@dataclass(frozen=True)
+class _CachedCheckout:
+    """A published offer's checkout page as anonymous visitors see it, and its custom code (the
+    page's frame asks for it next)."""
+
+    html: str
+    custom_code: str
+    form_action: str
+
+
+def _form_action(offer: Offer) -> str:
+    """The outside origin a claim may redirect to: a page's policy decides where its forms go,
+    redirects included."""
+    parts = urlsplit(offer.redirect_url)
+    return f"{parts.scheme}://{parts.netloc}" if offer.redirect_enabled and parts.netloc else ""
+
+
+def _allow_form_action(response: HttpResponse, origin: str) -> HttpResponse:
+    if origin:
+        response._csp_update = {"form-action": [origin]}  # type: ignore[attr-defined]
+    return response
 
 
 def _checkout_context(request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm) -> dict[str, Any]:
@@ -331,12 +367,43 @@ def _checkout_context(request: HttpRequest, public: selectors.PublicOffer, form:
 
 
 def _render_checkout(request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm) -> HttpResponse:
-    return render(
+    response = render(
         request,
         "memberships/checkout.html",
         _checkout_context(request, public, form),
         status=400 if form.errors else 200,
     )
+    return _allow_form_action(response, _form_action(public.offer))
+
+
+@require_GET
+@xframe_options_sameorigin
+def custom_code(request: HttpRequest, slug: str) -> HttpResponse:
+    """The offer's custom code (a pixel, a chat widget), alone in its own document, for the
+    sandboxed frame of the checkout page.
+
+    The response's policy sandboxes it even when opened on its own: its origin is opaque, so it
+    cannot read this site's pages or cookies, and browsers send no session with its requests.
+    The same visibility as the checkout page: published, or a preview for staff. It is rendered
+    without the request, so nothing about the visitor ever reaches it.
+
+    Browsers say where a response will go (Sec-Fetch-Dest): opened in a tab of its own, where
+    navigating itself would be a top-level navigation that carries the session cookie, it is
+    sent to the checkout page instead, which frames it.
+    """
+    if request.headers.get("Sec-Fetch-Dest", "iframe") not in ("iframe", "frame"):
+        elsewhere = redirect("memberships:checkout", slug=slug)
+        patch_vary_headers(elsewhere, ["Sec-Fetch-Dest"])
+        return elsewhere
+    page = cache.get(selectors.checkout_cache_key(slug))
+    if isinstance(page, _CachedCheckout):  # only ever a published offer
+        code = page.custom_code
+    else:
+        code = selectors.offer_for_visitor(slug=slug, user=request.user).offer.custom_code
+    response = HttpResponse(render_to_string("memberships/custom_code.html", {"custom_code": code}))
+    response._csp_config = settings.CUSTOM_CODE_CSP  # type: ignore[attr-defined]
+    patch_vary_headers(response, ["Sec-Fetch-Dest"])
+    return response
 
 
 def _destination_path(groups: list[HubGroup]) -> str:

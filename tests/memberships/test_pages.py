@@ -119,11 +119,15 @@ def test_the_landing_page_lists_the_creators_own_includes(client: Client, make_o
     assert "<li>Group" not in body
 
 
-def test_custom_code_appears_on_the_checkout_page_and_nowhere_else(
+def test_custom_code_appears_only_in_the_checkout_pages_sandboxed_frame(
     client: Client, owner: User, make_offer, django_capture_on_commit_callbacks, mailoutbox
 ) -> None:
     offer = make_offer(custom_code=PIXEL, landing_enabled=True)
-    assert PIXEL in client.get(checkout_url(offer)).content.decode()
+    frame_url = reverse("memberships:custom_code", kwargs={"slug": offer.slug})
+    assert PIXEL in client.get(frame_url).content.decode()
+    checkout = client.get(checkout_url(offer)).content.decode()
+    assert PIXEL not in checkout
+    assert f'<iframe class="custom-code" src="{frame_url}" sandbox="allow-scripts allow-forms"' in checkout
     assert PIXEL not in client.get(offer_url(offer)).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         claim = client.post(checkout_url(offer), {"email": "new@example.com", "full_name": "Nia New"}, follow=True)
@@ -139,7 +143,7 @@ def test_custom_code_appears_on_the_checkout_page_and_nowhere_else(
         assert PIXEL not in page  # in the editor it is only ever escaped text in its box
     editor = client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk})).content.decode()
     assert "&lt;script id=&quot;fb-pixel&quot;&gt;" in editor
-    assert "it can read what they type and send it anywhere" in editor
+    assert "it cannot read the checkout page, what buyers type into its" in editor
 
 
 @pytest.mark.parametrize("offers", [1, 30])

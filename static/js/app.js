@@ -1,0 +1,33 @@
+// Behaviour shared by every page. Markup asks for it with data attributes, not inline event
+// handlers, so that the Content-Security-Policy can refuse every inline script.
+(function () {
+  "use strict";
+
+  // <form data-confirm="Delete this post?">: ask before submitting.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form instanceof HTMLFormElement ? form.dataset.confirm : undefined;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  });
+
+  // <select data-submit-on-change>: a filter that applies as soon as it is chosen.
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field instanceof HTMLSelectElement && field.hasAttribute("data-submit-on-change") && field.form) {
+      field.form.submit();
+    }
+  });
+
+  // The offer's custom code runs in a sandboxed frame (<iframe data-custom-code>) that reports the
+  // height of its content; a pixel takes no room, a widget the room it needs.
+  window.addEventListener("message", function (event) {
+    document.querySelectorAll("iframe[data-custom-code]").forEach(function (frame) {
+      var height = event.data && event.data.customCodeHeight;
+      if (event.source === frame.contentWindow && typeof height === "number" && height >= 0) {
+        frame.style.height = Math.min(Math.ceil(height), 2000) + "px";
+      }
+    });
+  });
+})();
