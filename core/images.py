@@ -1,4 +1,4 @@
-"""Offer images: checked with Pillow, normalised and re-encoded in the sizes the pages use.
+"""Uploaded images: checked with Pillow, normalised and re-encoded in the sizes the pages use.
 
 An upload is never stored as sent. It must really be a JPEG, PNG or WebP image (whatever its
 name says) of at most ``MAX_BYTES`` and ``MAX_PIXELS``; the pixel check reads only the header,
