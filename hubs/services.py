@@ -14,7 +14,7 @@ from django.utils.text import slugify
 
 from accounts.models import User
 from core.images import ProcessedImage
-from hubs.markdown import render_markdown
+from core.markdown import render_markdown
 from hubs.models import AccessGrant, AccessGrantEvent, Comment, Hub, HubGroup, Post
 from memberships.models import Offer
 

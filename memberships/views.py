@@ -19,11 +19,11 @@ from accounts.decorators import staff_required
 from accounts.models import User
 from accounts.services import magic_link_request
 from billing.selectors import stripe_connected
+from core.markdown import render_markdown
 from hubs.models import HubGroup
 from memberships import emails, selectors, services
 from memberships.forms import FreeClaimForm, OfferForm, PaidCheckoutForm, pending_image_name, pending_image_token
 from memberships.models import Offer
-from memberships.rendering import markdown_to_html
 from memberships.tasks import send_test_confirmation_email
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
@@ -229,7 +229,7 @@ def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
             "offer": offer,
             "is_preview": public.is_preview,
             "includes": includes,
-            "body_html": markdown_to_html(offer.landing_body),
+            "body_html": render_markdown(offer.landing_body),
             "checkout_url": checkout_url,
         },
     )
