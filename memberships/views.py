@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.connection import ConnectionProxy
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import ratelimit
@@ -212,6 +214,20 @@ def _with_query(request: HttpRequest, url: str) -> str:
     return f"{url}?{query}" if query else url
 
 
+# Rendered landing texts, by the hash of their Markdown: a key that cannot go stale.
+LANDING_BODY_CACHE_SECONDS = 24 * 60 * 60
+
+
+def _landing_body_html(body: str) -> SafeString:
+    """The landing page's text as HTML, rendered once per process rather than on every view."""
+    key = "landing-body:" + hashlib.sha256(body.encode()).hexdigest()
+    html = cache.get(key)
+    if html is None:
+        html = render_markdown(body)
+        cache.set(key, html, LANDING_BODY_CACHE_SECONDS)
+    return mark_safe(html)  # rendered by core.markdown, which sanitises with nh3
+
+
 def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The public offer page: the landing page when enabled, else straight to the checkout."""
     public = selectors.offer_for_visitor(slug=slug, user=request.user)
@@ -229,7 +245,7 @@ def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
             "offer": offer,
             "is_preview": public.is_preview,
             "includes": includes,
-            "body_html": render_markdown(offer.landing_body),
+            "body_html": _landing_body_html(offer.landing_body),
             "checkout_url": checkout_url,
         },
     )
