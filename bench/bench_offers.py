@@ -20,7 +20,8 @@ BUYERS = 100_000
 def _image(variant_name: str) -> str:
     from PIL import Image
 
-    from memberships import images, services
+    from core import images
+    from memberships import services
 
     picture = Image.new("RGB", (1600, 900), (79, 70, 229))
     data = io.BytesIO()

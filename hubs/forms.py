@@ -7,10 +7,12 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
+from core import images
 from hubs.models import Hub, HubGroup
 from memberships.models import Offer
 
 ICON_MAX_BYTES = 2 * 1024 * 1024
+ICON_ACCEPT = "image/jpeg,image/png,image/webp"
 
 
 class HubGroupForm(forms.ModelForm):
@@ -91,16 +93,20 @@ class HubGroupForm(forms.ModelForm):
 
 
 class HubForm(forms.ModelForm):
+    # Not the model's ImageField: the upload is judged by its content, whatever its name says,
+    # and stored re-encoded (core/images.py), never as sent.
+    icon = forms.FileField(
+        label="Icon / image",
+        required=False,
+        widget=forms.FileInput(attrs={"accept": ICON_ACCEPT}),
+        help_text="JPEG, PNG or WebP, up to 2 MB. Cropped to a square.",
+    )
     remove_icon = forms.BooleanField(label="Remove the current icon", required=False)
 
     class Meta:
         model = Hub
-        fields = ["name", "description", "icon"]
-        widgets = {
-            "description": forms.Textarea(attrs={"rows": 3}),
-            "icon": forms.FileInput(attrs={"accept": "image/*"}),
-        }
-        help_texts = {"icon": "PNG, JPEG, GIF or WebP, up to 2 MB."}
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def clean_name(self) -> str:
         name = " ".join(self.cleaned_data["name"].split())
@@ -108,17 +114,19 @@ class HubForm(forms.ModelForm):
             raise forms.ValidationError("Give the hub a name.")
         return name
 
-    def clean_icon(self) -> Any:
+    def clean_icon(self) -> images.ProcessedImage | None:
         icon = self.cleaned_data.get("icon")
-        if isinstance(icon, UploadedFile) and icon.size and icon.size > ICON_MAX_BYTES:
+        if not isinstance(icon, UploadedFile):
+            return None
+        if icon.size and icon.size > ICON_MAX_BYTES:
             raise forms.ValidationError("This image is larger than 2 MB; upload a smaller one.")
-        return icon
+        return images.process_image(icon, size=icon.size or 0, variant=images.ICON)
 
     @property
-    def new_icon(self) -> UploadedFile | None:
-        """The image uploaded with this request, if any."""
+    def new_icon(self) -> images.ProcessedImage | None:
+        """The image uploaded with this request, checked and re-encoded, if any."""
         icon = self.cleaned_data.get("icon")
-        return icon if isinstance(icon, UploadedFile) else None
+        return icon if isinstance(icon, images.ProcessedImage) else None
 
 
 class PostForm(forms.Form):

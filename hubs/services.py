@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Literal
 
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -13,7 +14,8 @@ from django.utils.text import slugify
 
 from accounts.models import User
 from accounts.services import user_access_added
-from hubs.markdown import render_markdown
+from core.images import ProcessedImage
+from core.markdown import render_markdown
 from hubs.models import AccessGrant, AccessGrantEvent, Comment, Hub, HubGroup, Post
 from memberships.models import Offer
 
@@ -160,19 +162,21 @@ def hub_group_move(*, group: HubGroup, direction: Direction) -> None:
 
 
 # --- Hubs -------------------------------------------------------------------------------------
-def _icon_store(icon: UploadedFile) -> str:
+def _icon_store(icon: ProcessedImage) -> str:
     """Upload an icon before any transaction opens: an upload (to S3 in production) must not
-    hold the database, and a new name is never overwritten, so nothing else can point at it."""
+    hold the database, and a new name is never overwritten, so nothing else can point at it.
+    The name's extension is the re-encoded file's real format, whatever the upload was called."""
     field = Hub._meta.get_field("icon")
     assert isinstance(field, models.ImageField)
-    return field.storage.save(field.generate_filename(Hub(), icon.name or "icon"), icon)
+    name = field.generate_filename(Hub(), f"{uuid.uuid4().hex}.{icon.extension}")
+    return field.storage.save(name, ContentFile(icon.content))
 
 
 def _icon_forget(name: str) -> None:
     Hub._meta.get_field("icon").storage.delete(name)
 
 
-def hub_create(*, group: HubGroup, name: str, description: str = "", icon: UploadedFile | None = None) -> Hub:
+def hub_create(*, group: HubGroup, name: str, description: str = "", icon: ProcessedImage | None = None) -> Hub:
     icon_name = _icon_store(icon) if icon is not None else ""
     try:
         with transaction.atomic():
@@ -188,7 +192,7 @@ def hub_create(*, group: HubGroup, name: str, description: str = "", icon: Uploa
 
 
 def hub_update(
-    *, hub: Hub, name: str, description: str, icon: UploadedFile | None = None, remove_icon: bool = False
+    *, hub: Hub, name: str, description: str, icon: ProcessedImage | None = None, remove_icon: bool = False
 ) -> Hub:
     icon_name = _icon_store(icon) if icon is not None else ""
     old_icon = hub.icon.name if hub.icon else ""

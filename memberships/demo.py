@@ -8,8 +8,9 @@ from django.conf import settings
 from django.urls import reverse
 from PIL import Image, ImageDraw
 
+from core import images
 from hubs.models import Hub, HubGroup
-from memberships import images, services
+from memberships import services
 from memberships.models import Offer
 
 FREE_SLUG = "demo-free-membership"

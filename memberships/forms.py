@@ -13,8 +13,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import URLValidator
 
 from accounts.models import normalize_email
+from core import images
 from hubs.models import HubGroup
-from memberships import emails, images
+from memberships import emails
 from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Offer, format_money
 from memberships.services import EDITABLE_FIELDS
 

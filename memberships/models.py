@@ -91,7 +91,7 @@ class Offer(models.Model):
     redirect_enabled = models.BooleanField("Redirect users to a custom link", default=False)
     redirect_url = models.URLField(max_length=500, blank=True)
 
-    # Images, stored re-encoded (memberships/images.py) in the sizes the pages use.
+    # Images, stored re-encoded (core/images.py) in the sizes the pages use.
     thumbnail = models.ImageField(upload_to="offers/", max_length=255, blank=True)
     cover = models.ImageField(upload_to="offers/", max_length=255, blank=True)
 

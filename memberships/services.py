@@ -18,9 +18,9 @@ from django.utils.text import slugify
 
 from accounts.models import User
 from accounts.services import magic_link_create, user_access_added, user_get_or_create
+from core.images import ProcessedImage
 from hubs.models import HubGroup
 from memberships import emails
-from memberships.images import ProcessedImage
 from memberships.models import Entitlement, Offer
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).

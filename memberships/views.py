@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.connection import ConnectionProxy
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -24,11 +26,11 @@ from accounts.decorators import staff_required
 from accounts.models import User
 from accounts.services import magic_link_request
 from billing.selectors import stripe_connected
+from core.markdown import render_markdown
 from hubs.models import HubGroup
 from memberships import emails, selectors, services
 from memberships.forms import FreeClaimForm, OfferForm, PaidCheckoutForm, pending_image_name, pending_image_token
 from memberships.models import Offer
-from memberships.rendering import markdown_to_html
 from memberships.tasks import send_test_confirmation_email
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
@@ -217,6 +219,20 @@ def _with_query(request: HttpRequest, url: str) -> str:
     return f"{url}?{query}" if query else url
 
 
+# Rendered landing texts, by the hash of their Markdown: a key that cannot go stale.
+LANDING_BODY_CACHE_SECONDS = 24 * 60 * 60
+
+
+def _landing_body_html(body: str) -> SafeString:
+    """The landing page's text as HTML, rendered once per process rather than on every view."""
+    key = "landing-body:" + hashlib.sha256(body.encode()).hexdigest()
+    html = cache.get(key)
+    if html is None:
+        html = render_markdown(body)
+        cache.set(key, html, LANDING_BODY_CACHE_SECONDS)
+    return mark_safe(html)  # rendered by core.markdown, which sanitises with nh3
+
+
 def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The public offer page: the landing page when enabled, else straight to the checkout."""
     public = selectors.offer_for_visitor(slug=slug, user=request.user)
@@ -234,7 +250,7 @@ def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
             "offer": offer,
             "is_preview": public.is_preview,
             "includes": includes,
-            "body_html": markdown_to_html(offer.landing_body),
+            "body_html": _landing_body_html(offer.landing_body),
             "checkout_url": checkout_url,
         },
     )

@@ -162,9 +162,102 @@ def test_a_file_that_is_not_an_image_is_refused_with_a_message(
     response = client.post(url, {"hub-name": "Form checks", "hub-icon": bogus})
     assert response.status_code == 400
     body = response.content.decode()
-    assert "Upload a valid image" in body
+    assert "This file is not a JPEG, PNG or WebP image we can read." in body
     assert 'value="Form checks"' in body
     assert not Hub.objects.filter(name="Form checks").exists()
+
+
+def _gif(frames: int = 1) -> bytes:
+    pictures = [Image.new("P", (8, 8), colour) for colour in range(frames)]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, "GIF", save_all=frames > 1, append_images=pictures[1:])
+    return buffer.getvalue()
+
+
+def _create_hub(client: Client, group: HubGroup, icon: SimpleUploadedFile):
+    url = reverse("hubs:dashboard_hub_create", kwargs={"pk": group.pk})
+    return client.post(url, {"hub-name": "Form checks", "hub-description": "Post your lifts", "hub-icon": icon})
+
+
+def _refused(response, message: str) -> None:
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert message in body
+    assert 'value="Form checks"' in body  # what was typed is kept
+    assert not Hub.objects.filter(name="Form checks").exists()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_an_icon_is_stored_re_encoded_as_a_small_webp(
+    client: Client, owner: User, private_group: HubGroup, fmt: str
+) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 300), "purple").save(buffer, fmt)
+    client.force_login(owner)
+    response = _create_hub(client, private_group, SimpleUploadedFile(f"icon.{fmt.lower()}", buffer.getvalue()))
+    assert response.status_code == 302
+    hub = Hub.objects.get(name="Form checks")
+    assert hub.icon.name.endswith(".webp")
+    with hub.icon.open("rb") as stored, Image.open(stored) as image:
+        assert (image.format, image.size) == ("WEBP", (96, 96))
+
+
+def test_a_100_megapixel_png_bomb_is_refused_with_a_message(
+    client: Client, owner: User, private_group: HubGroup
+) -> None:
+    from tests.core.test_images import png_header_only
+
+    client.force_login(owner)
+    response = _create_hub(client, private_group, SimpleUploadedFile("icon.png", png_header_only(10_000, 10_000)))
+    _refused(response, "the most is 25 megapixels")
+
+
+def test_gif_bytes_named_pdf_are_refused(client: Client, owner: User, private_group: HubGroup) -> None:
+    client.force_login(owner)
+    icon = SimpleUploadedFile("icon.pdf", _gif(), content_type="application/pdf")
+    _refused(_create_hub(client, private_group, icon), "Only JPEG, PNG and WebP images can be uploaded.")
+
+
+def test_an_animated_gif_is_refused(client: Client, owner: User, private_group: HubGroup) -> None:
+    client.force_login(owner)
+    icon = SimpleUploadedFile("icon.gif", _gif(frames=3), content_type="image/gif")
+    _refused(_create_hub(client, private_group, icon), "Only JPEG, PNG and WebP images can be uploaded.")
+
+
+def test_a_png_with_html_appended_is_stored_without_it(client: Client, owner: User, private_group: HubGroup) -> None:
+    polyglot = _png().read() + b"<html><script>alert(document.cookie)</script></html>"
+    client.force_login(owner)
+    response = _create_hub(client, private_group, SimpleUploadedFile("icon.html", polyglot, content_type="text/html"))
+    assert response.status_code == 302
+    hub = Hub.objects.get(name="Form checks")
+    assert hub.icon.name.endswith(".webp")
+    with hub.icon.open("rb") as stored:
+        content = stored.read()
+    assert b"<script" not in content
+    assert content.startswith(b"RIFF")
+
+
+def test_a_refused_icon_on_edit_keeps_the_old_icon_and_the_typed_name(
+    client: Client, owner: User, private_group: HubGroup
+) -> None:
+    from tests.core.test_images import png_header_only
+
+    hub = first_hub(private_group)
+    client.force_login(owner)
+    url = reverse("hubs:dashboard_hub", kwargs={"pk": hub.pk})
+    client.post(url, {"name": hub.name, "description": "", "icon": _png()})
+    hub.refresh_from_db()
+    old = hub.icon.name
+    response = client.post(
+        url,
+        {"name": "Renamed", "description": "", "icon": SimpleUploadedFile("i.png", png_header_only(10_000, 10_000))},
+    )
+    body = response.content.decode()
+    assert "the most is 25 megapixels" in body
+    assert 'value="Renamed"' in body
+    hub.refresh_from_db()
+    assert hub.icon.name == old
+    assert hub.name != "Renamed"
 
 
 def test_a_creator_edits_a_hub_and_removes_its_icon(

@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from accounts.models import User
+from core import images
 from hubs.models import HubGroup
-from memberships import images, services
+from memberships import services
 from memberships.models import Entitlement, Offer
 
 

@@ -135,7 +135,7 @@ def test_every_field_is_validated_next_to_itself(
     ],
 )
 def test_bad_images_get_a_clear_form_error(staff_client: Client, name: str, content: Any, message: str) -> None:
-    from tests.memberships.test_images import png_header_only
+    from tests.core.test_images import png_header_only
 
     data = {"bomb": png_header_only(60_000, 60_000), "30mp": png_header_only(6000, 5000)}.get(content, content)
     response = staff_client.post(CREATE_URL, form_data(cover=upload(name, data)))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from unittest.mock import patch
 
 import pytest
 from django.test import Client
@@ -109,6 +110,27 @@ def test_the_landing_page_renders_sanitised_markdown_includes_and_the_button(
     assert "<li>Yoga</li>" in body
     assert "<li>Weights</li>" in body
     assert f'href="{checkout_url(offer)}?ref=amy">Sign me up</a>' in body
+
+
+def test_a_second_view_of_the_landing_page_does_not_render_the_markdown_again(client: Client, make_offer) -> None:
+    from core.markdown import render_markdown
+
+    offer = make_offer(landing_enabled=True, landing_body="**Strong** words")
+    with patch("memberships.views.render_markdown", wraps=render_markdown) as renderer:
+        first = client.get(offer_url(offer)).content.decode()
+        second = client.get(offer_url(offer)).content.decode()
+    assert renderer.call_count == 1
+    assert "<strong>Strong</strong> words" in first
+    assert "<strong>Strong</strong> words" in second
+
+
+def test_the_landing_page_shows_new_text_as_soon_as_it_is_saved(client: Client, make_offer) -> None:
+    offer = make_offer(landing_enabled=True, landing_body="Old *text*")
+    assert "Old <em>text</em>" in client.get(offer_url(offer)).content.decode()
+    Offer.objects.filter(pk=offer.pk).update(landing_body="New *text*")
+    body = client.get(offer_url(offer)).content.decode()
+    assert "New <em>text</em>" in body
+    assert "Old" not in body
 
 
 def test_the_landing_page_lists_the_creators_own_includes(client: Client, make_offer) -> None:

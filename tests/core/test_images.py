@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from PIL import Image
 
-from memberships import images
+from core import images
 from tests.memberships.conftest import image_bytes
 
 

@@ -1,4 +1,5 @@
-"""Offer images: checked with Pillow, normalised and re-encoded in the sizes the pages use.
+"""Uploaded images (offer thumbnails and covers, hub icons): checked with Pillow, normalised
+and re-encoded in the sizes the pages use.
 
 An upload is never stored as sent. It must really be a JPEG, PNG or WebP image (whatever its
 name says) of at most ``MAX_BYTES`` and ``MAX_PIXELS``; the pixel check reads only the header,
@@ -35,6 +36,8 @@ class Variant:
 # (up to 960px wide); both are stored at twice that for sharp high-density screens.
 THUMBNAIL = Variant(width=600, height=600, crop=True)
 COVER = Variant(width=1920, height=1080, crop=False)
+# Hub icons are shown at 48px square on the community pages.
+ICON = Variant(width=96, height=96, crop=True)
 
 
 @dataclass(frozen=True)

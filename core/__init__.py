@@ -1,0 +1,1 @@
+"""Code every app may use: the bottom layer, below ``accounts``. Plain Python, no models."""
