@@ -193,6 +193,8 @@ STORAGES = {
 SERVE_MEDIA = env_bool("SERVE_MEDIA", not AWS_STORAGE_BUCKET_NAME)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+# Error pages show a body Django refused to parse as empty instead of failing on it again.
+DEFAULT_EXCEPTION_REPORTER = "config.errors.ExceptionReporter"
 
 # --- Email ----------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Community <no-reply@localhost>")
