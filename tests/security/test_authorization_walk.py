@@ -5,7 +5,6 @@ and fails the suite until its row says who may use it."""
 from __future__ import annotations
 
 import copy
-import time
 
 import pytest
 from django.db import transaction
@@ -66,13 +65,11 @@ def differences(role: str, seen: dict[str, A], table: dict[str, A]) -> list[str]
 
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_gets_exactly_the_access_in_the_table(role) -> None:
-    started = time.monotonic()
     world = build_world()
     targets = [route for route in routes() if route.route in ROWS]
     seen = observe(world, role, targets)
     problems = differences(role, seen, ROWS)
     assert not problems, "\n".join(problems)
-    assert time.monotonic() - started < 30
 
 
 def test_the_walk_notices_a_status_that_differs_and_a_missing_row() -> None:
