@@ -22,6 +22,7 @@ from hubs import services as hub_services
 from hubs.models import HubGroup
 from memberships.models import Entitlement, Offer
 from memberships.services import entitlement_grant
+from tests.billing.helpers import ACCOUNT_ID
 
 PASSWORD = "correct-horse-battery"
 ROLES = ("anonymous", "member", "other_buyer", "staff")
@@ -78,7 +79,7 @@ def build_world() -> World:
     hub = hub_services.hub_create(group=group, name="General")
     post = hub_services.post_create(hub=hub, author=member, title="Hello", body="A post by the member.")
     comment = hub_services.comment_create(post=post, author=member, body="A comment by the member.")
-    account = StripeAccount.objects.create(account_id="acct_1Walk", charges_enabled=True, payouts_enabled=True)
+    account = StripeAccount.objects.create(account_id=ACCOUNT_ID, charges_enabled=True, payouts_enabled=True)
     offer = Offer.objects.create(
         title="Inner Circle",
         slug="inner-circle",
