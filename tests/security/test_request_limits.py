@@ -49,8 +49,9 @@ def staff(client: Client, owner) -> Client:
 
 @pytest.mark.parametrize("debug", [False, True])
 @pytest.mark.parametrize("path", ["/accounts/login/", "/stripe/webhook/", "/offers/any/checkout/", "/nowhere/"])
-def test_an_anonymous_body_over_a_megabyte_is_refused_unread(client, path, debug) -> None:
-    client.get("/accounts/login/")  # a CSRF cookie: the CSRF check would parse the form
+def test_an_anonymous_body_over_a_megabyte_is_refused_unread(path, debug) -> None:
+    client = Client(enforce_csrf_checks=True)  # as a browser's: the CSRF check would parse the form
+    client.get("/accounts/login/")  # with the CSRF cookie, which makes it read the body
     with override_settings(DEBUG=debug):
         response, body = _claim(client, path, 30 * MB)
     assert response.status_code == 413
@@ -125,6 +126,22 @@ def test_a_chunked_body_without_a_length_is_never_read() -> None:
     WSGIHandler()(environ, lambda status, headers: statuses.append(status))
     assert statuses == ["400 Bad Request"]  # an empty body has no valid signature
     assert body.reads == 0
+
+
+def test_nothing_before_the_limit_reads_the_body() -> None:
+    """Only lazy session and user objects come first; the CSRF check reads in process_view."""
+    stack = settings.MIDDLEWARE
+    position = stack.index("config.middleware.RequestLimitMiddleware")
+    assert stack.index("django.contrib.auth.middleware.AuthenticationMiddleware") < position
+    assert set(stack[:position]) <= {
+        "config.middleware.HealthCheckMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    }
 
 
 def test_django_keeps_its_own_limits_behind_the_middleware() -> None:
