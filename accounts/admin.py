@@ -40,3 +40,8 @@ class UserAdmin(BaseUserAdmin):
 class MagicLinkAdmin(admin.ModelAdmin[MagicLink]):
     list_display = ["user", "created_at", "used_at"]
     readonly_fields = ["user", "key", "next_url", "created_at", "used_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        # Every field is read-only: an added link would be an empty row (a 500). Links are
+        # made by accounts.services.magic_link_create.
+        return False

@@ -426,7 +426,7 @@ def webhook_event_record(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
                 account=str(event.get("account") or "")[:255],
                 livemode=bool(event.get("livemode")),
                 payload=event,
-                stripe_created_at=datetime.fromtimestamp(created_ts, tz=UTC) if isinstance(created_ts, int) else None,
+                stripe_created_at=_event_created_at(created_ts),
             )
     except IntegrityError:
         return WebhookEvent.objects.get(event_id=event["id"]), False
@@ -434,6 +434,16 @@ def webhook_event_record(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
     # into an error (the event is stored; retries and the sweep take it from here).
     transaction.on_commit(lambda: process_webhook_event.delay(row.pk), robust=True)
     return row, True
+
+
+def _event_created_at(value: Any) -> datetime | None:
+    """An event's ``created`` as a moment, or None when it is not a plausible timestamp."""
+    if type(value) is not int:
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 @transaction.atomic
@@ -552,8 +562,12 @@ def _dispatch(event: WebhookEvent) -> Outcome:
     account_id = _connected_account_id(event)
     if account_id is None:
         return Outcome(WebhookEvent.Status.IGNORED, f"account {event.account or '(platform)'} is not connected")
-    obj = (event.payload.get("data") or {}).get("object") or {}
-    object_id = str(obj.get("id") or "")
+    data = event.payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or not isinstance(obj.get("id", ""), str):
+        # Signed by Stripe yet not shaped like its events: keep it, failed, for a person to read.
+        return Outcome(WebhookEvent.Status.FAILED, "the event's data.object is not a Stripe object with an id")
+    object_id = obj.get("id") or ""
     if not object_id:
         return Outcome(WebhookEvent.Status.IGNORED, "the event carries no object id")
     if event.type == "account.application.deauthorized":

@@ -288,11 +288,27 @@ def events_list(*, account_id: str, types: list[str], created_gte: int, cap: int
 
 
 # --- Webhooks ------------------------------------------------------------------------------
+# Limits on what a verified event may hold, so that storing it cannot fail: Stripe's events
+# nest a dozen levels at most, its ids are short, and its timestamps are whole seconds.
+EVENT_MAX_DEPTH = 64
+EVENT_ID_MAX_LENGTH = 255
+# 1970 to 9999: what every database and Python's datetime can hold.
+EVENT_CREATED_RANGE = range(0, 253_402_300_800)
+
+
 def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Check the Stripe-Signature header on the raw body and return the event as a dict.
 
     Uses the SDK's default tolerance (five minutes) so that old, replayed deliveries fail.
+    A correctly signed body is still refused (``WebhookPayloadInvalid``) when it is not an
+    event the webhook log can store: nesting too deep, NUL characters or lone surrogates
+    (PostgreSQL's text and jsonb refuse them), NaN or infinite numbers, an id too long for its
+    column, or a ``created`` that is not a timestamp.
     """
+    # A header WSGI decoded as Latin-1 may hold any byte; the SDK's compare_digest raises a
+    # TypeError on non-ASCII text instead of saying the signature is wrong.
+    if signature is not None and not signature.isascii():
+        raise WebhookSignatureInvalid("the signature header is not ASCII")
     try:
         stripe.WebhookSignature.verify_header(
             payload, signature, settings.STRIPE_WEBHOOK_SECRET, stripe.Webhook.DEFAULT_TOLERANCE
@@ -300,9 +316,52 @@ def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, 
     except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
         raise WebhookSignatureInvalid(str(exc)) from exc
     try:
-        event = json.loads(payload)
-    except ValueError as exc:
-        raise WebhookPayloadInvalid(str(exc)) from exc
+        event = json.loads(payload, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
+        raise WebhookPayloadInvalid(str(exc) or type(exc).__name__) from exc
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
         raise WebhookPayloadInvalid("not a Stripe event")
+    problem = _unstorable(event)
+    if problem:
+        raise WebhookPayloadInvalid(problem)
+    if not 0 < len(event["id"]) <= EVENT_ID_MAX_LENGTH:
+        raise WebhookPayloadInvalid(f"the event id is empty or longer than {EVENT_ID_MAX_LENGTH} characters")
+    if not isinstance(event.get("account"), str | None):
+        raise WebhookPayloadInvalid("the event's account is not an id")
+    created = event.get("created")
+    if created is not None and (type(created) is not int or created not in EVENT_CREATED_RANGE):
+        raise WebhookPayloadInvalid("the event's created is not a timestamp")
     return event
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _unstorable(value: Any) -> str:
+    """Why a parsed JSON value cannot be stored as it is, or "" (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > EVENT_MAX_DEPTH:
+            return f"nested deeper than {EVENT_MAX_DEPTH} levels"
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "a text holds a NUL character"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "a text is not valid Unicode"
+    return ""

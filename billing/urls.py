@@ -19,7 +19,7 @@ urlpatterns = [
         name="dashboard_webhook_events",
     ),
     path(
-        "dashboard/settings/integrations/stripe/events/<int:pk>/retry/",
+        "dashboard/settings/integrations/stripe/events/<id:pk>/retry/",
         views.dashboard_webhook_event_retry,
         name="dashboard_webhook_event_retry",
     ),

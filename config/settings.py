@@ -57,6 +57,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the CSRF check and the views, which read the body; after authentication, which
+    # it asks whether an upload comes from staff.
+    "config.middleware.RequestLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",
@@ -200,8 +203,25 @@ STORAGES = {
 # Serve uploaded media from Django when it lives on local disk (the embedded default);
 # production normally puts it on S3 instead.
 SERVE_MEDIA = env_bool("SERVE_MEDIA", not AWS_STORAGE_BUCKET_NAME)
+
+# --- Request limits -------------------------------------------------------------------------
+# config.middleware.RequestLimitMiddleware answers 413 to a body whose Content-Length is over
+# REQUEST_BODY_MAX_BYTES before anything reads it; staff image uploads (the offer editor and the
+# hub editor, under REQUEST_BODY_UPLOAD_PATHS) may send up to REQUEST_BODY_MAX_BYTES_UPLOADS.
+# A body without a Content-Length (chunked) is never read by Django at all.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024, minimum=64 * 1024)
+REQUEST_BODY_MAX_BYTES_UPLOADS = env_int(
+    "REQUEST_BODY_MAX_BYTES_UPLOADS", 12 * 1024 * 1024, minimum=REQUEST_BODY_MAX_BYTES
+)
+REQUEST_BODY_UPLOAD_PATHS = ("/dashboard/offers/", "/dashboard/community/")
+# Django's own limits, behind the middleware: form fields (not files) held in memory, how many
+# fields and files one request may carry, and the size above which an upload goes to disk.
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+# Error pages show a body Django refused to parse as empty instead of failing on it again.
+DEFAULT_EXCEPTION_REPORTER = "config.errors.ExceptionReporter"
 
 # --- Email ----------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Community <no-reply@localhost>")

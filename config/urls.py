@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path, register_converter
 from django.views.static import serve
 
+from accounts.ids import IdConverter
 from accounts.views import admin_login
+
+# Before the apps' patterns are read: they write row ids as <id:pk>.
+register_converter(IdConverter, "id")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/login/", admin_login, name="admin_login"),

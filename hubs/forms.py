@@ -7,6 +7,7 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
+from accounts.ids import ModelChoiceField
 from core import images
 from hubs.models import Hub, HubGroup
 from memberships.models import Offer
@@ -37,6 +38,7 @@ class HubGroupForm(forms.ModelForm):
             "upsell_url",
         ]
         labels = {"upsell": "Upsell"}
+        field_classes = {"upsell_offer": ModelChoiceField}
         help_texts = {
             "permission": "Public: open to every logged-in user. Private: shown to everyone, open only to buyers "
             "and users you grant it to. Hidden: shown to and open for admins only.",
@@ -161,7 +163,7 @@ class CommentForm(forms.Form):
 
 
 class AccessGrantForm(forms.Form):
-    group = forms.ModelChoiceField(
+    group = ModelChoiceField(
         label="Hub group",
         queryset=HubGroup.objects.filter(permission=HubGroup.Permission.PRIVATE).order_by("position", "id"),
         empty_label="Choose a private group",

@@ -206,7 +206,8 @@ def can_moderate(*, user: User | AnonymousUser, author_id: int) -> bool:
 # --- The Users page -------------------------------------------------------------------------
 def users_search(*, query: str = "") -> QuerySet[User]:
     users = User.objects.order_by("email")
-    query = query.strip()
+    # No stored text holds a NUL, and PostgreSQL refuses one in a query.
+    query = query.replace("\x00", "").strip()
     if query:
         users = users.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
     return users

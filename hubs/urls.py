@@ -6,7 +6,7 @@ from hubs import views
 
 app_name = "hubs"
 
-_post = "community/<slug:group_slug>/<slug:hub_slug>/posts/<int:post_id>/"
+_post = "community/<slug:group_slug>/<slug:hub_slug>/posts/<id:post_id>/"
 
 urlpatterns = [
     # Members
@@ -16,23 +16,23 @@ urlpatterns = [
     path(_post, views.post_detail, name="post"),
     path(_post + "edit/", views.post_edit, name="post_edit"),
     path(_post + "delete/", views.post_delete, name="post_delete"),
-    path(_post + "comments/<int:comment_id>/edit/", views.comment_edit, name="comment_edit"),
-    path(_post + "comments/<int:comment_id>/delete/", views.comment_delete, name="comment_delete"),
+    path(_post + "comments/<id:comment_id>/edit/", views.comment_edit, name="comment_edit"),
+    path(_post + "comments/<id:comment_id>/delete/", views.comment_delete, name="comment_delete"),
     # Creator dashboard: Community
     path("dashboard/community/", views.dashboard_community, name="dashboard_community"),
     path("dashboard/community/groups/new/", views.dashboard_group_create, name="dashboard_group_create"),
-    path("dashboard/community/groups/<int:pk>/", views.dashboard_group, name="dashboard_group"),
-    path("dashboard/community/groups/<int:pk>/move/", views.dashboard_group_move, name="dashboard_group_move"),
-    path("dashboard/community/groups/<int:pk>/delete/", views.dashboard_group_delete, name="dashboard_group_delete"),
-    path("dashboard/community/groups/<int:pk>/hubs/new/", views.dashboard_hub_create, name="dashboard_hub_create"),
-    path("dashboard/community/hubs/<int:pk>/", views.dashboard_hub, name="dashboard_hub"),
-    path("dashboard/community/hubs/<int:pk>/move/", views.dashboard_hub_move, name="dashboard_hub_move"),
-    path("dashboard/community/hubs/<int:pk>/delete/", views.dashboard_hub_delete, name="dashboard_hub_delete"),
+    path("dashboard/community/groups/<id:pk>/", views.dashboard_group, name="dashboard_group"),
+    path("dashboard/community/groups/<id:pk>/move/", views.dashboard_group_move, name="dashboard_group_move"),
+    path("dashboard/community/groups/<id:pk>/delete/", views.dashboard_group_delete, name="dashboard_group_delete"),
+    path("dashboard/community/groups/<id:pk>/hubs/new/", views.dashboard_hub_create, name="dashboard_hub_create"),
+    path("dashboard/community/hubs/<id:pk>/", views.dashboard_hub, name="dashboard_hub"),
+    path("dashboard/community/hubs/<id:pk>/move/", views.dashboard_hub_move, name="dashboard_hub_move"),
+    path("dashboard/community/hubs/<id:pk>/delete/", views.dashboard_hub_delete, name="dashboard_hub_delete"),
     # Creator dashboard: Users
     path("dashboard/users/", views.dashboard_users, name="dashboard_users"),
-    path("dashboard/users/<int:pk>/", views.dashboard_user, name="dashboard_user"),
+    path("dashboard/users/<id:pk>/", views.dashboard_user, name="dashboard_user"),
     path(
-        "dashboard/users/<int:pk>/grants/<int:grant_id>/revoke/",
+        "dashboard/users/<id:pk>/grants/<id:grant_id>/revoke/",
         views.dashboard_grant_revoke,
         name="dashboard_grant_revoke",
     ),

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import URLValidator
 
+from accounts.ids import ModelMultipleChoiceField
 from accounts.models import normalize_email
 from core import images
 from hubs.models import HubGroup
@@ -78,7 +79,7 @@ class OfferForm(forms.Form):
         initial=3,
         help_text="How long a buyer whose renewal payment fails keeps access while Stripe retries.",
     )
-    hub_groups = forms.ModelMultipleChoiceField(
+    hub_groups = ModelMultipleChoiceField(
         label="Community permissions",
         queryset=HubGroup.objects.exclude(permission=HubGroup.Permission.HIDDEN),
         required=False,
