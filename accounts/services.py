@@ -41,7 +41,12 @@ def _hash(key: str) -> str:
 
 def safe_next_url(next_url: str | None) -> str:
     """Only same-site paths may follow a login."""
-    if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts=None) and next_url.startswith("/"):
+    if (
+        next_url
+        and url_has_allowed_host_and_scheme(next_url, allowed_hosts=None)
+        and next_url.startswith("/")
+        and "\x00" not in next_url  # PostgreSQL cannot store it: the link would never be sent
+    ):
         return next_url
     return ""
 

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path, register_converter
 from django.views.static import serve
 
-from accounts.ids import IdConverter
+from core.ids import IdConverter
 from accounts.views import admin_login
 
 # Before the apps' patterns are read: they write row ids as <id:pk>.

@@ -7,7 +7,7 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
-from accounts.ids import ModelChoiceField
+from core.ids import ModelChoiceField
 from core import images
 from hubs.models import Hub, HubGroup
 from memberships.models import Offer

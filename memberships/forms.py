@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import URLValidator
 
-from accounts.ids import ModelMultipleChoiceField
+from core.ids import ModelMultipleChoiceField
 from accounts.models import normalize_email
 from core import images
 from hubs.models import HubGroup

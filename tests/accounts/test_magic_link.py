@@ -107,3 +107,10 @@ def test_a_malformed_email_is_refused_next_to_the_field(client: Client, db: None
     assert response.status_code == 200
     assert "Enter a valid email address" in response.content.decode()
     assert 'value="not-an-email"' in response.content.decode()
+
+
+def test_a_next_address_with_a_nul_byte_is_dropped_not_stored() -> None:
+    from accounts.services import safe_next_url
+
+    assert safe_next_url("/community/\x00") == ""
+    assert safe_next_url("/community/") == "/community/"
