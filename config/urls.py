@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path, register_converter
 from django.views.static import serve
 
-from core.ids import IdConverter
 from accounts.views import admin_login
+from core.ids import IdConverter
 
 # Before the apps' patterns are read: they write row ids as <id:pk>.
 register_converter(IdConverter, "id")

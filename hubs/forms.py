@@ -7,8 +7,8 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
-from core.ids import ModelChoiceField
 from core import images
+from core.ids import ModelChoiceField
 from hubs.models import Hub, HubGroup
 from memberships.models import Offer
 

@@ -12,9 +12,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import URLValidator
 
-from core.ids import ModelMultipleChoiceField
 from accounts.models import normalize_email
 from core import images
+from core.ids import ModelMultipleChoiceField
 from hubs.models import HubGroup
 from memberships import emails
 from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Offer, format_money
