@@ -4,7 +4,7 @@ from celery import shared_task
 
 from accounts.models import User
 from accounts.services import magic_link_email_send
-from config.celery import ReliableTask
+from core.tasks import ReliableTask
 
 
 @shared_task(base=ReliableTask)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from config.celery import ReliableTask
+from core.tasks import ReliableTask
 
 
 @shared_task(base=ReliableTask)

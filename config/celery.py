@@ -1,15 +1,15 @@
 """The Celery application.
 
 Reliability settings (late acks, reject on worker lost, prefetch 1) live in settings.py under
-the CELERY_ namespace; ``ReliableTask`` adds bounded, backed-off retries for tasks that talk
-to the outside world.
+the CELERY_ namespace; ``core.tasks.ReliableTask`` adds bounded, backed-off retries for tasks
+that talk to the outside world.
 """
 
 from __future__ import annotations
 
 import os
 
-from celery import Celery, Task
+from celery import Celery
 from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -27,18 +27,3 @@ def _refuse_build_step_settings(**_: object) -> None:
     if settings.BUILD_STEP:
         # BUILD_STEP lets settings load without Stripe's secrets, for steps that serve nothing.
         raise ImproperlyConfigured("BUILD_STEP is set: it is for build steps only, never for running a worker.")
-
-
-class ReliableTask(Task):
-    """A task retried with exponential back-off, at most ``max_retries`` times.
-
-    Tasks must be idempotent: with late acks a task can run again after a worker dies.
-    """
-
-    autoretry_for = (Exception,)
-    max_retries = 5
-    retry_backoff = 2
-    retry_backoff_max = 300
-    retry_jitter = True
-    acks_late = True
-    reject_on_worker_lost = True

@@ -1,0 +1,39 @@
+"""What every app's tasks share: the reliable task base, and queueing a task after commit.
+
+Tasks import services, never the reverse: a service that needs a task run after its
+transaction commits names it (``enqueue_on_commit("memberships.tasks.send_confirmation_email",
+entitlement.pk)``) and this module finds it in Celery's registry when the commit happens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, current_app
+from django.db import transaction
+
+
+class ReliableTask(Task):
+    """A task retried with exponential back-off, at most ``max_retries`` times.
+
+    Tasks must be idempotent: with late acks a task can run again after a worker dies.
+    """
+
+    autoretry_for = (Exception,)
+    max_retries = 5
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    acks_late = True
+    reject_on_worker_lost = True
+
+
+def task_send(name: str, *args: Any) -> None:
+    """Queue the task registered as ``name`` now (in-process when Celery runs eagerly)."""
+    current_app.tasks[name].delay(*args)
+
+
+def enqueue_on_commit(name: str, *args: Any, robust: bool = False) -> None:
+    """Queue the task registered as ``name`` once the current transaction commits (at once
+    outside a transaction). ``robust`` logs a failure to queue instead of raising it."""
+    transaction.on_commit(lambda: task_send(name, *args), robust=robust)
