@@ -311,7 +311,7 @@ def _run() -> list[Figure]:
             }
         )
         django_setup(data_dir)
-        sandbox_args = [sys.executable, "-m", "billing.sandbox", "--port", str(sandbox_port), "--quiet"]
+        sandbox_args = [sys.executable, "-m", "stripe_sandbox", "--port", str(sandbox_port), "--quiet"]
         sandbox_args += ["--state-dir", str(data_dir / "sandbox"), "--webhook-url", ""]
         sandbox_args += ["--webhook-secret", WEBHOOK_SECRET]
         try:

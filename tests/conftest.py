@@ -21,6 +21,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.celery import app as celery_app
+from tests.stripe_sandbox.control import _stripe_sandbox_server, stripe_sandbox
+
+__all__ = ["_stripe_sandbox_server", "stripe_sandbox"]  # fixtures for every test package
 
 PASSWORD = "correct-horse-battery"
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +122,7 @@ def _real_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
         # Tasks queued by tasks (e.g. the confirmation email after a webhook) stay on this queue.
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "SITE_URL": os.environ.get("SITE_URL", "http://localhost:8000"),
-        # The offline Stripe sandbox the tests run (tests/billing/conftest.py picks its port).
+        # The offline Stripe sandbox the tests run (tests/stripe_sandbox/control.py picks its port).
         "STRIPE_API_BASE": os.environ.get("TEST_STRIPE_API_BASE", ""),
     }
     log = open(tmp_path_factory.mktemp("worker-log") / "worker.log", "w")  # noqa: SIM115

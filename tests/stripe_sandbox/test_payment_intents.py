@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.control import StripeSandbox
 
 
 def card_on_file(stripe_sandbox: StripeSandbox, creator: Creator, card: str = "4242424242424242") -> tuple[str, Any]:

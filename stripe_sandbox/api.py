@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from billing.sandbox.engine import MINIMUM_AMOUNT, Sandbox, format_amount
-from billing.sandbox.shapes import list_object
-from billing.sandbox.store import EVENT_RETENTION_SECONDS, JSON, PLATFORM, PLATFORM_ACCOUNT_ID, StripeError, not_found
+from stripe_sandbox.engine import MINIMUM_AMOUNT, Sandbox, format_amount
+from stripe_sandbox.shapes import list_object
+from stripe_sandbox.store import EVENT_RETENTION_SECONDS, JSON, PLATFORM, PLATFORM_ACCOUNT_ID, StripeError, not_found
 
 
 @dataclass

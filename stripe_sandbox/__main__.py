@@ -1,4 +1,4 @@
-"""``python -m billing.sandbox``: run the offline Stripe sandbox until interrupted."""
+"""``python -m stripe_sandbox``: run the offline Stripe sandbox until interrupted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from billing.sandbox.server import (
+from stripe_sandbox.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_PORT,
     DEFAULT_STATE_DIR,
@@ -19,7 +19,7 @@ from billing.sandbox.server import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m billing.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stripe_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where the state is kept between runs")

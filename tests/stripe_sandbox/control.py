@@ -1,8 +1,10 @@
-"""The offline Stripe sandbox as a test fixture.
+"""The offline Stripe sandbox as a test fixture, for every test that needs it.
 
 One sandbox server process runs for the whole session (started on first use) on a free port
 with a temporary state directory; ``stripe_sandbox`` resets it before each test and points
-``settings.STRIPE_API_BASE`` at it. Its webhooks go nowhere until a test calls
+``settings.STRIPE_API_BASE`` at it. ``tests/conftest.py`` imports the fixtures, so the billing
+tests and the sandbox's own tests (``tests/stripe_sandbox/``) share one definition and so one
+process. Its webhooks go nowhere until a test calls
 ``set_webhook_url`` (e.g. with ``live_server.url + "/stripe/webhook/"``).
 """
 
@@ -237,7 +239,7 @@ def _stripe_sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         [
             sys.executable,
             "-m",
-            "billing.sandbox",
+            "stripe_sandbox",
             "--port",
             str(SANDBOX_PORT),
             "--state-dir",

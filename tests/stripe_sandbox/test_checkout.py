@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.control import StripeSandbox
 
 
 def get_page(url: str) -> tuple[int, str]:

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from billing.sandbox.shapes import empty_address, list_object, shape
-from billing.sandbox.store import (
+from stripe_sandbox.shapes import empty_address, list_object, shape
+from stripe_sandbox.store import (
     EVENT_RETENTION_SECONDS,
     JSON,
     PLATFORM,

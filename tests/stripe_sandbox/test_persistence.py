@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import stripe
 
-from billing.sandbox.engine import Sandbox
-from billing.sandbox.server import SandboxServer, serve
-from tests.billing.conftest import StripeSandbox, redirect_params
-from tests.billing.sandbox.conftest import WebhookReceiver
+from stripe_sandbox.engine import Sandbox
+from stripe_sandbox.server import SandboxServer, serve
+from tests.stripe_sandbox.conftest import WebhookReceiver
+from tests.stripe_sandbox.control import StripeSandbox, redirect_params
 
 
 @contextmanager

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from billing.sandbox import api, pages
-from billing.sandbox.engine import API_VERSION, Sandbox
-from billing.sandbox.formdata import FormError, parse
-from billing.sandbox.store import JSON, PLATFORM, Store, StripeError, new_id
-from billing.sandbox.webhooks import Deliverer, describe
+from stripe_sandbox import api, pages
+from stripe_sandbox.engine import API_VERSION, Sandbox
+from stripe_sandbox.formdata import FormError, parse
+from stripe_sandbox.store import JSON, PLATFORM, Store, StripeError, new_id
+from stripe_sandbox.webhooks import Deliverer, describe
 
-logger = logging.getLogger("billing.sandbox")
+logger = logging.getLogger("stripe_sandbox")
 
 DEFAULT_PORT = 12111
 DEFAULT_STATE_DIR = "data/stripe-sandbox"
