@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Development-only trees: none of them is in the production image (see .dockerignore).
-NOT_SHIPPED = ("stripe_sandbox", "tests", "bench")
+NOT_SHIPPED = ("stripe_sandbox", "tests", "bench", "devtools")
 SKIPPED = (".venv", "data", ".git", "node_modules")
 
 
@@ -53,4 +53,4 @@ def test_no_shipped_module_imports_the_sandbox() -> None:
 
 def test_the_production_image_leaves_the_development_trees_out() -> None:
     ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
-    assert {"stripe_sandbox", "tests", "bench"} <= ignored
+    assert set(NOT_SHIPPED) <= ignored
