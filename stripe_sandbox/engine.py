@@ -1537,11 +1537,14 @@ class Sandbox:
             self.subscription_cancel(owner, subscription["id"], at=at, reason="payment_failed")
 
     def _prune_events(self) -> None:
+        """Forget events older than the retention, except those still to be delivered: an advance
+        of more than 30 days would otherwise drop the events it made before they were sent."""
         horizon = self.now() - EVENT_RETENTION_SECONDS
+        undelivered = set(self.state["pending_deliveries"])
         kept = []
         for event_id in self.state["events"]:
             event = self.store.get(event_id)
-            if event is not None and int(event["created"]) < horizon:
+            if event is not None and int(event["created"]) < horizon and event_id not in undelivered:
                 del self.state["objects"][event_id]
                 del self.state["owners"][event_id]
             elif event is not None:
