@@ -19,7 +19,9 @@ def _refusal(call: Any) -> dict[str, Any]:
     with pytest.raises(stripe.InvalidRequestError) as caught:
         call()
     assert caught.value.http_status == 400
-    error: dict[str, Any] = (caught.value.json_body or {})["error"]
+    body = caught.value.json_body
+    assert isinstance(body, dict)
+    error: dict[str, Any] = body["error"]
     return error
 
 
