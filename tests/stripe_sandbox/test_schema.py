@@ -43,3 +43,68 @@ def test_advancing_the_clock_past_thirty_days_keeps_events_not_yet_delivered(
     stripe_sandbox.wait_for_deliveries(type="customer.created", count=1)
     delivered = [event for event in webhook_receiver.events() if event["type"] == "customer.created"]
     assert [event["data"]["object"]["id"] for event in delivered] == [customer.id]
+
+
+# --- Parameters ------------------------------------------------------------------------------
+def test_an_unknown_key_in_a_line_item_is_refused(creator: Creator) -> None:
+    price = creator.price()
+
+    error = _refusal(lambda: creator.session(price, line_items=[{"price": price.id, "quantity": 1, "colour": "red"}]))
+
+    assert error["param"] == "line_items[0][colour]"
+    assert error["code"] == "parameter_unknown"
+    assert error["message"] == "Received unknown parameter: line_items[0][colour]"
+
+
+def test_an_unknown_key_in_recurring_is_refused(creator: Creator) -> None:
+    product = creator.client.v1.products.create({"name": "Gold"}, creator.options)
+    params = {"product": product.id, "unit_amount": 500, "currency": "usd"}
+
+    error = _refusal(
+        lambda: creator.client.v1.prices.create(
+            {**params, "recurring": {"interval": "month", "every": "2"}}, creator.options
+        )
+    )
+
+    assert (error["param"], error["code"]) == ("recurring[every]", "parameter_unknown")
+
+
+def test_customer_creation_is_refused_in_subscription_mode(creator: Creator) -> None:
+    price = creator.price(interval="month")
+
+    error = _refusal(lambda: creator.session(price, customer_creation="always"))
+
+    assert error["param"] == "customer_creation"
+
+
+def test_a_price_takes_product_or_product_data_but_not_both(creator: Creator) -> None:
+    product = creator.client.v1.products.create({"name": "Gold"}, creator.options)
+    params = {"product": product.id, "product_data": {"name": "Silver"}, "unit_amount": 500, "currency": "usd"}
+
+    error = _refusal(lambda: creator.client.v1.prices.create(params, creator.options))
+
+    assert error["code"] == "parameters_exclusive"
+    assert error["message"] == "You may only specify one of these parameters: product, product_data."
+
+
+def test_events_are_listed_by_type_or_types_but_not_both(creator: Creator) -> None:
+    params = {"type": "customer.created", "types": ["customer.updated"]}
+
+    error = _refusal(lambda: creator.client.v1.events.list(params, creator.options))
+
+    assert error["code"] == "parameters_exclusive"
+
+
+def test_parameter_errors_carry_stripes_codes(creator: Creator) -> None:
+    customers = creator.client.v1.customers
+    products = creator.client.v1.products
+
+    unknown = _refusal(lambda: customers.create({"colour": "red"}, creator.options))
+    missing = _refusal(lambda: products.create({}, creator.options))
+    empty = _refusal(lambda: products.create({"name": ""}, creator.options))
+    not_integer = _refusal(lambda: customers.list({"limit": "many"}, creator.options))
+
+    assert (unknown["code"], unknown["param"]) == ("parameter_unknown", "colour")
+    assert (missing["code"], missing["param"]) == ("parameter_missing", "name")
+    assert (empty["code"], empty["param"]) == ("parameter_invalid_empty", "name")
+    assert (not_integer["code"], not_integer["param"]) == ("parameter_invalid_integer", "limit")
