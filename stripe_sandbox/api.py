@@ -254,6 +254,12 @@ def expand(sandbox: Sandbox, obj: Any, path: list[str], owner: str) -> None:
         for item in obj["line_items"]["data"]:
             expand(sandbox, item, rest, owner)
         return
+    if head == "payments" and obj.get("object") == "invoice":
+        payments = copy.deepcopy(sandbox.invoice_payments(obj["id"]))
+        obj["payments"] = list_object(payments, f"/v1/invoice_payments?invoice={obj['id']}")
+        for payment in obj["payments"]["data"]:
+            expand(sandbox, payment, rest, owner)
+        return
     if head not in obj:
         raise StripeError(f"This property cannot be expanded ({head}).", param="expand")
     value = obj[head]
@@ -262,6 +268,13 @@ def expand(sandbox: Sandbox, obj: Any, path: list[str], owner: str) -> None:
         if target is not None:
             obj[head] = copy.deepcopy(target)
     expand(sandbox, obj[head], rest, owner)
+
+
+def invoice_subscription(invoice: JSON) -> str | None:
+    """Since the 2025 API versions an invoice names its subscription only under ``parent``."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    subscription: str | None = details.get("subscription")
+    return subscription
 
 
 def _retrieve(kind: str, noun: str | None = None) -> Handler:
@@ -499,7 +512,7 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
     )
     required(params, "mode")
     choice(params, "mode", ("payment", "subscription"))
-    choice(params, "ui_mode", ("hosted",))
+    choice(params, "ui_mode", ("hosted_page",))
     lines = params.get("line_items")
     if not lines:
         raise StripeError("Missing required param: line_items.", param="line_items", code="parameter_missing")
@@ -706,9 +719,11 @@ def invoice_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) ->
     params = request.params
     allow(params, "customer", "subscription", "status", "limit", "starting_after", "ending_before", "created")
     invoices = created_filter(sandbox.store.find("invoice", request.owner), params)
-    for key in ("customer", "subscription", "status"):
+    for key in ("customer", "status"):
         if key in params:
             invoices = [invoice for invoice in invoices if invoice.get(key) == params[key]]
+    if "subscription" in params:
+        invoices = [invoice for invoice in invoices if invoice_subscription(invoice) == params["subscription"]]
     return paginate(invoices, params, "/v1/invoices")
 
 
@@ -801,7 +816,8 @@ def invoice_payment_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, 
     params = request.params
     allow(params, "invoice", "limit", "starting_after", "ending_before")
     invoice = sandbox.get(required(params, "invoice"), request.owner, "invoice", param="invoice")
-    return paginate(invoice["payments"]["data"], params, f"/v1/invoice_payments?invoice={invoice['id']}")
+    payments = sandbox.invoice_payments(invoice["id"])
+    return paginate(payments, params, f"/v1/invoice_payments?invoice={invoice['id']}")
 
 
 @route("GET", r"/v1/charges")

@@ -136,7 +136,9 @@ def test_a_subscription_is_started_on_a_card_on_file(stripe_sandbox: StripeSandb
     )
 
     assert subscription.status == "active"
-    invoice = creator.client.v1.invoices.retrieve(subscription.latest_invoice, options=creator.options)
+    invoice = creator.client.v1.invoices.retrieve(
+        subscription.latest_invoice, {"expand": ["payments"]}, options=creator.options
+    )
     assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == ("paid", 1200, "subscription_create")
     intent = creator.client.v1.payment_intents.retrieve(
         invoice.payments.data[0].payment.payment_intent, options=creator.options

@@ -108,3 +108,53 @@ def test_parameter_errors_carry_stripes_codes(creator: Creator) -> None:
     assert (missing["code"], missing["param"]) == ("parameter_missing", "name")
     assert (empty["code"], empty["param"]) == ("parameter_invalid_empty", "name")
     assert (not_integer["code"], not_integer["param"]) == ("parameter_invalid_integer", "limit")
+
+
+# --- Shapes ------------------------------------------------------------------------------------
+def test_a_session_is_a_hosted_page(creator: Creator) -> None:
+    price = creator.price()
+
+    session = creator.session(price)
+    explicit = creator.session(price, ui_mode="hosted_page")
+    error = _refusal(lambda: creator.session(price, ui_mode="hosted"))
+
+    assert (session.ui_mode, explicit.ui_mode) == ("hosted_page", "hosted_page")
+    assert error["param"] == "ui_mode"
+
+
+def test_an_invoice_names_its_subscription_only_through_its_parent(
+    stripe_sandbox: StripeSandbox, creator: Creator
+) -> None:
+    session = _paid_subscription(stripe_sandbox, creator)
+
+    invoice = creator.client.v1.invoices.retrieve(session.invoice, options=creator.options)
+    listed = creator.client.v1.invoices.list({"subscription": session.subscription}, creator.options)
+
+    assert "subscription" not in invoice
+    assert invoice.parent.subscription_details.subscription == session.subscription
+    assert [item.id for item in listed.data] == [invoice.id]
+
+
+def test_an_invoices_payments_come_only_when_expanded(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    session = _paid_subscription(stripe_sandbox, creator)
+    invoices = creator.client.v1.invoices
+
+    plain = invoices.retrieve(session.invoice, options=creator.options)
+    expanded = invoices.retrieve(session.invoice, {"expand": ["payments"]}, creator.options)
+    events = creator.client.v1.events.list({"type": "invoice.paid"}, creator.options)
+
+    assert "payments" not in plain
+    assert [payment.status for payment in expanded.payments.data] == ["paid"]
+    assert expanded.payments.data[0].payment.payment_intent.startswith("pi_")
+    assert "payments" not in events.data[0].data.object
+
+
+def test_a_disputes_evidence_details_say_how_it_was_submitted(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    session = creator.session(creator.price(2500))
+    assert stripe_sandbox.pay_checkout(session.id).paid
+    paid = creator.client.v1.checkout.sessions.retrieve(session.id, options=creator.options)
+    opened = stripe_sandbox.create_dispute(paid.payment_intent)
+
+    dispute = creator.client.v1.disputes.retrieve(opened["id"], options=creator.options)
+
+    assert dispute.evidence_details.submission_method == "not_submitted"
