@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stripe_sandbox.engine import MINIMUM_AMOUNT, Sandbox, format_amount
+from stripe_sandbox.expansion import expand
 from stripe_sandbox.shapes import list_object
 from stripe_sandbox.store import EVENT_RETENTION_SECONDS, JSON, PLATFORM, PLATFORM_ACCOUNT_ID, StripeError, not_found
 
@@ -219,55 +220,6 @@ def created_filter(objects: list[JSON], params: JSON) -> list[JSON]:
         "eq": lambda a, b: a == b,
     }
     return [obj for obj in objects if all(checks[key](int(obj["created"]), bound) for key, bound in bounds.items())]
-
-
-_EXPANDABLE_PREFIXES = (
-    "cus_",
-    "pi_",
-    "ch_",
-    "in_",
-    "sub_",
-    "pm_",
-    "price_",
-    "prod_",
-    "txn_",
-    "fee_",
-    "re_",
-    "acct_",
-    "tr_",
-    "dp_",
-)
-
-
-def expand(sandbox: Sandbox, obj: Any, path: list[str], owner: str) -> None:
-    """Replace ids along ``path`` with the objects they name (Stripe's ``expand[]``)."""
-    if not path or not isinstance(obj, dict):
-        return
-    head, rest = path[0], path[1:]
-    if head == "data" and obj.get("object") == "list":
-        for item in obj["data"]:
-            expand(sandbox, item, rest, owner)
-        return
-    if head == "line_items" and obj.get("object") == "checkout.session":
-        items = sandbox.checkout_line_items(obj["id"])
-        obj["line_items"] = list_object(copy.deepcopy(items), f"/v1/checkout/sessions/{obj['id']}/line_items")
-        for item in obj["line_items"]["data"]:
-            expand(sandbox, item, rest, owner)
-        return
-    if head == "payments" and obj.get("object") == "invoice":
-        payments = copy.deepcopy(sandbox.invoice_payments(obj["id"]))
-        obj["payments"] = list_object(payments, f"/v1/invoice_payments?invoice={obj['id']}")
-        for payment in obj["payments"]["data"]:
-            expand(sandbox, payment, rest, owner)
-        return
-    if head not in obj:
-        raise StripeError(f"This property cannot be expanded ({head}).", param="expand")
-    value = obj[head]
-    if isinstance(value, str) and value.startswith(_EXPANDABLE_PREFIXES):
-        target = sandbox.store.get(value, owner) or sandbox.store.get(value, PLATFORM)
-        if target is not None:
-            obj[head] = copy.deepcopy(target)
-    expand(sandbox, obj[head], rest, owner)
 
 
 def invoice_subscription(invoice: JSON) -> str | None:

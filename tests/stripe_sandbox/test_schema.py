@@ -158,3 +158,60 @@ def test_a_disputes_evidence_details_say_how_it_was_submitted(stripe_sandbox: St
     dispute = creator.client.v1.disputes.retrieve(opened["id"], options=creator.options)
 
     assert dispute.evidence_details.submission_method == "not_submitted"
+
+
+# --- expand[] ----------------------------------------------------------------------------------
+def test_a_session_expands_its_total_details_breakdown_and_line_item_discounts(
+    stripe_sandbox: StripeSandbox, creator: Creator
+) -> None:
+    session = creator.session(creator.price(2500))
+    expand = ["total_details.breakdown", "line_items.data.discounts", "line_items.data.taxes"]
+
+    retrieved = creator.client.v1.checkout.sessions.retrieve(session.id, {"expand": expand}, creator.options)
+    plain = creator.client.v1.checkout.sessions.retrieve(session.id, options=creator.options)
+
+    assert retrieved.total_details.breakdown.to_dict() == {"discounts": [], "taxes": []}
+    assert [(item.discounts, item.taxes) for item in retrieved.line_items.data] == [([], [])]
+    assert "breakdown" not in plain.total_details
+    assert "line_items" not in plain
+
+
+def test_a_path_stripe_does_not_expand_is_refused(creator: Creator) -> None:
+    session = creator.session(creator.price(2500))
+
+    error = _refusal(
+        lambda: creator.client.v1.checkout.sessions.retrieve(session.id, {"expand": ["mode"]}, creator.options)
+    )
+
+    assert error["param"] == "expand"
+
+
+def test_every_expandable_field_of_the_sdk_is_expandable_in_the_sandbox() -> None:
+    from stripe_sandbox.expansion import EXPANDABLE
+    from tests.stripe_sandbox.sdk_schema import SERVED, expandable_paths
+
+    missing = {
+        f"{kind}: {path}" for kind, resource in SERVED.items() for path in expandable_paths(resource) - EXPANDABLE[kind]
+    }
+
+    assert not missing
+
+
+def test_expanding_any_field_of_a_paid_subscription_session_is_answered(
+    stripe_sandbox: StripeSandbox, creator: Creator
+) -> None:
+    from stripe_sandbox.expansion import EXPANDABLE
+
+    session = _paid_subscription(stripe_sandbox, creator)
+    sessions = creator.client.v1.checkout.sessions
+    invoices = creator.client.v1.invoices
+
+    for path in sorted(EXPANDABLE["checkout.session"]):
+        sessions.retrieve(session.id, {"expand": [path]}, creator.options)
+    for path in sorted(EXPANDABLE["invoice"]):
+        invoices.retrieve(session.invoice, {"expand": [path]}, creator.options)
+    deep = sessions.retrieve(
+        session.id, {"expand": ["invoice.parent.subscription_details.subscription.latest_invoice"]}, creator.options
+    )
+
+    assert deep.invoice.parent.subscription_details.subscription.latest_invoice.id == session.invoice
