@@ -234,7 +234,8 @@ def _stripe_sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     state_dir = tmp_path_factory.mktemp("stripe-sandbox")
     args = [sys.executable, "-m", "stripe_sandbox", "--port", str(SANDBOX_PORT), "--state-dir", str(state_dir)]
     args += ["--webhook-url", "", "--webhook-secret", django_settings.STRIPE_WEBHOOK_SECRET]
-    args += ["--client-id", django_settings.STRIPE_CONNECT_CLIENT_ID, "--quiet"]
+    args += ["--client-id", django_settings.STRIPE_CONNECT_CLIENT_ID, "--secret-key", django_settings.STRIPE_SECRET_KEY]
+    args += ["--quiet"]
     with running(args, log=state_dir / "sandbox.log", port=SANDBOX_PORT, stop_timeout=10):
         yield StripeSandbox(
             SANDBOX_URL,

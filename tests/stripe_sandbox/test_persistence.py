@@ -20,7 +20,12 @@ from tests.stripe_sandbox.control import StripeSandbox, redirect_params
 @contextmanager
 def running(state_dir: Path, webhook_url: str = "") -> Iterator[StripeSandbox]:
     server = SandboxServer(
-        ("127.0.0.1", 0), state_dir=state_dir, webhook_url=webhook_url, webhook_secret="whsec_x", quiet=True
+        ("127.0.0.1", 0),
+        state_dir=state_dir,
+        webhook_url=webhook_url,
+        webhook_secret="whsec_x",
+        secret_key="sk_test_x",
+        quiet=True,
     )
     serve(server)
     try:

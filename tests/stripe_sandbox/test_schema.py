@@ -215,3 +215,15 @@ def test_expanding_any_field_of_a_paid_subscription_session_is_answered(
     )
 
     assert deep.invoice.parent.subscription_details.subscription.latest_invoice.id == session.invoice
+
+
+# --- API keys ----------------------------------------------------------------------------------
+def test_an_unknown_secret_key_is_refused(stripe_sandbox: StripeSandbox) -> None:
+    client = stripe_sandbox.client(api_key="sk_test_someone_elses_key")
+
+    with pytest.raises(stripe.AuthenticationError) as caught:
+        client.v1.customers.list()
+
+    assert caught.value.http_status == 401
+    assert "Invalid API Key provided: sk_test_****_key" in str(caught.value.user_message)
+    assert stripe_sandbox.client().v1.customers.list().data == []
