@@ -1138,7 +1138,7 @@ class Sandbox:
         charge = self._attempt(owner, pi, pm, card_for(number), receipt_email=None, off_session=off_session, at=at)
         invoice["attempt_count"] += 1
         invoice["attempted"] = True
-        paid = charge["status"] == "succeeded"
+        paid: bool = charge["status"] == "succeeded"
         payment = shape(
             "invoice_payment",
             id=new_id("inpay_1", 23),
