@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# The offline Stripe sandbox (billing/sandbox/) that `make run` starts beside the web server.
+# The offline Stripe sandbox (stripe_sandbox/) that `make run` starts beside the web server.
 SANDBOX_PORT ?= 12111
 SANDBOX_URL := http://127.0.0.1:$(SANDBOX_PORT)
 
@@ -45,7 +45,7 @@ run: $(VENV)/.installed-run
 	@echo "  Press Ctrl+C to stop."
 	@echo ""
 	@# The sandbox runs in the background and is stopped with the web server (Ctrl+C or exit).
-	@$(BIN)/python -m billing.sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) --state-dir data/stripe-sandbox \
+	@$(BIN)/python -m stripe_sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) --state-dir data/stripe-sandbox \
 	    --webhook-url http://127.0.0.1:$(PORT)/stripe/webhook/ --quiet & sandbox=$$!; \
 	  trap 'kill $$sandbox 2>/dev/null; wait $$sandbox 2>/dev/null' EXIT INT TERM; \
 	  DEBUG=1 SITE_URL=http://localhost:$(PORT) STRIPE_API_BASE=$(SANDBOX_URL) \

@@ -16,7 +16,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -25,7 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.harness import (
-    ROOT,
     Figure,
     LoadResult,
     bench_data_dir,
@@ -36,6 +34,7 @@ from bench.harness import (
     load,
     warm,
 )
+from devtools.processes import running
 
 WEBHOOK_SECRET = "whsec_sandbox_platform_secret"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -167,20 +166,6 @@ def _form_post(base: str, target: str, form: dict[str, str]) -> tuple[int, str]:
         conn.close()
 
 
-@contextmanager
-def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "wb") as out:
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -195,7 +180,7 @@ def fulfilment_latency(address: str, data_dir: Path, sandbox_url: str, emails: P
     env = environment(data_dir)
     worker_args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"]]
     worker_args += ["-c", "2", "--loglevel=WARNING", "--without-gossip", "--without-mingle"]
-    with _process(worker_args, env, data_dir / "worker.log"):
+    with running(worker_args, env=env, log=data_dir / "worker.log"):
         _control(sandbox_url, "POST", "/config", {"webhook_url": f"http://{address}/stripe/webhook/"})
         offer, account_id = _seller(sandbox_url)
         _one_purchase(sandbox_url, offer, account_id, emails, -1)  # warm-up: the worker's first task imports
@@ -203,14 +188,6 @@ def fulfilment_latency(address: str, data_dir: Path, sandbox_url: str, emails: P
     p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
     note = f"(median {statistics.median(samples):.3f} s over {len(samples)} purchases)"
     return [Figure("fulfilment latency p95, webhook delivered to entitlement and email", p95, "s", "<=", 2.0, note)]
-
-
-def _sandbox_up(url: str) -> bool:
-    try:
-        _control(url, "GET", "/clock")
-        return True
-    except OSError:
-        return False
 
 
 def _seller(sandbox_url: str) -> tuple[object, str]:
@@ -311,12 +288,12 @@ def _run() -> list[Figure]:
             }
         )
         django_setup(data_dir)
-        sandbox_args = [sys.executable, "-m", "billing.sandbox", "--port", str(sandbox_port), "--quiet"]
+        sandbox_args = [sys.executable, "-m", "stripe_sandbox", "--port", str(sandbox_port), "--quiet"]
         sandbox_args += ["--state-dir", str(data_dir / "sandbox"), "--webhook-url", ""]
         sandbox_args += ["--webhook-secret", WEBHOOK_SECRET]
         try:
-            with _process(sandbox_args, environment(data_dir), data_dir / "sandbox.log"), gunicorn(data_dir) as address:
-                _wait_until(lambda: _sandbox_up(sandbox_url), 30, "the sandbox")
+            sandbox = running(sandbox_args, env=environment(data_dir), log=data_dir / "sandbox.log", port=sandbox_port)
+            with sandbox, gunicorn(data_dir) as address:
                 figures = webhook_ingestion(address)
                 _purge(REDIS_URL)  # nobody consumed the ingestion's tasks
                 figures += fulfilment_latency(address, data_dir, sandbox_url, emails)

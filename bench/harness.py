@@ -12,7 +12,6 @@ import http.client
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devtools.processes import running
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,38 +96,10 @@ def free_port() -> int:
 @contextmanager
 def gunicorn(data_dir: Path, *, workers: int = 2, threads: int = 1) -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=environment(data_dir),
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.1)
+    args = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+    args += ["--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]
+    with running(args, env=environment(data_dir), port=port):
         yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def load(

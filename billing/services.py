@@ -657,8 +657,9 @@ def _checkout_session_event(*, account_id: str, session_id: str, event_type: str
 
 
 def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
+    # The pinned API version has no invoice.subscription: only parent.subscription_details.
     details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
-    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+    return _id(details.get("subscription"))
 
 
 def _invoice_period_end(invoice: dict[str, Any]) -> datetime | None:

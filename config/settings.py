@@ -343,7 +343,7 @@ LOGGING = {
 # --- Stripe ---------------------------------------------------------------------------------
 # The deployment's own Stripe account is the Connect platform; creators and affiliates connect
 # theirs through Connect OAuth. STRIPE_API_BASE points the official SDK at another server: the
-# offline sandbox (billing/sandbox/) in development and tests.
+# offline sandbox (stripe_sandbox/) in development and tests.
 #
 # Without DEBUG the sandbox's published keys are refused, and the secret key, the webhook
 # signing secret and the Connect client id are required: with a published webhook secret

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -21,6 +20,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.celery import app as celery_app
+from devtools.processes import running
+from tests.stripe_sandbox.control import _stripe_sandbox_server, stripe_sandbox
+
+__all__ = ["_stripe_sandbox_server", "stripe_sandbox"]  # fixtures for every test package
 
 PASSWORD = "correct-horse-battery"
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,32 +122,14 @@ def _real_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
         # Tasks queued by tasks (e.g. the confirmation email after a webhook) stay on this queue.
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "SITE_URL": os.environ.get("SITE_URL", "http://localhost:8000"),
-        # The offline Stripe sandbox the tests run (tests/billing/conftest.py picks its port).
+        # The offline Stripe sandbox the tests run (tests/stripe_sandbox/control.py picks its port).
         "STRIPE_API_BASE": os.environ.get("TEST_STRIPE_API_BASE", ""),
     }
-    log = open(tmp_path_factory.mktemp("worker-log") / "worker.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "2", "--loglevel=INFO"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     celery_app.conf.task_default_queue = queue
-    try:
-        deadline = time.monotonic() + 60
-        while not celery_app.control.ping(timeout=1.0):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                raise RuntimeError(f"the Celery worker did not start: see {log.name}")
+    worker = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "2", "--loglevel=INFO"]
+    log = tmp_path_factory.mktemp("worker-log") / "worker.log"
+    with running(worker, log=log, env=env, ready=lambda: bool(celery_app.control.ping(timeout=1.0)), timeout=60):
         yield email_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.billing.conftest import StripeSandbox, redirect_params
+from tests.stripe_sandbox.control import StripeSandbox, redirect_params
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.control import StripeSandbox
 
 
 def test_it_refuses_a_request_without_an_api_key(stripe_sandbox: StripeSandbox) -> None:

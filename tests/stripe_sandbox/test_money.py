@@ -9,8 +9,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 import stripe
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.control import StripeSandbox
 
 
 def paid_charge(stripe_sandbox: StripeSandbox, creator: Creator, amount: int = 1000, fee: int | None = None) -> Any:

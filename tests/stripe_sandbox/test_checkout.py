@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.control import StripeSandbox
 
 
 def get_page(url: str) -> tuple[int, str]:
@@ -199,7 +199,7 @@ def test_paying_a_subscription_session_starts_the_subscription(stripe_sandbox: S
     assert stripe_sandbox.pay_checkout(session.id, email="ignored@example.com").paid
 
     paid = creator.client.v1.checkout.sessions.retrieve(
-        session.id, {"expand": ["subscription", "invoice"]}, creator.options
+        session.id, {"expand": ["subscription", "invoice.payments"]}, creator.options
     )
     subscription, invoice = paid.subscription, paid.invoice
     assert paid.payment_status == "paid"

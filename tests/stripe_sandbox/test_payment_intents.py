@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.control import StripeSandbox
 
 
 def card_on_file(stripe_sandbox: StripeSandbox, creator: Creator, card: str = "4242424242424242") -> tuple[str, Any]:
@@ -136,7 +136,9 @@ def test_a_subscription_is_started_on_a_card_on_file(stripe_sandbox: StripeSandb
     )
 
     assert subscription.status == "active"
-    invoice = creator.client.v1.invoices.retrieve(subscription.latest_invoice, options=creator.options)
+    invoice = creator.client.v1.invoices.retrieve(
+        subscription.latest_invoice, {"expand": ["payments"]}, options=creator.options
+    )
     assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == ("paid", 1200, "subscription_create")
     intent = creator.client.v1.payment_intents.retrieve(
         invoice.payments.data[0].payment.payment_intent, options=creator.options

@@ -1,8 +1,10 @@
-"""The offline Stripe sandbox as a test fixture.
+"""The offline Stripe sandbox as a test fixture, for every test that needs it.
 
 One sandbox server process runs for the whole session (started on first use) on a free port
 with a temporary state directory; ``stripe_sandbox`` resets it before each test and points
-``settings.STRIPE_API_BASE`` at it. Its webhooks go nowhere until a test calls
+``settings.STRIPE_API_BASE`` at it. ``tests/conftest.py`` imports the fixtures, so the billing
+tests and the sandbox's own tests (``tests/stripe_sandbox/``) share one definition and so one
+process. Its webhooks go nowhere until a test calls
 ``set_webhook_url`` (e.g. with ``live_server.url + "/stripe/webhook/"``).
 """
 
@@ -13,13 +15,11 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -27,7 +27,7 @@ import pytest
 import stripe
 from django.conf import settings as django_settings
 
-ROOT = Path(__file__).resolve().parents[2]
+from devtools.processes import running
 
 
 def _free_port() -> int:
@@ -232,50 +232,16 @@ def redirect_params(url: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def _stripe_sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StripeSandbox]:
     state_dir = tmp_path_factory.mktemp("stripe-sandbox")
-    log = open(state_dir / "sandbox.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "billing.sandbox",
-            "--port",
-            str(SANDBOX_PORT),
-            "--state-dir",
-            str(state_dir),
-            "--webhook-url",
-            "",
-            "--webhook-secret",
-            django_settings.STRIPE_WEBHOOK_SECRET,
-            "--client-id",
-            django_settings.STRIPE_CONNECT_CLIENT_ID,
-            "--quiet",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    sandbox = StripeSandbox(
-        SANDBOX_URL, secret_key=django_settings.STRIPE_SECRET_KEY, client_id=django_settings.STRIPE_CONNECT_CLIENT_ID
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                sandbox.now()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    raise RuntimeError(f"the Stripe sandbox did not start: see {log.name}") from None
-                time.sleep(0.05)
-        yield sandbox
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    args = [sys.executable, "-m", "stripe_sandbox", "--port", str(SANDBOX_PORT), "--state-dir", str(state_dir)]
+    args += ["--webhook-url", "", "--webhook-secret", django_settings.STRIPE_WEBHOOK_SECRET]
+    args += ["--client-id", django_settings.STRIPE_CONNECT_CLIENT_ID, "--secret-key", django_settings.STRIPE_SECRET_KEY]
+    args += ["--quiet"]
+    with running(args, log=state_dir / "sandbox.log", port=SANDBOX_PORT, stop_timeout=10):
+        yield StripeSandbox(
+            SANDBOX_URL,
+            secret_key=django_settings.STRIPE_SECRET_KEY,
+            client_id=django_settings.STRIPE_CONNECT_CLIENT_ID,
+        )
 
 
 @pytest.fixture

@@ -131,6 +131,10 @@ _NEUTRAL: dict[str, JSON] = {
 }
 
 
+# Fields of the examples that the pinned API version no longer has.
+_REMOVED: dict[str, tuple[str, ...]] = {"invoice": ("subscription",)}
+
+
 @cache
 def _examples() -> dict[str, JSON]:
     loaded: dict[str, JSON] = json.loads(_FIXTURES.read_text(encoding="utf-8"))
@@ -140,6 +144,8 @@ def _examples() -> dict[str, JSON]:
 def shape(kind: str, **fields: Any) -> JSON:
     """A new object of ``kind`` (``"checkout.session"``, ``"price"``...) with ``fields`` set."""
     obj = copy.deepcopy(_examples()[kind])
+    for name in _REMOVED.get(kind, ()):
+        del obj[name]
     obj.update(copy.deepcopy(_NEUTRAL.get(kind, {})))
     if "livemode" in obj:
         obj["livemode"] = False

@@ -7,8 +7,8 @@ import time
 import pytest
 import stripe
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator, WebhookReceiver
+from tests.stripe_sandbox.conftest import Creator, WebhookReceiver
+from tests.stripe_sandbox.control import StripeSandbox
 
 SECRET = "whsec_sandbox_platform_secret"
 CREATED = "customer.created"

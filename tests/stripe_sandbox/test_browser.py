@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.control import StripeSandbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

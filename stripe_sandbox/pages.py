@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
-from billing.sandbox.engine import describe_interval, format_amount
-from billing.sandbox.store import JSON
+from stripe_sandbox.engine import describe_interval, format_amount
+from stripe_sandbox.store import JSON
 
 STYLE = """
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,sans-serif;

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from tests.billing.conftest import StripeSandbox, redirect_params
+from tests.stripe_sandbox.control import StripeSandbox, redirect_params
 
 REDIRECT = "http://localhost:8000/dashboard/settings/integrations/stripe/return/"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.billing.conftest import StripeSandbox
-from tests.billing.sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.control import StripeSandbox
 
 DAY = 24 * 3600
 

@@ -1,4 +1,4 @@
-"""``python -m billing.sandbox``: run the offline Stripe sandbox until interrupted."""
+"""``python -m stripe_sandbox``: run the offline Stripe sandbox until interrupted."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from billing.sandbox.server import (
+from stripe_sandbox.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_PORT,
+    DEFAULT_SECRET_KEY,
     DEFAULT_STATE_DIR,
     DEFAULT_WEBHOOK_SECRET,
     DEFAULT_WEBHOOK_URL,
@@ -19,13 +20,16 @@ from billing.sandbox.server import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m billing.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stripe_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where the state is kept between runs")
     parser.add_argument("--webhook-url", default=DEFAULT_WEBHOOK_URL, help="every event is POSTed here ('' for none)")
     parser.add_argument("--webhook-secret", default=DEFAULT_WEBHOOK_SECRET, help="signs the webhooks (whsec_...)")
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="the platform's Connect client id (ca_...)")
+    parser.add_argument(
+        "--secret-key", default=DEFAULT_SECRET_KEY, help="the platform's API key (sk_test_...); others are a 401"
+    )
     parser.add_argument("--public-url", default=None, help="the address browsers use (default http://HOST:PORT)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
@@ -36,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
         client_id=args.client_id,
+        secret_key=args.secret_key,
         public_url=args.public_url,
         quiet=args.quiet,
     )

@@ -6,5 +6,5 @@ with a hosted payment page, subscriptions and invoices, refunds, disputes, trans
 application fees, the billing portal and events, with webhooks signed as Stripe signs them,
 a test clock and switches that make webhook delivery misbehave. See docs/STRIPE_SANDBOX.md.
 
-Run it with ``python -m billing.sandbox``.
+Run it with ``python -m stripe_sandbox``.
 """

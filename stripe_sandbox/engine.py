@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from billing.sandbox.shapes import empty_address, list_object, shape
-from billing.sandbox.store import (
+from stripe_sandbox.shapes import empty_address, list_object, shape
+from stripe_sandbox.store import (
     EVENT_RETENTION_SECONDS,
     JSON,
     PLATFORM,
@@ -532,7 +532,7 @@ class Sandbox:
             status="open",
             submit_type=params.get("submit_type"),
             success_url=params.get("success_url"),
-            ui_mode="hosted",
+            ui_mode="hosted_page",
             url=f"{self.public_url}/c/pay/{session_id}",
         )
         if customer_id:
@@ -996,7 +996,7 @@ class Sandbox:
             now=self.now(),
         )
         if subscription["status"] == "incomplete" and params.get("payment_behavior") == "error_if_incomplete":
-            pi = self.store.get(invoice["payments"]["data"][0]["payment"]["payment_intent"]) or {}
+            pi = self.store.get(self.invoice_payments(invoice["id"])[0]["payment"]["payment_intent"]) or {}
             error = pi["last_payment_error"]
             raise StripeError(
                 error["message"],
@@ -1085,11 +1085,9 @@ class Sandbox:
                 },
                 "type": "subscription_details",
             },
-            payments=list_object([], f"/v1/invoice_payments?invoice={invoice_id}"),
             period_end=period_end,
             period_start=period_start,
             status="draft",
-            subscription=subscription["id"],
             subtotal=total,
             subtotal_excluding_tax=total,
             total=total,
@@ -1106,6 +1104,10 @@ class Sandbox:
         invoice["hosted_invoice_url"] = None
         self.emit("invoice.finalized", invoice, owner, previous={"status": "draft"}, at=at)
         return invoice
+
+    def invoice_payments(self, invoice_id: str) -> list[JSON]:
+        payments: list[JSON] = self.store.extras(invoice_id).get("payments", [])
+        return payments
 
     def _invoice_pay(
         self, owner: str, invoice: JSON, subscription: JSON, at: int, *, off_session: bool = False
@@ -1136,7 +1138,7 @@ class Sandbox:
         charge = self._attempt(owner, pi, pm, card_for(number), receipt_email=None, off_session=off_session, at=at)
         invoice["attempt_count"] += 1
         invoice["attempted"] = True
-        paid = charge["status"] == "succeeded"
+        paid: bool = charge["status"] == "succeeded"
         payment = shape(
             "invoice_payment",
             id=new_id("inpay_1", 23),
@@ -1151,7 +1153,8 @@ class Sandbox:
             status="paid" if paid else "open",
             status_transitions={"canceled_at": None, "paid_at": at if paid else None},
         )
-        invoice["payments"]["data"] = [payment]
+        # Stripe sends an invoice's payments only when asked (``expand[]=payments``).
+        self.store.extras(invoice["id"])["payments"] = [payment]
         if paid:
             invoice.update(amount_paid=amount, amount_remaining=0, status="paid", next_payment_attempt=None)
             invoice["status_transitions"]["paid_at"] = at
@@ -1335,7 +1338,13 @@ class Sandbox:
             reason=reason,
             status="needs_response",
         )
-        dispute["evidence_details"].update(due_by=now + 7 * DAY, has_evidence=False, past_due=False, submission_count=0)
+        dispute["evidence_details"].update(
+            due_by=now + 7 * DAY,
+            has_evidence=False,
+            past_due=False,
+            submission_count=0,
+            submission_method="not_submitted",
+        )
         dispute["payment_method_details"] = {
             "card": {
                 "brand": charge["payment_method_details"]["card"]["brand"],
@@ -1537,11 +1546,14 @@ class Sandbox:
             self.subscription_cancel(owner, subscription["id"], at=at, reason="payment_failed")
 
     def _prune_events(self) -> None:
+        """Forget events older than the retention, except those still to be delivered: an advance
+        of more than 30 days would otherwise drop the events it made before they were sent."""
         horizon = self.now() - EVENT_RETENTION_SECONDS
+        undelivered = set(self.state["pending_deliveries"])
         kept = []
         for event_id in self.state["events"]:
             event = self.store.get(event_id)
-            if event is not None and int(event["created"]) < horizon:
+            if event is not None and int(event["created"]) < horizon and event_id not in undelivered:
                 del self.state["objects"][event_id]
                 del self.state["owners"][event_id]
             elif event is not None:

@@ -11,16 +11,21 @@ from pathlib import Path
 import pytest
 import stripe
 
-from billing.sandbox.engine import Sandbox
-from billing.sandbox.server import SandboxServer, serve
-from tests.billing.conftest import StripeSandbox, redirect_params
-from tests.billing.sandbox.conftest import WebhookReceiver
+from stripe_sandbox.engine import Sandbox
+from stripe_sandbox.server import SandboxServer, serve
+from tests.stripe_sandbox.conftest import WebhookReceiver
+from tests.stripe_sandbox.control import StripeSandbox, redirect_params
 
 
 @contextmanager
 def running(state_dir: Path, webhook_url: str = "") -> Iterator[StripeSandbox]:
     server = SandboxServer(
-        ("127.0.0.1", 0), state_dir=state_dir, webhook_url=webhook_url, webhook_secret="whsec_x", quiet=True
+        ("127.0.0.1", 0),
+        state_dir=state_dir,
+        webhook_url=webhook_url,
+        webhook_secret="whsec_x",
+        secret_key="sk_test_x",
+        quiet=True,
     )
     serve(server)
     try:

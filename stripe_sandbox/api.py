@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from billing.sandbox.engine import MINIMUM_AMOUNT, Sandbox, format_amount
-from billing.sandbox.shapes import list_object
-from billing.sandbox.store import EVENT_RETENTION_SECONDS, JSON, PLATFORM, PLATFORM_ACCOUNT_ID, StripeError, not_found
+from stripe_sandbox.engine import MINIMUM_AMOUNT, Sandbox, format_amount
+from stripe_sandbox.expansion import expand
+from stripe_sandbox.shapes import list_object
+from stripe_sandbox.store import EVENT_RETENTION_SECONDS, JSON, PLATFORM, PLATFORM_ACCOUNT_ID, StripeError, not_found
 
 
 @dataclass
@@ -53,10 +54,27 @@ def dispatch(sandbox: Sandbox, request: ApiRequest) -> JSON:
 
 
 # --- Parameter checks ---------------------------------------------------------------------
-def allow(params: JSON, *names: str) -> None:
+def param_name(prefix: str, key: str | int) -> str:
+    """``line_items[0]`` and ``price`` give ``line_items[0][price]``, as Stripe names nested parameters."""
+    return f"{prefix}[{key}]" if prefix else str(key)
+
+
+def allow(params: JSON, *names: str, prefix: str = "") -> None:
+    """Refuse keys other than ``names`` (and ``expand`` at the top); ``prefix`` names a nested hash."""
     for key in params:
-        if key not in names and key != "expand":
-            raise StripeError(f"Received unknown parameter: {key}", param=key)
+        if key not in names and (key != "expand" or prefix):
+            name = param_name(prefix, key)
+            raise StripeError(f"Received unknown parameter: {name}", param=name, code="parameter_unknown")
+
+
+def exclusive(params: JSON, *names: str) -> None:
+    given = [name for name in names if name in params]
+    if len(given) > 1:
+        raise StripeError(
+            f"You may only specify one of these parameters: {', '.join(given)}.",
+            param=given[-1],
+            code="parameters_exclusive",
+        )
 
 
 def nested(params: JSON, name: str) -> JSON | None:
@@ -71,8 +89,17 @@ def nested(params: JSON, name: str) -> JSON | None:
 
 def required(params: JSON, name: str, label: str | None = None) -> Any:
     value = params.get(name)
-    if value is None or value == "":
-        raise StripeError(f"Missing required param: {label or name}.", param=label or name)
+    label = label or name
+    if value is None:
+        raise StripeError(f"Missing required param: {label}.", param=label, code="parameter_missing")
+    if value == "":
+        raise StripeError(
+            f"You passed an empty string for '{label}'. We assume empty values are an attempt to unset a parameter; "
+            f"however '{label}' cannot be unset. You should remove '{label}' from your request or supply a "
+            "non-empty value.",
+            param=label,
+            code="parameter_invalid_empty",
+        )
     return value
 
 
@@ -84,7 +111,7 @@ def integer(params: JSON, name: str, label: str | None = None, *, minimum: int |
     try:
         value = int(str(params[name]))
     except ValueError:
-        raise StripeError(f"Invalid integer: {params[name]}", param=label) from None
+        raise StripeError(f"Invalid integer: {params[name]}", param=label, code="parameter_invalid_integer") from None
     if minimum is not None and value < minimum:
         raise StripeError(f"This value must be greater than or equal to {minimum}.", param=label)
     params[name] = value
@@ -176,11 +203,15 @@ def created_filter(objects: list[JSON], params: JSON) -> list[JSON]:
     bounds: dict[str, int] = {}
     for key, value in created.items():
         if key not in ("gt", "gte", "lt", "lte", "eq"):
-            raise StripeError(f"Received unknown parameter: created[{key}]", param=f"created[{key}]")
+            raise StripeError(
+                f"Received unknown parameter: created[{key}]", param=f"created[{key}]", code="parameter_unknown"
+            )
         try:
             bounds[key] = int(value)
         except ValueError:
-            raise StripeError(f"Invalid integer: {value}", param=f"created[{key}]") from None
+            raise StripeError(
+                f"Invalid integer: {value}", param=f"created[{key}]", code="parameter_invalid_integer"
+            ) from None
     checks: dict[str, Callable[[int, int], bool]] = {
         "gt": lambda a, b: a > b,
         "gte": lambda a, b: a >= b,
@@ -191,47 +222,11 @@ def created_filter(objects: list[JSON], params: JSON) -> list[JSON]:
     return [obj for obj in objects if all(checks[key](int(obj["created"]), bound) for key, bound in bounds.items())]
 
 
-_EXPANDABLE_PREFIXES = (
-    "cus_",
-    "pi_",
-    "ch_",
-    "in_",
-    "sub_",
-    "pm_",
-    "price_",
-    "prod_",
-    "txn_",
-    "fee_",
-    "re_",
-    "acct_",
-    "tr_",
-    "dp_",
-)
-
-
-def expand(sandbox: Sandbox, obj: Any, path: list[str], owner: str) -> None:
-    """Replace ids along ``path`` with the objects they name (Stripe's ``expand[]``)."""
-    if not path or not isinstance(obj, dict):
-        return
-    head, rest = path[0], path[1:]
-    if head == "data" and obj.get("object") == "list":
-        for item in obj["data"]:
-            expand(sandbox, item, rest, owner)
-        return
-    if head == "line_items" and obj.get("object") == "checkout.session":
-        items = sandbox.checkout_line_items(obj["id"])
-        obj["line_items"] = list_object(copy.deepcopy(items), f"/v1/checkout/sessions/{obj['id']}/line_items")
-        for item in obj["line_items"]["data"]:
-            expand(sandbox, item, rest, owner)
-        return
-    if head not in obj:
-        raise StripeError(f"This property cannot be expanded ({head}).", param="expand")
-    value = obj[head]
-    if isinstance(value, str) and value.startswith(_EXPANDABLE_PREFIXES):
-        target = sandbox.store.get(value, owner) or sandbox.store.get(value, PLATFORM)
-        if target is not None:
-            obj[head] = copy.deepcopy(target)
-    expand(sandbox, obj[head], rest, owner)
+def invoice_subscription(invoice: JSON) -> str | None:
+    """Since the 2025 API versions an invoice names its subscription only under ``parent``."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    subscription: str | None = details.get("subscription")
+    return subscription
 
 
 def _retrieve(kind: str, noun: str | None = None) -> Handler:
@@ -328,11 +323,12 @@ def price_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) ->
     allow(params, "currency", "product", "product_data", "unit_amount", "recurring", *PRICE_UPDATE_FIELDS)
     required(params, "currency")
     currency(params)
+    exclusive(params, "product", "product_data")
     if "product" not in params and "product_data" not in params:
-        raise StripeError("Missing required param: product.", param="product")
+        raise StripeError("Missing required param: product.", param="product", code="parameter_missing")
     product_data = nested(params, "product_data")
     if product_data is not None:
-        allow(product_data, "name", "metadata", "active", "statement_descriptor", "unit_label")
+        allow(product_data, "name", "metadata", "active", "statement_descriptor", "unit_label", prefix="product_data")
         required(product_data, "name", "product_data[name]")
         metadata(product_data)
         boolean(product_data, "active")
@@ -342,6 +338,8 @@ def price_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) ->
     metadata(params)
     recurring = nested(params, "recurring")
     if recurring is not None:
+        allow(recurring, "interval", "interval_count", "usage_type", "meter", "trial_period_days", prefix="recurring")
+        choice(recurring, "usage_type", ("licensed",), "recurring[usage_type]")
         required(recurring, "interval", "recurring[interval]")
         choice(recurring, "interval", ("day", "week", "month", "year"), "recurring[interval]")
         integer(recurring, "interval_count", "recurring[interval_count]", minimum=1)
@@ -418,7 +416,14 @@ def customer_update(sandbox: Sandbox, request: ApiRequest, args: dict[str, str])
     metadata(params)
     settings = nested(params, "invoice_settings")
     if settings is not None:
-        allow(settings, "default_payment_method", "footer", "custom_fields", "rendering_options")
+        allow(
+            settings,
+            "default_payment_method",
+            "footer",
+            "custom_fields",
+            "rendering_options",
+            prefix="invoice_settings",
+        )
     return sandbox.customer_update(request.owner, args["id"], {k: v for k, v in params.items() if k != "expand"})
 
 
@@ -459,15 +464,16 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
     )
     required(params, "mode")
     choice(params, "mode", ("payment", "subscription"))
-    choice(params, "ui_mode", ("hosted",))
+    choice(params, "ui_mode", ("hosted_page",))
     lines = params.get("line_items")
     if not lines:
-        raise StripeError("Missing required param: line_items.", param="line_items")
+        raise StripeError("Missing required param: line_items.", param="line_items", code="parameter_missing")
     if not isinstance(lines, list):
         raise StripeError("Invalid array", param="line_items")
     for index, line in enumerate(lines):
         if not isinstance(line, dict):
             raise StripeError("Invalid object", param=f"line_items[{index}]")
+        allow(line, "price", "quantity", "price_data", "metadata", prefix=f"line_items[{index}]")
         if "price_data" in line:
             raise StripeError(
                 "The sandbox only accepts saved prices: create a Price and pass line_items[][price].",
@@ -476,6 +482,9 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
         required(line, "price", f"line_items[{index}][price]")
         required(line, "quantity", f"line_items[{index}][quantity]")
         integer(line, "quantity", f"line_items[{index}][quantity]", minimum=1)
+    choice(params, "customer_creation", ("always", "if_required"))
+    if "customer_creation" in params and params["mode"] != "payment":
+        raise StripeError("`customer_creation` can only be used in `payment` mode.", param="customer_creation")
     if params.get("customer") and params.get("customer_email"):
         raise StripeError(
             "You may only specify one of these parameters: customer, customer_email.", param="customer_email"
@@ -489,7 +498,7 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
         if name in params and not re.match(r"^https?://", str(params[name])):
             raise StripeError("Not a valid URL", param=name)
     if "success_url" not in params:
-        raise StripeError("Missing required param: success_url.", param="success_url")
+        raise StripeError("Missing required param: success_url.", param="success_url", code="parameter_missing")
     integer(params, "expires_at")
     metadata(params)
     pid = nested(params, "payment_intent_data")
@@ -498,7 +507,15 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
             raise StripeError(
                 "You can only specify `payment_intent_data` in `payment` mode.", param="payment_intent_data"
             )
-        allow(pid, "application_fee_amount", "metadata", "description", "receipt_email", "statement_descriptor")
+        allow(
+            pid,
+            "application_fee_amount",
+            "metadata",
+            "description",
+            "receipt_email",
+            "statement_descriptor",
+            prefix="payment_intent_data",
+        )
         integer(pid, "application_fee_amount", "payment_intent_data[application_fee_amount]", minimum=0)
         metadata(pid)
     sd = nested(params, "subscription_data")
@@ -507,7 +524,7 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
             raise StripeError(
                 "You can only specify `subscription_data` in `subscription` mode.", param="subscription_data"
             )
-        allow(sd, "application_fee_percent", "metadata", "description")
+        allow(sd, "application_fee_percent", "metadata", "description", prefix="subscription_data")
         if "application_fee_percent" in sd:
             try:
                 percent = float(sd["application_fee_percent"])
@@ -584,11 +601,11 @@ def subscription_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, s
     required(params, "customer")
     items = params.get("items")
     if not items or not isinstance(items, list):
-        raise StripeError("Missing required param: items.", param="items")
+        raise StripeError("Missing required param: items.", param="items", code="parameter_missing")
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise StripeError("Invalid object", param=f"items[{index}]")
-        allow(item, "price", "quantity")
+        allow(item, "price", "quantity", prefix=f"items[{index}]")
         required(item, "price", f"items[{index}][price]")
         integer(item, "quantity", f"items[{index}][quantity]", minimum=1)
     choice(params, "payment_behavior", ("allow_incomplete", "error_if_incomplete", "default_incomplete"))
@@ -619,7 +636,7 @@ def subscription_update(sandbox: Sandbox, request: ApiRequest, args: dict[str, s
     allow(params, "cancel_at_period_end", "metadata", "cancellation_details", "description")
     details = nested(params, "cancellation_details")
     if details is not None:
-        allow(details, "comment", "feedback")
+        allow(details, "comment", "feedback", prefix="cancellation_details")
     boolean(params, "cancel_at_period_end")
     metadata(params)
     return sandbox.subscription_update(request.owner, args["id"], {k: v for k, v in params.items() if k != "expand"})
@@ -654,9 +671,11 @@ def invoice_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) ->
     params = request.params
     allow(params, "customer", "subscription", "status", "limit", "starting_after", "ending_before", "created")
     invoices = created_filter(sandbox.store.find("invoice", request.owner), params)
-    for key in ("customer", "subscription", "status"):
+    for key in ("customer", "status"):
         if key in params:
             invoices = [invoice for invoice in invoices if invoice.get(key) == params[key]]
+    if "subscription" in params:
+        invoices = [invoice for invoice in invoices if invoice_subscription(invoice) == params["subscription"]]
     return paginate(invoices, params, "/v1/invoices")
 
 
@@ -749,7 +768,8 @@ def invoice_payment_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, 
     params = request.params
     allow(params, "invoice", "limit", "starting_after", "ending_before")
     invoice = sandbox.get(required(params, "invoice"), request.owner, "invoice", param="invoice")
-    return paginate(invoice["payments"]["data"], params, f"/v1/invoice_payments?invoice={invoice['id']}")
+    payments = sandbox.invoice_payments(invoice["id"])
+    return paginate(payments, params, f"/v1/invoice_payments?invoice={invoice['id']}")
 
 
 @route("GET", r"/v1/charges")
@@ -904,6 +924,7 @@ def event_retrieve(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) 
 def event_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
     params = request.params
     allow(params, "type", "types", "created", "limit", "starting_after", "ending_before", "delivery_success")
+    exclusive(params, "type", "types")
     string_list(params, "types")
     events = created_filter(_live_events(sandbox, request.owner), params)
     if "type" in params:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from billing.sandbox.store import JSON
+from stripe_sandbox.store import JSON
 
 # Seconds to wait before each retry of a failed delivery: one first attempt plus these. The
 # control API can shorten them (``retry_delays``) so tests of giving up run fast.

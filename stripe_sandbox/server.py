@@ -22,19 +22,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from billing.sandbox import api, pages
-from billing.sandbox.engine import API_VERSION, Sandbox
-from billing.sandbox.formdata import FormError, parse
-from billing.sandbox.store import JSON, PLATFORM, Store, StripeError, new_id
-from billing.sandbox.webhooks import Deliverer, describe
+from stripe_sandbox import api, pages
+from stripe_sandbox.engine import API_VERSION, Sandbox
+from stripe_sandbox.formdata import FormError, parse
+from stripe_sandbox.store import JSON, PLATFORM, Store, StripeError, new_id
+from stripe_sandbox.webhooks import Deliverer, describe
 
-logger = logging.getLogger("billing.sandbox")
+logger = logging.getLogger("stripe_sandbox")
 
 DEFAULT_PORT = 12111
 DEFAULT_STATE_DIR = "data/stripe-sandbox"
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/stripe/webhook/"
 DEFAULT_WEBHOOK_SECRET = "whsec_sandbox_platform_secret"
 DEFAULT_CLIENT_ID = "ca_sandbox_platform"
+DEFAULT_SECRET_KEY = "sk_test_sandbox_platform"  # the default of STRIPE_SECRET_KEY
 IDEMPOTENCY_KEYS_KEPT = 1000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -51,6 +52,7 @@ class SandboxServer(ThreadingHTTPServer):
         webhook_url: str,
         webhook_secret: str,
         client_id: str = DEFAULT_CLIENT_ID,
+        secret_key: str = DEFAULT_SECRET_KEY,
         public_url: str | None = None,
         quiet: bool = False,
     ) -> None:
@@ -59,6 +61,7 @@ class SandboxServer(ThreadingHTTPServer):
         host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else str(host)  # noqa: S104
         self.public_url = (public_url or f"http://{host}:{port}").rstrip("/")
         self.quiet = quiet
+        self.secret_key = secret_key
         self.default_webhook_url = webhook_url
         self.store = Store(state_dir)
         # The command line decides where webhooks go at start; the control API may change it later.
@@ -307,7 +310,8 @@ class Handler(BaseHTTPRequestHandler):
                     f"Expired API Key provided: {key[:8]}****{key[-4:]}. Application access may have been revoked.",
                     status=401,
                 )
-        elif not key.startswith(("sk_test_", "rk_test_")):
+        elif key != self.server.secret_key:
+            # Like Stripe, only the platform's own key: another account's key is unknown here.
             raise StripeError(f"Invalid API Key provided: {key[:8]}{'*' * 4}{key[-4:]}", status=401)
         account = self.headers.get("Stripe-Account")
         if account and not oauth:
