@@ -12,16 +12,20 @@ from django.core.cache import caches
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.connection import ConnectionProxy
 from django.utils.text import slugify
 
+from accounts import mail
 from accounts.models import User
 from accounts.services import magic_link_create, user_access_added, user_get_or_create
 from core.images import ProcessedImage
+from core.tasks import enqueue_on_commit
 from hubs.models import HubGroup
 from memberships import emails
 from memberships.models import Entitlement, Offer
+from memberships.selectors import checkout_cache_key, community_path
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
 cache = ConnectionProxy(caches, "local")
@@ -107,8 +111,6 @@ def _unique_slug(base: str, *, exclude_pk: int | None = None) -> str:
 
 
 def _forget_cached_pages(*slugs: str) -> None:
-    from memberships.selectors import checkout_cache_key
-
     keys = [checkout_cache_key(slug) for slug in slugs]
     transaction.on_commit(lambda: cache.delete_many(keys))
 
@@ -311,10 +313,7 @@ def entitlement_grant(
     if granted and not new_account:
         user_access_added(user=user)
     if granted:
-        from memberships.tasks import send_confirmation_email
-
-        entitlement_id = entitlement.pk
-        transaction.on_commit(lambda: send_confirmation_email.delay(entitlement_id))
+        enqueue_on_commit("memberships.tasks.send_confirmation_email", entitlement.pk)
     return entitlement, granted
 
 
@@ -372,9 +371,6 @@ def offer_claim_free(*, offer: Offer, email: str, full_name: str = "") -> FreeCl
 # --- Confirmation email ---------------------------------------------------------------------------
 def confirmation_email_send(*, entitlement: Entitlement) -> None:
     """The offer's confirmation email to its buyer, with a fresh single-use login link."""
-    from accounts import mail
-    from memberships.selectors import community_path
-
     offer = entitlement.offer
     user = entitlement.user
     path = community_path(groups=list(offer.hub_groups.all()))
@@ -392,10 +388,6 @@ def confirmation_email_send(*, entitlement: Entitlement) -> None:
 
 def confirmation_email_send_test(*, to: User, offer_title: str, subject: str, body: str) -> None:
     """The editor's *Send me a test*: the current wording, filled with the creator's details."""
-    from django.urls import reverse
-
-    from accounts import mail
-
     values = {
         "buyer_name": to.full_name or to.email,
         "offer_title": offer_title or "Your offer",
