@@ -24,7 +24,7 @@ from core.images import ProcessedImage
 from core.tasks import enqueue_on_commit
 from hubs.models import HubGroup
 from memberships import emails
-from memberships.models import Entitlement, Offer
+from memberships.models import Entitlement, GroupUpsellOffer, Offer
 from memberships.selectors import checkout_cache_key, community_path
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
@@ -267,6 +267,18 @@ def offer_duplicate(*, offer: Offer) -> Offer:
         cover=offer.cover.name or "",
         kind=offer.kind,
     )
+
+
+# --- Upsells ------------------------------------------------------------------------------------
+@transaction.atomic
+def group_upsell_offer_set(*, group: HubGroup, offer: Offer | None) -> None:
+    """Choose the offer a group's popup upsell sells (None: none). Whether it may be chosen is
+    the group editor's check (``memberships.panels.UpsellOfferPart``); the paywall shows it
+    only while it is published and sells the group."""
+    if offer is None:
+        GroupUpsellOffer.objects.filter(group=group).delete()
+    else:
+        GroupUpsellOffer.objects.update_or_create(group=group, defaults={"offer": offer})
 
 
 # --- Entitlements -------------------------------------------------------------------------------
