@@ -11,12 +11,12 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.text import slugify
 
 from accounts.models import User
 from accounts.services import user_access_added
 from core.images import ProcessedImage
 from core.markdown import render_markdown
+from core.slugs import unique_slug
 from hubs import selectors
 from hubs.models import AccessGrant, AccessGrantEvent, Comment, Hub, HubGroup, Post
 from hubs.slots import GROUP_EDITOR
@@ -36,24 +36,12 @@ class GroupInUseError(Exception):
         )
 
 
-def _unique_slug(queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str, *, exclude_pk: int | None = None) -> str:
-    base = slugify(name)[:120] or ("group" if queryset.model is HubGroup else "hub")
-    if exclude_pk is not None:
-        queryset = queryset.exclude(pk=exclude_pk)
-    taken = set(queryset.filter(slug__startswith=base).values_list("slug", flat=True))
-    if base not in taken:
-        return base
-    number = 2
-    while f"{base}-{number}" in taken:
-        number += 1
-    return f"{base}-{number}"
-
-
 def _save_with_unique_slug(obj: HubGroup | Hub, queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str) -> None:
     """Save ``obj`` under a free slug; the unique index decides if two saves race for one."""
     attempts = 5
     for attempt in range(attempts):
-        obj.slug = _unique_slug(queryset, name, exclude_pk=obj.pk)
+        fallback = "group" if queryset.model is HubGroup else "hub"
+        obj.slug = unique_slug(queryset, name, fallback=fallback, max_length=120, exclude_pk=obj.pk)
         try:
             with transaction.atomic():
                 obj.save()

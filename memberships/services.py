@@ -15,12 +15,12 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.connection import ConnectionProxy
-from django.utils.text import slugify
 
 from accounts import mail
 from accounts.models import User
 from accounts.services import magic_link_create, user_access_added, user_get_or_create
 from core.images import ProcessedImage
+from core.slugs import unique_slug
 from core.tasks import enqueue_on_commit
 from hubs.models import HubGroup
 from memberships import emails
@@ -96,20 +96,6 @@ def offer_image_store(*, image: ProcessedImage, role: str) -> str:
 
 
 # --- Offers --------------------------------------------------------------------------------------
-def _unique_slug(base: str, *, exclude_pk: int | None = None) -> str:
-    base = (slugify(base) or "offer")[:200]
-    taken_slugs = Offer.objects.filter(slug__startswith=base)
-    if exclude_pk is not None:
-        taken_slugs = taken_slugs.exclude(pk=exclude_pk)
-    taken = set(taken_slugs.values_list("slug", flat=True))
-    if base not in taken:
-        return base
-    number = 2
-    while f"{base}-{number}" in taken:
-        number += 1
-    return f"{base}-{number}"
-
-
 def _forget_cached_pages(*slugs: str) -> None:
     keys = [checkout_cache_key(slug) for slug in slugs]
     transaction.on_commit(lambda: cache.delete_many(keys))
@@ -144,7 +130,7 @@ def offer_create(
     _check_fields(fields)
     for attempt in range(5):
         offer = Offer(kind=kind, status=Offer.Status.DRAFT, thumbnail=thumbnail, cover=cover, **fields)
-        offer.slug = slug or _unique_slug(fields["title"])
+        offer.slug = slug or unique_slug(Offer.objects.all(), fields["title"], fallback="offer", max_length=200)
         try:
             with transaction.atomic():
                 offer.save()
