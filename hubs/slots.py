@@ -7,15 +7,13 @@ through these (see ``core.composition`` and docs/ARCHITECTURE.md, *Composition*)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from django import forms
 from django.db.models import QuerySet
 
 from core.composition import PanelProvider, Slot
-
-if TYPE_CHECKING:
-    from hubs.models import HubGroup
+from hubs.models import HubGroup
 
 # The access rule's sources besides manual grants (memberships: purchases). Each is called as
 # source(user_id=, now=) and returns a one-column queryset of group ids, ``.values(...)``,
