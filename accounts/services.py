@@ -15,7 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from accounts import mail
 from accounts.models import MagicLink, User, normalize_email
+from core.tasks import enqueue_on_commit
 
 _MAGIC_SALT = "accounts.magic-link"
 
@@ -151,17 +153,13 @@ def magic_link_request(*, email: str, next_url: str = "") -> None:
     Says nothing about whether the account exists: the caller shows the same message either
     way, so the form cannot be used to find out who is a member.
     """
-    from accounts.tasks import send_magic_link_email
-
     user = User.objects.filter(email=normalize_email(email), is_active=True).first()
     if user is None:
         return
-    transaction.on_commit(lambda: send_magic_link_email.delay(user.pk, safe_next_url(next_url)))
+    enqueue_on_commit("accounts.tasks.send_magic_link_email", user.pk, safe_next_url(next_url))
 
 
 def magic_link_email_send(*, user: User, next_url: str = "") -> None:
-    from accounts import mail
-
     url = magic_link_create(user=user, next_url=next_url)
     mail.send_templated(
         to=user.email,

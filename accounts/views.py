@@ -26,6 +26,8 @@ from accounts.forms import (
     RateLimitedPasswordChangeForm,
 )
 from accounts.models import User
+from accounts.slots import DASHBOARD_GETTING_STARTED, DASHBOARD_OVERVIEW, MEMBER_HOME
+from core.composition import panels
 
 # Set on sessions opened through an emailed link (magic link or password reset): proof that
 # whoever holds the session reads the account's email.
@@ -42,9 +44,7 @@ def root(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    from hubs.selectors import groups_entered_by
-
-    return render(request, "accounts/home.html", {"communities": groups_entered_by(user=request.user, request=request)})
+    return render(request, "accounts/home.html", {"panels": panels(MEMBER_HOME, request=request)})
 
 
 class LoginView(auth_views.LoginView):
@@ -176,5 +176,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/home.html",
-        {"section": "home", "counts": counts, "site_url": settings.SITE_URL},
+        {
+            "section": "home",
+            "counts": counts,
+            "site_url": settings.SITE_URL,
+            "panels": panels(DASHBOARD_OVERVIEW, request=request),
+            "getting_started": panels(DASHBOARD_GETTING_STARTED, request=request),
+        },
     )

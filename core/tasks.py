@@ -30,6 +30,10 @@ class ReliableTask(Task):
 
 def task_send(name: str, *args: Any) -> None:
     """Queue the task registered as ``name`` now (in-process when Celery runs eagerly)."""
+    if name not in current_app.tasks:
+        # Outside a worker, Celery imports the apps' tasks modules only when asked to; the
+        # web process asks the first time it queues a task that nothing has imported yet.
+        current_app.loader.import_default_modules()
     current_app.tasks[name].delay(*args)
 
 

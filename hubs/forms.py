@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 from core import images
 from core.ids import ModelChoiceField
 from hubs.models import Hub, HubGroup
-from memberships.models import Offer
+from hubs.slots import GROUP_EDITOR
 
 ICON_MAX_BYTES = 2 * 1024 * 1024
 ICON_ACCEPT = "image/jpeg,image/png,image/webp"
@@ -32,18 +33,15 @@ class HubGroupForm(forms.ModelForm):
             "description",
             "permission",
             "upsell",
-            "upsell_offer",
             "upsell_cta",
             "upsell_description",
             "upsell_url",
         ]
         labels = {"upsell": "Upsell"}
-        field_classes = {"upsell_offer": ModelChoiceField}
         help_texts = {
             "permission": "Public: open to every logged-in user. Private: shown to everyone, open only to buyers "
             "and users you grant it to. Hidden: shown to and open for admins only.",
             "upsell": "What users without access see on a private group's paywall.",
-            "upsell_offer": "Popup: the digital offer that gives access to this group.",
         }
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
@@ -56,10 +54,32 @@ class HubGroupForm(forms.ModelForm):
         upsell_field = self.fields["upsell"]
         assert isinstance(upsell_field, forms.ChoiceField)
         upsell_field.choices = HubGroup.Upsell.choices
-        offer_field = self.fields["upsell_offer"]
-        assert isinstance(offer_field, forms.ModelChoiceField)
-        offer_field.queryset = Offer.objects.exclude(status=Offer.Status.ARCHIVED).order_by("title")
-        offer_field.empty_label = "Choose an offer"
+        # Higher layers' fields (memberships: the popup's offer), from hubs.slots.GROUP_EDITOR.
+        self.parts = list(GROUP_EDITOR)
+        self._part_fields: list[tuple[str, str]] = []
+        for part in self.parts:
+            for name, field in part.fields(group=self._group).items():
+                self.fields[name] = field
+                self._part_fields.append((part.section, name))
+
+    @property
+    def _group(self) -> HubGroup | None:
+        return self.instance if self.instance.pk else None
+
+    @property
+    def popup_part_fields(self) -> list[forms.BoundField]:
+        return [self[name] for section, name in self._part_fields if section == "popup"]
+
+    @property
+    def group_data(self) -> dict[str, Any]:
+        """The cleaned values of hubs' own fields, for ``hub_group_create``/``update``."""
+        parts = {name for _section, name in self._part_fields}
+        return {name: value for name, value in self.cleaned_data.items() if name not in parts}
+
+    @property
+    def part_data(self) -> Mapping[str, Any]:
+        """The cleaned values of the higher layers' fields, for their parts' ``save``."""
+        return {name: self.cleaned_data.get(name) for _section, name in self._part_fields}
 
     def clean_name(self) -> str:
         name = " ".join(self.cleaned_data["name"].split())
@@ -71,7 +91,13 @@ class HubGroupForm(forms.ModelForm):
         data = super().clean() or {}
         if data.get("permission") != HubGroup.Permission.PRIVATE:
             data["upsell"] = ""
-            return data
+        else:
+            self._clean_upsell(data)
+        for part in self.parts:
+            part.clean(form=self, group=self._group, data=data)
+        return data
+
+    def _clean_upsell(self, data: dict[str, Any]) -> None:
         upsell = data.get("upsell")
         if upsell == HubGroup.Upsell.URL:
             url = data.get("upsell_url") or ""
@@ -79,19 +105,8 @@ class HubGroupForm(forms.ModelForm):
                 self.add_error("upsell_url", "Enter the URL users without access are sent to.")
             elif url and not url.lower().startswith(("http://", "https://")):
                 self.add_error("upsell_url", "Enter a web address starting with http:// or https://.")
-        elif upsell == HubGroup.Upsell.POPUP:
-            offer = data.get("upsell_offer")
-            if offer is None and "upsell_offer" not in self.errors:
-                self.add_error("upsell_offer", "Choose the offer that gives access to this group.")
-            elif offer is not None and not (self.instance.pk and offer.hub_groups.filter(pk=self.instance.pk).exists()):
-                self.add_error(
-                    "upsell_offer",
-                    "This offer does not give access to this group yet: add the group to the offer's "
-                    "Community Permissions first (Digital Offers).",
-                )
-            if not data.get("upsell_cta"):
-                self.add_error("upsell_cta", "Enter the call-to-action text of the paywall button.")
-        return data
+        elif upsell == HubGroup.Upsell.POPUP and not data.get("upsell_cta"):
+            self.add_error("upsell_cta", "Enter the call-to-action text of the paywall button.")
 
 
 class HubForm(forms.ModelForm):

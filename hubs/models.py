@@ -23,21 +23,14 @@ class HubGroup(models.Model):
     permission = models.CharField(max_length=10, choices=Permission.choices, default=Permission.PRIVATE)
     position = models.PositiveIntegerField(default=0)
 
-    # Upsell shown on the paywall of a private group to users without access.
+    # Upsell shown on the paywall of a private group to users without access. A popup's offer
+    # is chosen on memberships' side (memberships.GroupUpsellOffer): hubs points at nothing above it.
     class Upsell(models.TextChoices):
         NONE = "", "None"
         POPUP = "popup", "Popup"
         URL = "url", "URL"
 
     upsell = models.CharField(max_length=10, choices=Upsell.choices, blank=True, default=Upsell.NONE)
-    upsell_offer = models.ForeignKey(
-        "memberships.Offer",
-        verbose_name="Access-granting offer",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="upsold_groups",
-    )
     upsell_cta = models.CharField("Paywall call-to-action text", max_length=120, blank=True)
     upsell_description = models.TextField("Paywall description", blank=True)
     upsell_url = models.URLField("Upsell URL", max_length=500, blank=True)

@@ -1,17 +1,19 @@
 """Reads for hubs, above all the access rule.
 
 A user may enter hub group G when G is public; or the user is staff; or (G is private and)
-the user holds an active entitlement to an offer whose hub groups include G, or an active
-manual grant to G. Hidden groups are for staff only. Access is derived by one query, never
+the user holds an active manual grant to G, or G comes from one of the rule's other sources
+(``hubs.slots.ACCESS_SOURCES``: memberships adds an active entitlement to an offer whose hub
+groups include G). Hidden groups are for staff only. Access is derived by one query, never
 copied into per-user rows, so changing an offer's groups applies to every buyer at once.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -24,9 +26,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from hubs.models import AccessGrant, AccessGrantEvent, Comment, Hub, HubGroup, Post
-
-if TYPE_CHECKING:
-    from memberships.models import Entitlement
+from hubs.slots import ACCESS_SOURCES, GROUP_IN_USE
 
 _MEMO_ATTR = "_accessible_group_ids"
 
@@ -48,15 +48,13 @@ def accessible_group_ids(*, user: User | AnonymousUser, request: HttpRequest | N
 
 def member_groups_queryset(*, user_id: int, now: datetime) -> QuerySet[HubGroup]:
     """The access rule for a member (not staff), as a queryset: the one definition of it."""
-    from memberships.models import Entitlement, Offer
-
-    granted = AccessGrant.objects.active(now).filter(user_id=user_id).values("group_id")
-    purchased = Offer.hub_groups.through.objects.filter(
-        offer__in=Entitlement.objects.active(now).filter(user_id=user_id).values("offer_id")
-    ).values("hubgroup_id")
+    sources = [
+        AccessGrant.objects.active(now).filter(user_id=user_id).values("group_id"),
+        *(source(user_id=user_id, now=now) for source in ACCESS_SOURCES),
+    ]
+    opened = functools.reduce(operator.or_, (Q(pk__in=source) for source in sources))
     return HubGroup.objects.filter(
-        Q(permission=HubGroup.Permission.PUBLIC)
-        | Q(permission=HubGroup.Permission.PRIVATE) & (Q(pk__in=granted) | Q(pk__in=purchased))
+        Q(permission=HubGroup.Permission.PUBLIC) | Q(permission=HubGroup.Permission.PRIVATE) & opened
     ).order_by()
 
 
@@ -75,7 +73,8 @@ def _compiled_member_rule(alias: str) -> tuple[str, tuple[Any, ...], tuple[int, 
     now_forms = (_NOW_PLACEHOLDER, connections[alias].ops.adapt_datetimefield_value(_NOW_PLACEHOLDER))
     user_slots = tuple(i for i, value in enumerate(params) if value == _USER_PLACEHOLDER)
     now_slots = tuple(i for i, value in enumerate(params) if any(value == form for form in now_forms))
-    if len(user_slots) != 2 or len(now_slots) != 2:  # one of each per source: grants, purchases
+    sources = 1 + len(ACCESS_SOURCES)  # manual grants, then the registered ones
+    if len(user_slots) != sources or len(now_slots) != sources:  # one of each per source
         raise RuntimeError(f"the access rule's compiled parameters are not the expected ones: {params!r}")
     return sql, tuple(params), user_slots, now_slots
 
@@ -154,6 +153,11 @@ def groups_entered_by(*, user: User | AnonymousUser, request: HttpRequest | None
     return [group for group in groups if group.pk in open_ids]
 
 
+def group_in_use_by(*, group: HubGroup) -> list[str]:
+    """The names of what still uses ``group`` (the offers selling it: ``hubs.slots.GROUP_IN_USE``)."""
+    return [name for check in GROUP_IN_USE for name in check(group=group)]
+
+
 def group_hubs(*, group: HubGroup) -> QuerySet[Hub]:
     return group.hubs.order_by("position", "id")
 
@@ -220,51 +224,28 @@ class GrantSource:
 
 
 @dataclass(frozen=True)
-class PurchaseSource:
-    entitlement: Entitlement
-    gives_access: bool
-    groups: list[HubGroup]
-
-
-@dataclass(frozen=True)
 class AccessSources:
-    """Every source of one user's access, for the Users page."""
+    """hubs' own sources of one user's access (manual grants), and what all sources open today.
+
+    The other sources show their own sections on the Users page (``hubs.slots.USER_PAGE``)."""
 
     grants: list[GrantSource]
-    purchases: list[PurchaseSource]
     events: list[AccessGrantEvent]
     open_groups: list[HubGroup]
 
 
 def user_access_sources(*, user: User) -> AccessSources:
-    """Manual grants and purchases (entitlements), live or not, and what they open today."""
-    from memberships.models import Entitlement
-
+    """Manual grants, live or not, their history, and what the user may enter today."""
     now = timezone.now()
     grants = (
         AccessGrant.objects.filter(user=user)
         .select_related("group", "granted_by", "revoked_by")
         .order_by("-granted_at", "-id")
     )
-    entitlements = (
-        Entitlement.objects.filter(user=user)
-        .select_related("offer")
-        .prefetch_related(Prefetch("offer__hub_groups", queryset=HubGroup.objects.order_by("position", "id")))
-        .order_by("-started_at")
-    )
-    active_entitlements = set(Entitlement.objects.active(now).filter(user=user).values_list("pk", flat=True))
     events = AccessGrantEvent.objects.filter(user=user).select_related("group", "actor").order_by("-created_at", "-id")
     open_ids = accessible_group_ids(user=user)
     return AccessSources(
         grants=[GrantSource(grant=grant, gives_access=grant.is_active(now)) for grant in grants],
-        purchases=[
-            PurchaseSource(
-                entitlement=entitlement,
-                gives_access=entitlement.pk in active_entitlements,
-                groups=list(entitlement.offer.hub_groups.all()),
-            )
-            for entitlement in entitlements
-        ],
         events=list(events[:100]),
         open_groups=[group for group in HubGroup.objects.order_by("position", "id") if group.pk in open_ids],
     )

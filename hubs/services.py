@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.text import slugify
 
 from accounts.models import User
 from accounts.services import user_access_added
 from core.images import ProcessedImage
 from core.markdown import render_markdown
+from core.slugs import unique_slug
+from hubs import selectors
 from hubs.models import AccessGrant, AccessGrantEvent, Comment, Hub, HubGroup, Post
-from memberships.models import Offer
+from hubs.slots import GROUP_EDITOR
 
 Direction = Literal["up", "down"]
 
 
 class GroupInUseError(Exception):
-    """A group that an offer still sells cannot be deleted."""
+    """A group that something still uses (an offer sells it: ``hubs.slots.GROUP_IN_USE``) cannot be deleted."""
 
     def __init__(self, offer_titles: list[str]) -> None:
         self.offer_titles = offer_titles
@@ -34,24 +36,12 @@ class GroupInUseError(Exception):
         )
 
 
-def _unique_slug(queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str, *, exclude_pk: int | None = None) -> str:
-    base = slugify(name)[:120] or ("group" if queryset.model is HubGroup else "hub")
-    if exclude_pk is not None:
-        queryset = queryset.exclude(pk=exclude_pk)
-    taken = set(queryset.filter(slug__startswith=base).values_list("slug", flat=True))
-    if base not in taken:
-        return base
-    number = 2
-    while f"{base}-{number}" in taken:
-        number += 1
-    return f"{base}-{number}"
-
-
 def _save_with_unique_slug(obj: HubGroup | Hub, queryset: QuerySet[HubGroup] | QuerySet[Hub], name: str) -> None:
     """Save ``obj`` under a free slug; the unique index decides if two saves race for one."""
     attempts = 5
     for attempt in range(attempts):
-        obj.slug = _unique_slug(queryset, name, exclude_pk=obj.pk)
+        fallback = "group" if queryset.model is HubGroup else "hub"
+        obj.slug = unique_slug(queryset, name, fallback=fallback, max_length=120, exclude_pk=obj.pk)
         try:
             with transaction.atomic():
                 obj.save()
@@ -79,19 +69,21 @@ def hub_group_create(
     description: str = "",
     permission: str = HubGroup.Permission.PRIVATE,
     upsell: str = HubGroup.Upsell.NONE,
-    upsell_offer: Offer | None = None,
     upsell_cta: str = "",
     upsell_description: str = "",
     upsell_url: str = "",
+    extras: Mapping[str, Any] | None = None,
 ) -> HubGroup:
+    """``extras`` are the values of the editor's higher-layer parts (``hubs.slots.GROUP_EDITOR``)."""
     group = HubGroup(
         name=name,
         description=description,
         permission=permission,
         position=_next_position(HubGroup.objects.all()),
     )
-    _apply_upsell(group, upsell, upsell_offer, upsell_cta, upsell_description, upsell_url)
+    _apply_upsell(group, upsell, upsell_cta, upsell_description, upsell_url)
     _save_with_unique_slug(group, HubGroup.objects.all(), name)
+    _save_parts(group, extras)
     return group
 
 
@@ -103,34 +95,40 @@ def hub_group_update(
     description: str,
     permission: str,
     upsell: str = HubGroup.Upsell.NONE,
-    upsell_offer: Offer | None = None,
     upsell_cta: str = "",
     upsell_description: str = "",
     upsell_url: str = "",
+    extras: Mapping[str, Any] | None = None,
 ) -> HubGroup:
     group.name = name
     group.description = description
     group.permission = permission
-    _apply_upsell(group, upsell, upsell_offer, upsell_cta, upsell_description, upsell_url)
+    _apply_upsell(group, upsell, upsell_cta, upsell_description, upsell_url)
     # The slug is the group's address: it stays when the group is renamed, so links keep working.
     group.save()
+    _save_parts(group, extras)
     return group
 
 
-def _apply_upsell(group: HubGroup, upsell: str, offer: Offer | None, cta: str, description: str, url: str) -> None:
-    """Keep only the fields of the chosen upsell kind, so a stale URL or offer never shows."""
+def _apply_upsell(group: HubGroup, upsell: str, cta: str, description: str, url: str) -> None:
+    """Keep only the fields of the chosen upsell kind, so a stale URL or offer never shows
+    (the parts drop their popup values too when the group has no popup)."""
     group.upsell = upsell if group.permission == HubGroup.Permission.PRIVATE else HubGroup.Upsell.NONE
-    group.upsell_offer = offer if group.upsell == HubGroup.Upsell.POPUP else None
     group.upsell_cta = cta if group.upsell else ""
     group.upsell_description = description if group.upsell == HubGroup.Upsell.POPUP else ""
     group.upsell_url = url if group.upsell == HubGroup.Upsell.URL else ""
+
+
+def _save_parts(group: HubGroup, extras: Mapping[str, Any] | None) -> None:
+    for part in GROUP_EDITOR:
+        part.save(group=group, data=extras or {})
 
 
 @transaction.atomic
 def hub_group_delete(*, group: HubGroup) -> None:
     """Delete a group with its hubs, posts and grants, unless an offer still sells it."""
     group = HubGroup.objects.select_for_update().get(pk=group.pk)
-    selling = list(group.offers.exclude(status="archived").order_by("title").values_list("title", flat=True))
+    selling = selectors.group_in_use_by(group=group)
     if selling:
         raise GroupInUseError(selling)
     group.delete()

@@ -19,9 +19,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import staff_required
 from accounts.models import User
+from core.composition import panels
 from hubs import selectors, services
 from hubs.forms import AccessGrantForm, CommentForm, HubForm, HubGroupForm, PostForm
 from hubs.models import AccessGrant, Hub, HubGroup
+from hubs.slots import PAYWALL, USER_PAGE
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
 cache = ConnectionProxy(caches, "local")
@@ -41,12 +43,10 @@ def _member(request: HttpRequest) -> User:
 
 
 def _paywall(request: HttpRequest, group: HubGroup) -> HttpResponse:
-    """What a user without access sees instead of a private group's content."""
-    offer = group.upsell_offer if group.upsell == HubGroup.Upsell.POPUP else None
-    # Only sell what opens this group: the offer may have been unpublished or changed since.
-    if offer is not None and (offer.status != "published" or not offer.hub_groups.filter(pk=group.pk).exists()):
-        offer = None
-    return render(request, "hubs/paywall.html", {"group": group, "offer": offer}, status=403)
+    """What a user without access sees instead of a private group's content: the group's URL
+    upsell, or what higher layers offer for it (``hubs.slots.PAYWALL``: memberships' offer)."""
+    upsells = panels(PAYWALL, request=request, group=group)
+    return render(request, "hubs/paywall.html", {"group": group, "upsells": upsells}, status=403)
 
 
 # --- The community (members) ------------------------------------------------------------------
@@ -215,7 +215,7 @@ def dashboard_community(request: HttpRequest) -> HttpResponse:
 def dashboard_group_create(request: HttpRequest) -> HttpResponse:
     form = HubGroupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        group = services.hub_group_create(**form.cleaned_data)
+        group = services.hub_group_create(**form.group_data, extras=form.part_data)
         messages.success(request, f"The hub group “{group.name}” is created. Add its first hub below.")
         return redirect("hubs:dashboard_group", pk=group.pk)
     return render(request, "hubs/dashboard/group_form.html", {"section": "community", "form": form, "group": None})
@@ -227,7 +227,7 @@ def dashboard_group(request: HttpRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(HubGroup, pk=pk)
     form = HubGroupForm(request.POST or None, instance=get_object_or_404(HubGroup, pk=pk))
     if request.method == "POST" and form.is_valid():
-        services.hub_group_update(group=group, **form.cleaned_data)
+        services.hub_group_update(group=group, **form.group_data, extras=form.part_data)
         messages.success(request, "The hub group is saved.")
         return redirect("hubs:dashboard_group", pk=group.pk)
     return render(
@@ -263,7 +263,7 @@ def dashboard_group_delete(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("hubs:dashboard_group", pk=group.pk)
         messages.success(request, f"The hub group “{group.name}” is deleted.")
         return redirect("hubs:dashboard_community")
-    selling = list(group.offers.exclude(status="archived").order_by("title"))
+    selling = selectors.group_in_use_by(group=group)
     counts = {"hubs": group.hubs.count(), "grants": group.access_grants.filter(revoked_at__isnull=True).count()}
     return render(
         request,
@@ -367,10 +367,11 @@ def dashboard_user(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{person.get_full_name()} now has access to “{group.name}”.")
         return redirect("hubs:dashboard_user", pk=person.pk)
     sources = selectors.user_access_sources(user=person)
+    sections = panels(USER_PAGE, request=request, person=person)
     return render(
         request,
         "hubs/dashboard/user.html",
-        {"section": "users", "person": person, "sources": sources, "form": form},
+        {"section": "users", "person": person, "sources": sources, "panels": sections, "form": form},
         status=400 if form.errors else 200,
     )
 

@@ -231,3 +231,17 @@ class Entitlement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.offer} ({self.status})"
+
+
+class GroupUpsellOffer(models.Model):
+    """The offer that a private group's popup upsell sells.
+
+    The popup (its kind, call to action and text) is the group's, in hubs; which offer it sells
+    is memberships', since hubs sits below memberships and points at nothing above it.
+    """
+
+    group = models.OneToOneField(HubGroup, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="upsells")
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.offer}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Prefetch, Q, QuerySet
@@ -15,6 +17,64 @@ from django.utils.functional import cached_property
 from accounts.models import User
 from hubs.models import AccessGrant, HubGroup
 from memberships.models import Entitlement, Offer
+
+
+# --- What memberships gives hubs ------------------------------------------------------------
+def purchased_group_ids(*, user_id: int, now: datetime) -> QuerySet[Any]:
+    """The access rule's purchase source: groups of offers the user holds an active
+    entitlement to (``hubs.slots.ACCESS_SOURCES``; uses ``user_id`` and ``now`` once each)."""
+    return Offer.hub_groups.through.objects.filter(
+        offer__in=Entitlement.objects.active(now).filter(user_id=user_id).values("offer_id")
+    ).values("hubgroup_id")
+
+
+def upsell_offer_on_sale(*, group: HubGroup) -> Offer | None:
+    """The offer a group's popup upsell sells, while it is published and still opens the group
+    (the creator may have unpublished it or changed its groups since), in one query."""
+    return Offer.objects.published().filter(upsells__group=group, hub_groups=group).first()
+
+
+def upsell_offer_for(*, group: HubGroup) -> Offer | None:
+    """The offer chosen for a group's popup upsell, whatever its state (the group editor)."""
+    return Offer.objects.filter(upsells__group=group).first()
+
+
+def offers_selling(*, group: HubGroup) -> list[str]:
+    """Titles of the offers, archived ones aside, that sell ``group``."""
+    return list(
+        Offer.objects.filter(hub_groups=group)
+        .exclude(status=Offer.Status.ARCHIVED)
+        .order_by("title")
+        .values_list("title", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """One entitlement of a user, for the Users page: what it opens and whether it does today."""
+
+    entitlement: Entitlement
+    gives_access: bool
+    groups: list[HubGroup]
+
+
+def user_purchases(*, user: User) -> list[Purchase]:
+    """Every entitlement of ``user``, live or not, newest first, in three queries."""
+    entitlements = (
+        Entitlement.objects.filter(user=user)
+        .select_related("offer")
+        .prefetch_related(Prefetch("offer__hub_groups", queryset=HubGroup.objects.order_by("position", "id")))
+        .order_by("-started_at")
+    )
+    active = set(Entitlement.objects.active(timezone.now()).filter(user=user).values_list("pk", flat=True))
+    return [
+        Purchase(
+            entitlement=entitlement,
+            gives_access=entitlement.pk in active,
+            groups=list(entitlement.offer.hub_groups.all()),
+        )
+        for entitlement in entitlements
+    ]
 
 
 def dashboard_offer_list(*, status: str | None = None) -> QuerySet[Offer]:

@@ -12,16 +12,20 @@ from django.core.cache import caches
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.connection import ConnectionProxy
-from django.utils.text import slugify
 
+from accounts import mail
 from accounts.models import User
 from accounts.services import magic_link_create, user_access_added, user_get_or_create
 from core.images import ProcessedImage
+from core.slugs import unique_slug
+from core.tasks import enqueue_on_commit
 from hubs.models import HubGroup
 from memberships import emails
-from memberships.models import Entitlement, Offer
+from memberships.models import Entitlement, GroupUpsellOffer, Offer
+from memberships.selectors import checkout_cache_key, community_path
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
 cache = ConnectionProxy(caches, "local")
@@ -92,23 +96,7 @@ def offer_image_store(*, image: ProcessedImage, role: str) -> str:
 
 
 # --- Offers --------------------------------------------------------------------------------------
-def _unique_slug(base: str, *, exclude_pk: int | None = None) -> str:
-    base = (slugify(base) or "offer")[:200]
-    taken_slugs = Offer.objects.filter(slug__startswith=base)
-    if exclude_pk is not None:
-        taken_slugs = taken_slugs.exclude(pk=exclude_pk)
-    taken = set(taken_slugs.values_list("slug", flat=True))
-    if base not in taken:
-        return base
-    number = 2
-    while f"{base}-{number}" in taken:
-        number += 1
-    return f"{base}-{number}"
-
-
 def _forget_cached_pages(*slugs: str) -> None:
-    from memberships.selectors import checkout_cache_key
-
     keys = [checkout_cache_key(slug) for slug in slugs]
     transaction.on_commit(lambda: cache.delete_many(keys))
 
@@ -142,7 +130,7 @@ def offer_create(
     _check_fields(fields)
     for attempt in range(5):
         offer = Offer(kind=kind, status=Offer.Status.DRAFT, thumbnail=thumbnail, cover=cover, **fields)
-        offer.slug = slug or _unique_slug(fields["title"])
+        offer.slug = slug or unique_slug(Offer.objects.all(), fields["title"], fallback="offer", max_length=200)
         try:
             with transaction.atomic():
                 offer.save()
@@ -267,6 +255,18 @@ def offer_duplicate(*, offer: Offer) -> Offer:
     )
 
 
+# --- Upsells ------------------------------------------------------------------------------------
+@transaction.atomic
+def group_upsell_offer_set(*, group: HubGroup, offer: Offer | None) -> None:
+    """Choose the offer a group's popup upsell sells (None: none). Whether it may be chosen is
+    the group editor's check (``memberships.panels.UpsellOfferPart``); the paywall shows it
+    only while it is published and sells the group."""
+    if offer is None:
+        GroupUpsellOffer.objects.filter(group=group).delete()
+    else:
+        GroupUpsellOffer.objects.update_or_create(group=group, defaults={"offer": offer})
+
+
 # --- Entitlements -------------------------------------------------------------------------------
 @transaction.atomic
 def entitlement_grant(
@@ -311,10 +311,7 @@ def entitlement_grant(
     if granted and not new_account:
         user_access_added(user=user)
     if granted:
-        from memberships.tasks import send_confirmation_email
-
-        entitlement_id = entitlement.pk
-        transaction.on_commit(lambda: send_confirmation_email.delay(entitlement_id))
+        enqueue_on_commit("memberships.tasks.send_confirmation_email", entitlement.pk)
     return entitlement, granted
 
 
@@ -372,9 +369,6 @@ def offer_claim_free(*, offer: Offer, email: str, full_name: str = "") -> FreeCl
 # --- Confirmation email ---------------------------------------------------------------------------
 def confirmation_email_send(*, entitlement: Entitlement) -> None:
     """The offer's confirmation email to its buyer, with a fresh single-use login link."""
-    from accounts import mail
-    from memberships.selectors import community_path
-
     offer = entitlement.offer
     user = entitlement.user
     path = community_path(groups=list(offer.hub_groups.all()))
@@ -392,10 +386,6 @@ def confirmation_email_send(*, entitlement: Entitlement) -> None:
 
 def confirmation_email_send_test(*, to: User, offer_title: str, subject: str, body: str) -> None:
     """The editor's *Send me a test*: the current wording, filled with the creator's details."""
-    from django.urls import reverse
-
-    from accounts import mail
-
     values = {
         "buyer_name": to.full_name or to.email,
         "offer_title": offer_title or "Your offer",

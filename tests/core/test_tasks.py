@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from celery import shared_task
 from django.db import transaction
@@ -30,3 +33,18 @@ def test_a_rolled_back_transaction_queues_nothing() -> None:
         enqueue_on_commit("tests.core.record", 8)
         transaction.set_rollback(True)
     assert RAN == []
+
+
+def test_a_task_is_found_by_its_name_before_anything_imported_its_module() -> None:
+    # A fresh process, as a web worker is: no module has imported accounts.tasks yet.
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.test_settings'; django.setup()\n"
+        "import sys; from unittest import mock; from celery import current_app\n"
+        "assert 'accounts.tasks' not in sys.modules\n"
+        "from core.tasks import task_send\n"
+        "with mock.patch('celery.app.task.Task.delay') as delay:\n"
+        "    task_send('accounts.tasks.send_magic_link_email', 1)\n"
+        "assert delay.call_args.args == (1,), delay.call_args\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -51,7 +51,7 @@ def test_a_popup_upsell_leads_to_the_offer_page(
         description=private_group.description,
         permission="private",
         upsell="popup",
-        upsell_offer=offer,
+        extras={"upsell_offer": offer},
         upsell_cta="Unlock the Inner Circle",
         upsell_description="Weekly calls and the archive.",
     )
@@ -74,7 +74,7 @@ def test_a_popup_upsell_for_an_unpublished_offer_is_not_shown(
         description="",
         permission="private",
         upsell="popup",
-        upsell_offer=offer,
+        extras={"upsell_offer": offer},
         upsell_cta="Unlock",
     )
     client.force_login(member)
@@ -190,7 +190,7 @@ def test_a_popup_upsell_for_an_offer_that_stopped_selling_the_group_is_not_shown
         description="",
         permission="private",
         upsell="popup",
-        upsell_offer=offer,
+        extras={"upsell_offer": offer},
         upsell_cta="Buy the Yoga Pass",
         upsell_description="",
     )
