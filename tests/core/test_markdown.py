@@ -40,17 +40,20 @@ PATHOLOGICAL: dict[str, Callable[[int], str]] = {
 
 
 def _seconds(text: str) -> float:
-    """The best of a few timings of rendering ``text``, each long enough to measure."""
-    start = time.perf_counter()
+    """The best of a few timings of rendering ``text``, each long enough to measure.
+
+    CPU time of this process, not wall time: other processes on a loaded machine then cost
+    the measurement nothing."""
+    start = time.process_time()
     render_markdown(text)
-    once = time.perf_counter() - start
+    once = time.process_time() - start
     number = max(1, int(0.02 / max(once, 1e-6)))
     best = once
     for _ in range(3):
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(number):
             render_markdown(text)
-        best = min(best, (time.perf_counter() - start) / number)
+        best = min(best, (time.process_time() - start) / number)
     return best
 
 
@@ -60,8 +63,14 @@ def test_ten_times_longer_pathological_text_costs_less_than_thirty_times_as_much
 ) -> None:
     short, long = make(LONGEST // 10), make(LONGEST)
     assert len(long) == LONGEST
-    ratio = _seconds(long) / _seconds(short)
-    assert ratio < 30, f"rendering 10x more text cost {ratio:.0f}x the time"
+    # Linear rendering costs about 10x and quadratic about 100x, so one noisy measurement can
+    # be told from a quadratic renderer by measuring again: the best of three rounds counts.
+    ratios = []
+    for _ in range(3):
+        ratios.append(_seconds(long) / _seconds(short))
+        if ratios[-1] < 30:
+            break
+    assert min(ratios) < 30, f"rendering 10x more text cost {min(ratios):.0f}x the time"
 
 
 def _depth(html: str) -> int:
