@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -63,6 +64,11 @@ class StripeAccount(models.Model):
     @property
     def is_connected(self) -> bool:
         return self.disconnected_at is None
+
+
+def browser_key_hash(key: str) -> str:
+    """What ``CheckoutAttempt.browser_key`` stores of the key in the buyer's signed cookie."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class CheckoutAttempt(models.Model):

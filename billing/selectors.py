@@ -6,7 +6,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
-from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
+from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent, browser_key_hash
 from memberships.models import Entitlement, Offer
 
 
@@ -37,8 +37,6 @@ def webhook_events_recent(*, limit: int = 100, status: str = "") -> QuerySet[Web
 
 def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) -> CheckoutAttempt | None:
     """The attempt, but only for the browser that started it."""
-    from billing.services import browser_key_hash
-
     if not browser_key:
         return None
     return (

@@ -19,9 +19,11 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import ratelimit
 from accounts.decorators import staff_required
 from accounts.models import User
-from billing import selectors, services
+from billing import selectors
 from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, WebhookEvent
+from billing.services import checkout as checkout_services
+from billing.services import connect, webhooks
 from memberships.forms import PaidCheckoutForm
 from memberships.models import Offer
 from memberships.selectors import community_path
@@ -109,7 +111,7 @@ def stripe_connect_return(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Stripe could not be connected. {exc.user_message}")
         return redirect("billing:dashboard_integrations")
     assert isinstance(request.user, User)
-    account = services.stripe_account_connect(status=status, by=request.user)
+    account = connect.stripe_account_connect(status=status, by=request.user)
     if account.charges_enabled:
         messages.success(request, f"Stripe account {account.account_id} is connected. You can publish paid offers.")
     else:
@@ -129,7 +131,7 @@ def stripe_refresh(request: HttpRequest) -> HttpResponse:
     if account is None:
         return redirect("billing:dashboard_integrations")
     try:
-        status = services.stripe_account_refresh_from_stripe(account_id=account.account_id)
+        status = connect.stripe_account_refresh_from_stripe(account_id=account.account_id)
     except gateway.StripeGatewayError as exc:
         messages.error(request, f"The status could not be refreshed. {exc.user_message}")
         return redirect("billing:dashboard_integrations")
@@ -173,7 +175,7 @@ def stripe_disconnect(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Stripe could not be disconnected, so it is still connected. {exc.user_message}")
         return redirect("billing:dashboard_integrations")
     assert isinstance(request.user, User)
-    services.stripe_account_disconnect(account_id=account.account_id, by=request.user)
+    connect.stripe_account_disconnect(account_id=account.account_id, by=request.user)
     messages.success(request, "Stripe is disconnected. Paid offers cannot be bought until you connect an account.")
     return redirect("billing:dashboard_integrations")
 
@@ -189,7 +191,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("invalid signature", content_type="text/plain")
     except gateway.WebhookPayloadInvalid:
         return HttpResponseBadRequest("invalid payload", content_type="text/plain")
-    services.webhook_event_record(event=event)
+    webhooks.webhook_event_record(event=event)
     return HttpResponse("ok", content_type="text/plain")
 
 
@@ -214,7 +216,7 @@ def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
 @require_POST
 def dashboard_webhook_event_retry(request: HttpRequest, pk: int) -> HttpResponse:
     event = get_object_or_404(WebhookEvent, pk=pk)
-    if services.webhook_event_retry(event=event):
+    if webhooks.webhook_event_retry(event=event):
         messages.success(request, f"Event {event.event_id} was queued again.")
     else:
         messages.info(request, f"Event {event.event_id} is already {event.get_status_display().lower()}.")
@@ -278,7 +280,7 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
         return _error_page(request, offer, NOT_SELLING, form)
     key = _browser_key(request) or secrets.token_urlsafe(32)
     try:
-        _, url = services.checkout_session_start(
+        _, url = checkout_services.checkout_session_start(
             offer=offer, account=account, email=email, full_name=full_name, browser_key=key, site_url=settings.SITE_URL
         )
     except gateway.StripeAccountNotReady:
@@ -366,7 +368,7 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
         and buyer.is_active
         and not buyer.is_staff
         and not request.user.is_authenticated
-        and services.checkout_attempt_login_use(attempt=attempt)
+        and checkout_services.checkout_attempt_login_use(attempt=attempt)
     ):
         login(request, buyer)
         messages.success(request, f"Welcome! You now have access to {offer.title}.")

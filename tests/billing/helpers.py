@@ -79,7 +79,7 @@ def paid_offer(*, recurring: bool = False, amount: int = 5000, slug: str = "inne
 
 
 def attempt_for(offer: Offer, *, email: str = "buyer@example.com", browser_key: str = "key") -> CheckoutAttempt:
-    from billing.services import checkout_attempt_create
+    from billing.services.checkout import checkout_attempt_create
 
     account = StripeAccount.objects.connected().get()
     return checkout_attempt_create(
@@ -111,18 +111,25 @@ class FakeStripe:
                 raise gateway.StripeGatewayError(f"No such {name}: {key}", code="resource_missing")
             return store[key]
 
+        # Stripe's dictionaries, read by the gateway's own parsers as real answers are.
         monkeypatch.setattr(
             gateway,
             "checkout_session_retrieve",
-            lambda *, account_id, session_id: lookup(self.sessions, session_id, "checkout.session"),
+            lambda *, account_id, session_id: gateway.CheckoutSession.from_stripe(
+                lookup(self.sessions, session_id, "checkout.session")
+            ),
         )
         monkeypatch.setattr(
-            gateway, "invoice_retrieve", lambda *, account_id, invoice_id: lookup(self.invoices, invoice_id, "invoice")
+            gateway,
+            "invoice_retrieve",
+            lambda *, account_id, invoice_id: gateway.Invoice.from_stripe(lookup(self.invoices, invoice_id, "invoice")),
         )
         monkeypatch.setattr(
             gateway,
             "subscription_retrieve",
-            lambda *, account_id, subscription_id: lookup(self.subscriptions, subscription_id, "subscription"),
+            lambda *, account_id, subscription_id: gateway.Subscription.from_stripe(
+                lookup(self.subscriptions, subscription_id, "subscription")
+            ),
         )
 
     def paid_session(self, attempt: CheckoutAttempt, *, amount: int | None = None) -> dict[str, Any]:

@@ -47,10 +47,10 @@ class Catalog:
         }
         return price_id
 
-    def price_retrieve(self, *, account_id: str, price_id: str) -> dict[str, Any]:
+    def price_retrieve(self, *, account_id: str, price_id: str) -> gateway.Price:
         if price_id not in self.prices:
             raise gateway.StripeGatewayError("No such price", code="resource_missing")
-        return self.prices[price_id]
+        return gateway.Price.from_stripe(self.prices[price_id])
 
     def price_archive(self, *, account_id: str, price_id: str) -> None:
         self.prices[price_id]["active"] = False
