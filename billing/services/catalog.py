@@ -6,7 +6,15 @@ from django.db import transaction
 
 from billing import stripe_gateway as gateway
 from billing.models import StripeAccount
+from core.tasks import enqueue_on_commit
 from memberships.models import Offer
+
+
+def offer_changed(offer: Offer) -> None:
+    """An offer was created, saved or published (``memberships.hooks``): sync a paid offer's
+    product and price to Stripe once the change commits."""
+    if not offer.is_free:
+        enqueue_on_commit("billing.tasks.sync_offer_to_stripe", offer.pk)
 
 
 def offer_price_matches(price: gateway.Price, offer: Offer) -> bool:

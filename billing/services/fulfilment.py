@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,13 +13,9 @@ from accounts.services import user_get_or_create
 from billing.models import CheckoutAttempt, Payment, WebhookEvent
 from billing.stripe_gateway import PaidObject
 from memberships.models import Entitlement, Offer
-from memberships.services import entitlement_grant
+from memberships.services import entitlement_extend, entitlement_grant
 
 logger = logging.getLogger(__name__)
-
-# Stripe renews a subscription at the period's end but charges its invoice up to about an hour
-# later; the leeway keeps a paying member's access from blinking out in between.
-RENEWAL_LEEWAY = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -73,18 +68,8 @@ def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outco
         attempt=attempt,
     )
     if attempt.pricing == Offer.Pricing.RECURRING:
-        access_until = (paid.period_end + RENEWAL_LEEWAY) if paid.period_end else None
-        current = Entitlement.objects.filter(user=user, offer=attempt.offer).first()
-        # Invoices may be processed out of order: an older one never shortens access.
-        if access_until and current and current.access_until and current.access_until > access_until:
-            access_until = current.access_until
-        entitlement_grant(
-            user=user,
-            offer=attempt.offer,
-            source=Entitlement.Source.SUBSCRIPTION,
-            access_until=access_until,
-            new_account=created,
-        )
+        # Invoices may be processed out of order: the rule keeps an older one from shortening access.
+        entitlement_extend(user=user, offer=attempt.offer, period_end=paid.period_end, new_account=created)
     else:
         entitlement_grant(user=user, offer=attempt.offer, source=Entitlement.Source.PURCHASE, new_account=created)
 

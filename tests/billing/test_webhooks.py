@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.models import CheckoutAttempt, Payment, WebhookEvent
-from billing.services import fulfilment, webhooks
+from billing.services import webhooks
 from memberships.models import Entitlement
+from memberships.services import RENEWAL_LEEWAY
 from tests.billing.helpers import (
     ACCOUNT_ID,
     FakeStripe,
@@ -247,7 +248,7 @@ def test_a_recurring_checkout_gives_access_until_the_period_end(client, fake_str
     assert entitlement.source == Entitlement.Source.SUBSCRIPTION
     period_end = fake_stripe.subscriptions[session["subscription"]]["items"]["data"][0]["current_period_end"]
     assert entitlement.access_until is not None
-    assert int(entitlement.access_until.timestamp()) == period_end + int(fulfilment.RENEWAL_LEEWAY.total_seconds())
+    assert int(entitlement.access_until.timestamp()) == period_end + int(RENEWAL_LEEWAY.total_seconds())
     assert Payment.objects.get().stripe_object_id == session["invoice"]
 
 
