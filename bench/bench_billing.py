@@ -233,8 +233,8 @@ def _seller(sandbox_url: str) -> tuple[object, str]:
     offer = Offer.objects.create(
         title="Bench Club", slug="bench-club", status=Offer.Status.PUBLISHED, pricing="one_time", price_amount=2500
     )
-    synced = catalog.offer_stripe_sync(offer_id=offer.pk)
-    return synced, account_id
+    catalog.offer_stripe_sync(offer_id=offer.pk)
+    return offer, account_id
 
 
 def _one_purchase(sandbox_url: str, offer: object, account_id: str, emails: Path, index: int) -> float:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing import stripe_gateway as gateway
-from billing.models import CheckoutAttempt, StripeAccount, browser_key_hash
+from billing.models import CheckoutAttempt, OfferStripePrice, StripeAccount, browser_key_hash
 from billing.services.catalog import offer_stripe_price_ensure
 from billing.services.connect import stripe_account_refresh_from_stripe
 from memberships.models import Offer
@@ -29,10 +29,11 @@ def checkout_attempt_create(
     *, offer: Offer, account: StripeAccount, email: str, full_name: str, browser_key: str
 ) -> CheckoutAttempt:
     """Start an attempt with a snapshot of the price the buyer is shown."""
+    price_id = OfferStripePrice.objects.filter(offer=offer).values_list("price_id", flat=True).first()
     return CheckoutAttempt.objects.create(
         offer=offer,
         stripe_account_id=account.account_id,
-        stripe_price_id=offer.stripe_price_id,
+        stripe_price_id=price_id or "",
         amount=offer.price_amount,
         currency=offer.currency.lower(),
         pricing=offer.pricing,
@@ -87,7 +88,7 @@ def checkout_session_start(
     called outside any transaction with the attempt's idempotency key, then the session is
     recorded. A failure marks the attempt failed and raises the gateway's error.
     """
-    offer = offer_stripe_price_ensure(offer=offer, account_id=account.account_id)
+    offer_stripe_price_ensure(offer=offer, account_id=account.account_id)
     attempt = checkout_attempt_create(
         offer=offer, account=account, email=email, full_name=full_name, browser_key=browser_key
     )

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.test import Client, TestCase
 
-from billing.models import CheckoutAttempt, StripeAccount
+from billing.models import CheckoutAttempt, OfferStripePrice, StripeAccount
 from memberships.models import Offer
 
 ACCOUNT_ID = "acct_1CreatorTest000"
@@ -64,7 +64,7 @@ def connect_account(*, charges_enabled: bool = True, account_id: str = ACCOUNT_I
 
 
 def paid_offer(*, recurring: bool = False, amount: int = 5000, slug: str = "inner-circle", **extra: Any) -> Offer:
-    return Offer.objects.create(
+    offer = Offer.objects.create(
         title="Inner Circle",
         slug=slug,
         status=Offer.Status.PUBLISHED,
@@ -72,10 +72,10 @@ def paid_offer(*, recurring: bool = False, amount: int = 5000, slug: str = "inne
         interval=Offer.Interval.MONTH if recurring else "",
         price_amount=amount,
         currency="usd",
-        stripe_product_id="prod_test",
-        stripe_price_id="price_test",
         **extra,
     )
+    OfferStripePrice.objects.create(offer=offer, product_id="prod_test", price_id="price_test")
+    return offer
 
 
 def attempt_for(offer: Offer, *, email: str = "buyer@example.com", browser_key: str = "key") -> CheckoutAttempt:

@@ -40,9 +40,9 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> Sessions:
             {
                 "id": price_id,
                 "active": True,
-                "unit_amount": Offer.objects.get(stripe_price_id=price_id).price_amount,
+                "unit_amount": Offer.objects.get(stripe_price__price_id=price_id).price_amount,
                 "currency": "usd",
-                "recurring": Offer.objects.get(stripe_price_id=price_id).stripe_recurring,
+                "recurring": Offer.objects.get(stripe_price__price_id=price_id).stripe_recurring,
             }
         ),
     )
@@ -70,7 +70,7 @@ def test_paying_creates_a_checkout_session_from_the_stored_price(client, session
     assert call["account_id"] == "acct_1CreatorTest000"
     assert call["idempotency_key"] == f"checkout-{attempt.pk}"
     assert params["mode"] == "payment"
-    assert params["line_items"] == [{"price": offer.stripe_price_id, "quantity": 1}]
+    assert params["line_items"] == [{"price": offer.stripe_price.price_id, "quantity": 1}]
     assert params["client_reference_id"] == str(attempt.pk)
     assert params["customer_email"] == "bea@example.com"
     assert params["success_url"].endswith(f"/checkout/{attempt.pk}/return/?session_id={{CHECKOUT_SESSION_ID}}")

@@ -18,7 +18,7 @@ from django.test import Client, TestCase
 
 from accounts.models import User
 from billing import stripe_gateway as gateway
-from billing.models import CheckoutAttempt
+from billing.models import CheckoutAttempt, OfferStripePrice
 from billing.services.fulfilment import checkout_attempt_fulfil
 from hubs import services as hub_services
 from hubs.models import Hub, HubGroup, Post
@@ -49,7 +49,7 @@ def stripe(monkeypatch: pytest.MonkeyPatch) -> FakeStripe:
             {
                 "id": price_id,
                 "active": True,
-                "unit_amount": Offer.objects.get(stripe_price_id=price_id).price_amount,
+                "unit_amount": Offer.objects.get(stripe_price__price_id=price_id).price_amount,
                 "currency": "usd",
                 "recurring": None,
             }
@@ -85,7 +85,7 @@ def free_offer(free_hub: Hub) -> Offer:
 
 def _paid(hub: Hub, slug: str, price_id: str) -> Offer:
     offer = paid_offer(slug=slug)
-    Offer.objects.filter(pk=offer.pk).update(stripe_price_id=price_id)
+    OfferStripePrice.objects.filter(offer=offer).update(price_id=price_id)
     offer.hub_groups.add(hub.group)
     return offer
 

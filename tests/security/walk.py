@@ -19,7 +19,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
 from accounts.services import magic_link_create
-from billing.models import Payment, StripeAccount, WebhookEvent
+from billing.models import OfferStripePrice, Payment, StripeAccount, WebhookEvent
 from billing.services.checkout import checkout_attempt_create
 from hubs import services as hub_services
 from hubs.models import HubGroup
@@ -90,9 +90,8 @@ def build_world() -> World:
         pricing=Offer.Pricing.ONE_TIME,
         price_amount=5000,
         currency="usd",
-        stripe_product_id="prod_walk",
-        stripe_price_id="price_walk",
     )
+    OfferStripePrice.objects.create(offer=offer, product_id="prod_walk", price_id="price_walk")
     offer.hub_groups.set([group])
     other_offer = Offer.objects.create(title="Others", slug="others", status=Offer.Status.PUBLISHED)
     other_offer.hub_groups.set([other_group])
