@@ -195,8 +195,8 @@ def _seller(sandbox_url: str) -> tuple[object, str]:
     from urllib.parse import parse_qs, urlsplit
 
     from accounts.models import User
-    from billing import services
     from billing import stripe_gateway as gateway
+    from billing.services import catalog, connect
     from memberships.models import Offer
 
     owner = User.objects.create_user("owner@bench.example", "x" * 20, is_staff=True)
@@ -206,30 +206,30 @@ def _seller(sandbox_url: str) -> tuple[object, str]:
         raise RuntimeError(f"the sandbox's authorize page answered {status}")
     code = parse_qs(urlsplit(location).query)["code"][0]
     account_id = gateway.oauth_token(code=code)
-    services.stripe_account_connect(status=gateway.account_retrieve(account_id=account_id), by=owner)
+    connect.stripe_account_connect(status=gateway.account_retrieve(account_id=account_id), by=owner)
     offer = Offer.objects.create(
         title="Bench Club", slug="bench-club", status=Offer.Status.PUBLISHED, pricing="one_time", price_amount=2500
     )
-    synced = services.offer_stripe_sync(offer_id=offer.pk)
-    return synced, account_id
+    catalog.offer_stripe_sync(offer_id=offer.pk)
+    return offer, account_id
 
 
 def _one_purchase(sandbox_url: str, offer: object, account_id: str, emails: Path, index: int) -> float:
-    from billing import services
     from billing import stripe_gateway as gateway
     from billing.models import StripeAccount
+    from billing.services import checkout
     from memberships.models import Entitlement, Offer
 
     assert isinstance(offer, Offer)
     email = f"buyer{index}@bench.example"
-    attempt = services.checkout_attempt_create(
+    attempt = checkout.checkout_attempt_create(
         offer=offer,
         account=StripeAccount.objects.connected().get(),
         email=email,
         full_name=f"Buyer {index}",
         browser_key=uuid.uuid4().hex,
     )
-    params = services.checkout_session_params(
+    params = checkout.checkout_session_params(
         attempt=attempt,
         success_url="http://127.0.0.1/ok?session_id={CHECKOUT_SESSION_ID}",
         cancel_url="http://127.0.0.1/",

@@ -7,4 +7,13 @@ class BillingConfig(AppConfig):
     name = "billing"
 
     def ready(self) -> None:
-        from billing import checks  # noqa: F401  (registers the deploy checks)
+        # The deploy checks, and the tasks that services queue by name (core.tasks).
+        from billing import checks, selectors, tasks  # noqa: F401
+        from billing.services.catalog import offer_changed
+        from memberships import hooks
+
+        # Memberships may not import billing: billing tells it whether paid offers can be sold
+        # (looked up when asked, so that tests can patch it), and hears about every offer
+        # change, to sync the offer's Stripe product and price after commit.
+        hooks.paid_offer_check_register(lambda: selectors.stripe_connected())
+        hooks.offer_changed_register(offer_changed)

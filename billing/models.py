@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -63,6 +64,25 @@ class StripeAccount(models.Model):
     @property
     def is_connected(self) -> bool:
         return self.disconnected_at is None
+
+
+class OfferStripePrice(models.Model):
+    """A paid offer's product and current price on the connected Stripe account: billing's
+    knowledge of the offer, kept off ``memberships.Offer``. Written by the catalog services
+    (``billing/services/catalog.py``) when the offer is synced."""
+
+    offer = models.OneToOneField(Offer, on_delete=models.CASCADE, primary_key=True, related_name="stripe_price")
+    product_id = models.CharField(max_length=255, blank=True)
+    price_id = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.offer_id}: {self.product_id} {self.price_id}"
+
+
+def browser_key_hash(key: str) -> str:
+    """What ``CheckoutAttempt.browser_key`` stores of the key in the buyer's signed cookie."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class CheckoutAttempt(models.Model):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
-from accounts.models import User
-from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
-from memberships.models import Entitlement, Offer
+from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent, browser_key_hash
 
 
 def stripe_account_current() -> StripeAccount | None:
@@ -18,14 +15,10 @@ def stripe_account_current() -> StripeAccount | None:
 def stripe_connected() -> bool:
     """Whether the creator has connected a Stripe account that can take payments.
 
-    Paid offers cannot be published without one.
+    Paid offers cannot be published without one: memberships' publish rules ask this through
+    ``memberships.hooks`` (registered in ``BillingConfig.ready``).
     """
     return StripeAccount.objects.connected().filter(charges_enabled=True).exists()
-
-
-def active_subscriber_count() -> int:
-    """Members whose access runs on a subscription: the connected account bills them."""
-    return Entitlement.objects.active().filter(source=Entitlement.Source.SUBSCRIPTION).count()
 
 
 def webhook_events_recent(*, limit: int = 100, status: str = "") -> QuerySet[WebhookEvent]:
@@ -37,8 +30,6 @@ def webhook_events_recent(*, limit: int = 100, status: str = "") -> QuerySet[Web
 
 def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) -> CheckoutAttempt | None:
     """The attempt, but only for the browser that started it."""
-    from billing.services import browser_key_hash
-
     if not browser_key:
         return None
     return (
@@ -50,11 +41,3 @@ def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) ->
 
 def payments_recent(*, limit: int = 100) -> QuerySet[Payment]:
     return Payment.objects.select_related("user", "offer").order_by("-created_at")[:limit]
-
-
-def entitlement_active_for(*, offer: Offer, email: str, user: User | AnonymousUser) -> bool:
-    """Whether the buyer (the logged-in user, or the account with this email) already has the offer."""
-    who = Q(user__email=email)
-    if user.is_authenticated:
-        who |= Q(user=user)
-    return Entitlement.objects.active().filter(who, offer=offer).exists()

@@ -1,10 +1,13 @@
 """The only door to Stripe: every call the platform makes goes through this module.
 
 It builds the official SDK's client (pointed at the offline sandbox when STRIPE_API_BASE is
-set), turns Stripe's objects into plain dictionaries, and turns Stripe's exceptions into the
-project's own, each with a message a person can act on. Nothing here touches the database,
-and callers must never call it inside an open database transaction: a slow Stripe would hold
-locks, and a rolled-back transaction cannot take back what Stripe already did.
+set), reads Stripe's objects into small typed values (``AccountStatus``, ``Price``,
+``CheckoutSession``, ``Subscription``, ``Invoice``, ``PaidObject``), so that no service digs
+through Stripe's dictionaries, and turns Stripe's exceptions into the project's own, each with a
+message a person can act on. Nothing here touches the database, and nothing may call Stripe
+inside an open database transaction (a slow Stripe would hold locks, and a rolled-back
+transaction cannot take back what Stripe already did): with
+``STRIPE_REFUSE_CALLS_IN_TRANSACTIONS`` (on in DEBUG and in the tests) every call checks it.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import stripe
 from django.conf import settings
+from django.db import connections
 from stripe import oauth_error
 
 # How long one call may take. Checkout waits on it, so keep it short; with idempotency keys
@@ -64,6 +69,10 @@ class StripeOAuthFailed(StripeGatewayError):
     user_message = "Stripe did not accept the connection request. Please start again from Settings > Integrations."
 
 
+class StripeCalledInTransaction(RuntimeError):
+    """Stripe was called inside an open database transaction: a programming error."""
+
+
 class WebhookSignatureInvalid(Exception):
     """The webhook's Stripe-Signature header is missing, malformed, wrong or too old."""
 
@@ -89,6 +98,171 @@ class CheckoutSessionCreated:
     url: str
 
 
+def _id(value: Any) -> str:
+    """A Stripe reference, whether expanded into an object or left as its id."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def _latest(ends: list[Any]) -> datetime | None:
+    values = [end for end in ends if isinstance(end, int)]
+    return datetime.fromtimestamp(max(values), tz=UTC) if values else None
+
+
+@dataclass(frozen=True)
+class Price:
+    price_id: str
+    active: bool
+    amount: int | None
+    currency: str  # lower case
+    # Stripe's ``recurring`` as (interval, interval_count), None for a one-time price.
+    recurring: tuple[str, int] | None
+
+    @classmethod
+    def from_stripe(cls, price: dict[str, Any]) -> Price:
+        recurring = price.get("recurring") or None
+        amount = price.get("unit_amount")
+        return cls(
+            price_id=_id(price.get("id")),
+            active=bool(price.get("active")),
+            amount=amount if isinstance(amount, int) else None,
+            currency=str(price.get("currency", "")).lower(),
+            recurring=(
+                (str(recurring.get("interval")), int(recurring.get("interval_count") or 1))
+                if isinstance(recurring, dict)
+                else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class PaidObject:
+    """What Stripe says was paid, read from Stripe itself (never from an event's old copy)."""
+
+    stripe_object_id: str
+    # ``Payment.Kind``: a one-time payment intent, or a subscription's invoice.
+    kind: Literal["one_time", "invoice"]
+    amount: int
+    currency: str
+    customer_id: str = ""
+    subscription_id: str = ""
+    period_end: datetime | None = None
+    # A renewal invoice may be lower than the first price (a coupon, account credit): it is
+    # checked by currency, and the amount Stripe collected is recorded.
+    is_renewal: bool = False
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    # The checkout attempt that started it (its metadata, set at checkout), or "".
+    checkout_attempt: str
+    period_end: datetime | None
+
+    @classmethod
+    def from_stripe(cls, subscription: dict[str, Any]) -> Subscription:
+        ends = [item.get("current_period_end") for item in (subscription.get("items") or {}).get("data") or []]
+        ends.append(subscription.get("current_period_end"))
+        return cls(
+            subscription_id=_id(subscription.get("id")),
+            checkout_attempt=str((subscription.get("metadata") or {}).get("checkout_attempt") or ""),
+            period_end=_latest(ends),
+        )
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    session_id: str
+    client_reference_id: str
+    payment_status: str
+    is_subscription: bool
+    amount: int
+    currency: str
+    customer_id: str
+    subscription_id: str
+    invoice_id: str
+    payment_intent_id: str
+
+    @classmethod
+    def from_stripe(cls, session: dict[str, Any]) -> CheckoutSession:
+        return cls(
+            session_id=_id(session.get("id")),
+            client_reference_id=str(session.get("client_reference_id") or ""),
+            payment_status=str(session.get("payment_status") or ""),
+            is_subscription=session.get("mode") == "subscription",
+            amount=int(session.get("amount_total") or 0),
+            currency=str(session.get("currency") or ""),
+            customer_id=_id(session.get("customer")),
+            subscription_id=_id(session.get("subscription")),
+            invoice_id=_id(session.get("invoice")),
+            payment_intent_id=_id(session.get("payment_intent")),
+        )
+
+    @property
+    def is_paid(self) -> bool:
+        return self.payment_status in ("paid", "no_payment_required")
+
+    def paid(self, subscription: Subscription | None = None) -> PaidObject:
+        """The payment this session made (a subscription's first invoice, or a payment intent)."""
+        if self.is_subscription:
+            return PaidObject(
+                stripe_object_id=self.invoice_id or f"{self.subscription_id}:first",
+                kind="invoice",
+                amount=self.amount,
+                currency=self.currency,
+                customer_id=self.customer_id,
+                subscription_id=self.subscription_id,
+                period_end=subscription.period_end if subscription else None,
+            )
+        return PaidObject(
+            stripe_object_id=self.payment_intent_id or self.session_id,
+            kind="one_time",
+            amount=self.amount,
+            currency=self.currency,
+            customer_id=self.customer_id,
+        )
+
+
+@dataclass(frozen=True)
+class Invoice:
+    invoice_id: str
+    status: str
+    subscription_id: str
+    amount_paid: int
+    currency: str
+    customer_id: str
+    period_end: datetime | None
+    is_renewal: bool
+
+    @classmethod
+    def from_stripe(cls, invoice: dict[str, Any]) -> Invoice:
+        details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
+        ends = [(line.get("period") or {}).get("end") for line in ((invoice.get("lines") or {}).get("data") or [])]
+        return cls(
+            invoice_id=_id(invoice.get("id")),
+            status=str(invoice.get("status") or ""),
+            subscription_id=_id(details.get("subscription")),
+            amount_paid=int(invoice.get("amount_paid") or 0),
+            currency=str(invoice.get("currency") or ""),
+            customer_id=_id(invoice.get("customer")),
+            period_end=_latest(ends),
+            is_renewal=invoice.get("billing_reason") == "subscription_cycle",
+        )
+
+    def paid(self) -> PaidObject:
+        return PaidObject(
+            stripe_object_id=self.invoice_id,
+            kind="invoice",
+            amount=self.amount_paid,
+            currency=self.currency,
+            customer_id=self.customer_id,
+            subscription_id=self.subscription_id,
+            period_end=self.period_end,
+            is_renewal=self.is_renewal,
+        )
+
+
 # --- The client ----------------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def _client_for(api_key: str, base: str | None, client_id: str) -> Any:
@@ -110,8 +284,22 @@ def client() -> Any:
 T = TypeVar("T")
 
 
+def _refuse_inside_transaction() -> None:
+    """Raise when a database transaction is open, as Django's ``durable=True`` does: the
+    blocks a test case wraps every test in do not count."""
+    if not settings.STRIPE_REFUSE_CALLS_IN_TRANSACTIONS:
+        return
+    for connection in connections.all(initialized_only=True):
+        if any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks):
+            raise StripeCalledInTransaction(
+                f"Stripe was called inside an open transaction on the {connection.alias!r} database: call the "
+                "gateway first, then hand its result to an atomic service (or queue the call on commit)."
+            )
+
+
 def _call(fn: Callable[[], T]) -> T:
     """Run one SDK call and translate its failures into the project's exceptions."""
+    _refuse_inside_transaction()
     try:
         return fn()
     except stripe.CardError as exc:
@@ -227,8 +415,8 @@ def product_upsert(*, account_id: str, product_id: str, name: str, metadata: dic
     return str(product.id)
 
 
-def price_retrieve(*, account_id: str, price_id: str) -> dict[str, Any]:
-    return _plain(_call(lambda: client().v1.prices.retrieve(price_id, None, _on(account_id))))
+def price_retrieve(*, account_id: str, price_id: str) -> Price:
+    return Price.from_stripe(_plain(_call(lambda: client().v1.prices.retrieve(price_id, None, _on(account_id)))))
 
 
 def price_create(
@@ -263,16 +451,18 @@ def checkout_session_create(*, account_id: str, params: dict[str, Any], idempote
     return CheckoutSessionCreated(session_id=str(session.id), url=str(session.url))
 
 
-def checkout_session_retrieve(*, account_id: str, session_id: str) -> dict[str, Any]:
-    return _plain(_call(lambda: client().v1.checkout.sessions.retrieve(session_id, None, _on(account_id))))
+def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSession:
+    session = _plain(_call(lambda: client().v1.checkout.sessions.retrieve(session_id, None, _on(account_id))))
+    return CheckoutSession.from_stripe(session)
 
 
-def subscription_retrieve(*, account_id: str, subscription_id: str) -> dict[str, Any]:
-    return _plain(_call(lambda: client().v1.subscriptions.retrieve(subscription_id, None, _on(account_id))))
+def subscription_retrieve(*, account_id: str, subscription_id: str) -> Subscription:
+    subscription = _plain(_call(lambda: client().v1.subscriptions.retrieve(subscription_id, None, _on(account_id))))
+    return Subscription.from_stripe(subscription)
 
 
-def invoice_retrieve(*, account_id: str, invoice_id: str) -> dict[str, Any]:
-    return _plain(_call(lambda: client().v1.invoices.retrieve(invoice_id, None, _on(account_id))))
+def invoice_retrieve(*, account_id: str, invoice_id: str) -> Invoice:
+    return Invoice.from_stripe(_plain(_call(lambda: client().v1.invoices.retrieve(invoice_id, None, _on(account_id)))))
 
 
 def events_list(*, account_id: str, types: list[str], created_gte: int, cap: int = 1000) -> list[dict[str, Any]]:

@@ -1,7 +1,11 @@
+"""Billing's tasks: doors into billing's services, which queue them by name on commit."""
+
 from __future__ import annotations
 
 from celery import shared_task
 
+from billing.services.catalog import offer_stripe_sync
+from billing.services.webhooks import webhook_event_process, webhook_events_reconcile, webhook_events_sweep
 from core.tasks import ReliableTask
 
 
@@ -9,10 +13,8 @@ from core.tasks import ReliableTask
 def sync_offer_to_stripe(offer_id: int) -> None:
     """Create or update the offer's Stripe product and price on the connected account.
 
-    The offer editor queues this after commit whenever a paid offer is saved.
+    Queued after commit whenever a paid offer is saved or published.
     """
-    from billing.services import offer_stripe_sync
-
     offer_stripe_sync(offer_id=offer_id)
 
 
@@ -20,22 +22,16 @@ def sync_offer_to_stripe(offer_id: int) -> None:
 @shared_task(base=ReliableTask, ignore_result=True)
 def process_webhook_event(event_pk: int) -> None:
     """Process one stored Stripe event (idempotent; failures are recorded, then retried)."""
-    from billing.services import webhook_event_process
-
     webhook_event_process(event_pk=event_pk)
 
 
 @shared_task
 def sweep_webhook_events() -> int:
     """Periodic: re-queue events that were stored but never processed."""
-    from billing.services import webhook_events_sweep
-
     return webhook_events_sweep()
 
 
 @shared_task
 def reconcile_webhook_events() -> int:
     """Periodic: record recent Stripe events that were never delivered, and process them."""
-    from billing.services import webhook_events_reconcile
-
     return webhook_events_reconcile()

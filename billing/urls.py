@@ -24,6 +24,7 @@ urlpatterns = [
         name="dashboard_webhook_event_retry",
     ),
     path("stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
+    path("offers/<slug:slug>/checkout/", views.checkout, name="checkout"),
     path("offers/<slug:slug>/checkout/pay/", views.checkout_start, name="checkout_start"),
     path("checkout/<uuid:attempt_id>/return/", views.checkout_return, name="checkout_return"),
     path("checkout/<uuid:attempt_id>/status/", views.checkout_status, name="checkout_status"),

@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,20 +10,22 @@ from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import ratelimit
 from accounts.decorators import staff_required
 from accounts.models import User
-from billing import selectors, services
+from billing import selectors
 from billing import stripe_gateway as gateway
+from billing.forms import PaidCheckoutForm
 from billing.models import CheckoutAttempt, WebhookEvent
-from memberships.forms import PaidCheckoutForm
+from billing.services import checkout as checkout_services
+from billing.services import connect, webhooks
+from memberships import selectors as membership_selectors
+from memberships import views as membership_views
 from memberships.models import Offer
-from memberships.selectors import community_path
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,6 @@ NOT_SELLING = (
     "This offer cannot be bought right now: the community's payments are not set up. "
     "Nothing was charged. Please try again later."
 )
-
-# How long after paying the buyer's browser may be logged in automatically.
-AUTO_LOGIN_WINDOW = timedelta(hours=1)
 
 
 @staff_required
@@ -93,9 +91,9 @@ def stripe_connect_return(request: HttpRequest) -> HttpResponse:
     if not code:
         messages.error(request, "Stripe sent no authorization code back. Click Connect to try again.")
         return redirect("billing:dashboard_integrations")
+    assert isinstance(request.user, User)
     try:
-        account_id = gateway.oauth_token(code=code)
-        status = gateway.account_retrieve(account_id=account_id)
+        account = connect.stripe_account_connect_from_stripe(code=code, by=request.user)
     except gateway.StripeOAuthFailed as exc:
         logger.warning("Stripe OAuth token exchange failed: %s", exc)
         messages.error(
@@ -108,8 +106,6 @@ def stripe_connect_return(request: HttpRequest) -> HttpResponse:
         logger.warning("Stripe connect failed: %s", exc)
         messages.error(request, f"Stripe could not be connected. {exc.user_message}")
         return redirect("billing:dashboard_integrations")
-    assert isinstance(request.user, User)
-    account = services.stripe_account_connect(status=status, by=request.user)
     if account.charges_enabled:
         messages.success(request, f"Stripe account {account.account_id} is connected. You can publish paid offers.")
     else:
@@ -129,7 +125,7 @@ def stripe_refresh(request: HttpRequest) -> HttpResponse:
     if account is None:
         return redirect("billing:dashboard_integrations")
     try:
-        status = services.stripe_account_refresh_from_stripe(account_id=account.account_id)
+        status = connect.stripe_account_refresh_from_stripe(account_id=account.account_id)
     except gateway.StripeGatewayError as exc:
         messages.error(request, f"The status could not be refreshed. {exc.user_message}")
         return redirect("billing:dashboard_integrations")
@@ -150,9 +146,9 @@ def stripe_disconnect(request: HttpRequest) -> HttpResponse:
     account = selectors.stripe_account_current()
     if account is None:
         return redirect("billing:dashboard_integrations")
-    subscribers = selectors.active_subscriber_count()
+    # Stripe keeps charging their renewals, but the platform could no longer see them.
+    subscribers = membership_selectors.active_subscriber_count()
     if subscribers and request.POST.get("confirm") != "yes":
-        # Stripe keeps charging their renewals, but the platform could no longer see them.
         return render(
             request,
             "billing/integrations.html",
@@ -164,16 +160,12 @@ def stripe_disconnect(request: HttpRequest) -> HttpResponse:
             },
             status=409,
         )
+    assert isinstance(request.user, User)
     try:
-        gateway.oauth_deauthorize(account_id=account.account_id)
-    except gateway.StripeOAuthFailed as exc:
-        # Stripe no longer knows the connection (already revoked from the Stripe dashboard).
-        logger.info("Stripe deauthorize: %s", exc)
+        connect.stripe_account_disconnect_from_stripe(account_id=account.account_id, by=request.user)
     except gateway.StripeGatewayError as exc:
         messages.error(request, f"Stripe could not be disconnected, so it is still connected. {exc.user_message}")
         return redirect("billing:dashboard_integrations")
-    assert isinstance(request.user, User)
-    services.stripe_account_disconnect(account_id=account.account_id, by=request.user)
     messages.success(request, "Stripe is disconnected. Paid offers cannot be bought until you connect an account.")
     return redirect("billing:dashboard_integrations")
 
@@ -189,7 +181,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("invalid signature", content_type="text/plain")
     except gateway.WebhookPayloadInvalid:
         return HttpResponseBadRequest("invalid payload", content_type="text/plain")
-    services.webhook_event_record(event=event)
+    webhooks.webhook_event_record(event=event)
     return HttpResponse("ok", content_type="text/plain")
 
 
@@ -214,7 +206,7 @@ def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
 @require_POST
 def dashboard_webhook_event_retry(request: HttpRequest, pk: int) -> HttpResponse:
     event = get_object_or_404(WebhookEvent, pk=pk)
-    if services.webhook_event_retry(event=event):
+    if webhooks.webhook_event_retry(event=event):
         messages.success(request, f"Event {event.event_id} was queued again.")
     else:
         messages.info(request, f"Event {event.event_id} is already {event.get_status_display().lower()}.")
@@ -246,39 +238,54 @@ def _error_page(
     )
 
 
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest, slug: str) -> HttpResponse:
+    """An offer's checkout page (``/offers/<slug>/checkout/``): billing's for a paid offer, whose
+    form starts a Stripe Checkout; a free offer is memberships' (``checkout_free``)."""
+    if request.method == "GET":
+        cached = membership_views.checkout_page_cached(request, slug)
+        if cached is not None:
+            return cached
+    public = membership_selectors.offer_for_visitor(slug=slug, user=request.user)
+    if public.offer.is_free:
+        return membership_views.checkout_free(request, public)
+    user = request.user if isinstance(request.user, User) else None
+    form = PaidCheckoutForm(initial={"email": user.email, "full_name": user.full_name} if user else None)
+    return _paid_checkout_page(request, public, form)
+
+
+def _paid_checkout_page(
+    request: HttpRequest, public: membership_selectors.PublicOffer, form: PaidCheckoutForm, status: int | None = None
+) -> HttpResponse:
+    """The paid offer's checkout page, its form posting to ``checkout_start`` (with each error
+    next to its field and what was typed, when it comes back)."""
+    action = reverse("billing:checkout_start", kwargs={"slug": public.offer.slug})
+    return membership_views.checkout_page(request, public, form, action=action, status=status)
+
+
 @require_POST
 def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
     """Start a paid checkout: snapshot the price, create the Checkout Session, send the buyer to it."""
     offer = get_object_or_404(Offer.objects.published(), slug=slug)
     if offer.is_free:
-        return redirect("memberships:checkout", slug=offer.slug)
+        return redirect("billing:checkout", slug=offer.slug)
+    public = membership_selectors.PublicOffer(offer=offer, is_preview=False)
     form = PaidCheckoutForm(request.POST)
     if not form.is_valid():
-        # The offer's own checkout page, with each error next to its field and what was typed.
-        return render(
-            request,
-            "memberships/checkout.html",
-            {"offer": offer, "is_preview": False, "form": form, "action": request.path},
-            status=400,
-        )
+        return _paid_checkout_page(request, public, form, status=400)
     email, full_name = form.cleaned_data["email"], form.cleaned_data["full_name"]
     if not ratelimit.allow_request(request, scope="checkout_start", email=email):
         # Each start calls Stripe on the creator's account: a flood must not spend its API limit.
         form.add_error(None, ratelimit.TOO_MANY)
-        return render(
-            request,
-            "memberships/checkout.html",
-            {"offer": offer, "is_preview": False, "form": form, "action": request.path},
-            status=429,
-        )
-    if selectors.entitlement_active_for(offer=offer, email=email, user=request.user):
+        return _paid_checkout_page(request, public, form, status=429)
+    if membership_selectors.entitlement_active_for(offer=offer, email=email, user=request.user):
         return render(request, "billing/checkout_owned.html", {"offer": offer, "email": email})
     account = selectors.stripe_account_current()
     if account is None or not account.charges_enabled:
         return _error_page(request, offer, NOT_SELLING, form)
     key = _browser_key(request) or secrets.token_urlsafe(32)
     try:
-        _, url = services.checkout_session_start(
+        _, url = checkout_services.checkout_session_start(
             offer=offer, account=account, email=email, full_name=full_name, browser_key=key, site_url=settings.SITE_URL
         )
     except gateway.StripeAccountNotReady:
@@ -287,12 +294,7 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
         if exc.code == "email_invalid":
             # Stripe is stricter about addresses than the form: trying again would fail again.
             form.add_error("email", "Stripe does not accept this email address. Please check it or use another.")
-            return render(
-                request,
-                "memberships/checkout.html",
-                {"offer": offer, "is_preview": False, "form": form, "action": request.path},
-                status=400,
-            )
+            return _paid_checkout_page(request, public, form, status=400)
         return _error_page(request, offer, exc.user_message, form)
     response = redirect(url)
     _bind_browser(response, key)
@@ -342,35 +344,19 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
     if attempt.status != CheckoutAttempt.Status.PAID:
         return redirect("billing:checkout_return", attempt_id=attempt.pk)
     offer = attempt.offer
-    if offer.redirect_enabled and offer.redirect_url:
-        return redirect(offer.redirect_url)
-    buyer = attempt.user
-    destination = community_path(groups=list(offer.hub_groups.all()))
-    if request.user.is_authenticated and request.user == buyer:
-        return redirect(destination)
+    destination = membership_selectors.offer_destination(offer=offer, groups=offer.hub_groups.all())
+    if destination.is_custom_link:
+        return redirect(destination.url)
+    if request.user.is_authenticated and request.user == attempt.user:
+        return redirect(destination.url)
     bound = selectors.checkout_attempt_for_browser(attempt_id=str(attempt.pk), browser_key=_browser_key(request))
-    if (
-        bound is not None
-        and buyer is not None
-        and attempt.user_created
-        # Untouched since the purchase made it: once the address's owner has proved it (or
-        # logged in, or chosen a password) the account is theirs, and once anything else was
-        # attached to it (its sessions were ended) this browser would gain what someone else
-        # added. Either way a paying browser cannot enter it.
-        and buyer.email_verified_at is None
-        and buyer.session_generation == 0
-        and buyer.last_login is None
-        and not buyer.has_usable_password()
-        and attempt.paid_at is not None
-        and timezone.now() - attempt.paid_at < AUTO_LOGIN_WINDOW
-        and buyer.is_active
-        and not buyer.is_staff
-        and not request.user.is_authenticated
-        and services.checkout_attempt_login_use(attempt=attempt)
-    ):
+    buyer = checkout_services.checkout_attempt_auto_login(
+        attempt=attempt, browser_bound=bound is not None, viewer=request.user
+    )
+    if buyer is not None:
         login(request, buyer)
         messages.success(request, f"Welcome! You now have access to {offer.title}.")
-        return redirect(destination)
+        return redirect(destination.url)
     # The buyer's address only to the browser that typed it.
     recipient = f"to {attempt.email}" if bound is not None else "to the address given at checkout"
     messages.success(
@@ -385,4 +371,4 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
 def checkout_cancel(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse:
     attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer"), pk=attempt_id)
     messages.warning(request, "Checkout was canceled and nothing was charged. You can try again whenever you like.")
-    return redirect("memberships:checkout", slug=attempt.offer.slug)
+    return redirect("billing:checkout", slug=attempt.offer.slug)

@@ -376,6 +376,10 @@ STRIPE_CONNECT_CLIENT_ID = _stripe("STRIPE_CONNECT_CLIENT_ID")
 STRIPE_WEBHOOK_SECRET = _stripe("STRIPE_WEBHOOK_SECRET")
 STRIPE_API_BASE = env_optional("STRIPE_API_BASE")  # e.g. http://127.0.0.1:12111 for the sandbox
 STRIPE_SANDBOX = bool(STRIPE_API_BASE)
+# Every Stripe call checks that no database transaction is open (billing/stripe_gateway.py):
+# on in development and the tests, where a mistake should fail loudly, off in production,
+# where it should not turn a payment into an error page.
+STRIPE_REFUSE_CALLS_IN_TRANSACTIONS = env_bool("STRIPE_REFUSE_CALLS_IN_TRANSACTIONS", DEBUG)
 if STRIPE_SANDBOX and not DEBUG and not STRIPE_SANDBOX_ALLOWED:
     raise ImproperlyConfigured(
         "STRIPE_API_BASE points at the offline Stripe sandbox, which is a development and test "

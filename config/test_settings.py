@@ -21,6 +21,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 # A task failing in a test fails the test; tried once, as in-process tasks are.
 CELERY_TASK_EAGER_PROPAGATES = True
+# Stripe is never called inside a transaction (the blocks wrapping each test do not count).
+STRIPE_REFUSE_CALLS_IN_TRANSACTIONS = True
 CELERY_TASK_ANNOTATIONS = {"*": {"max_retries": 0}}
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 # Each test process keeps its own cache: a test clearing it must never flush Redis, where the

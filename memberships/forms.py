@@ -18,7 +18,7 @@ from core.ids import ModelMultipleChoiceField
 from hubs.models import HubGroup
 from memberships import emails
 from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Offer, format_money
-from memberships.services import EDITABLE_FIELDS
+from memberships.services import EDITABLE_FIELDS, offer_publish_problems
 
 _PENDING_SALT = "memberships.pending-image"
 _PENDING_MAX_AGE = 60 * 60 * 24
@@ -247,20 +247,20 @@ class OfferForm(forms.Form):
         return data
 
     def _check_still_publishable(self, data: dict[str, Any]) -> None:
-        """A published offer keeps meeting the publish rules (see offer_publish_problems)."""
-        from billing.selectors import stripe_connected
-
-        if "hub_groups" in data and not data["hub_groups"]:
-            self.add_error(
-                "hub_groups", "A published offer needs at least one hub group. Unpublish it first to remove them all."
-            )
-        paid = data.get("pricing") in (Offer.Pricing.ONE_TIME, Offer.Pricing.RECURRING)
-        if paid and self.offer is not None and self.offer.is_free and not stripe_connected():
-            self.add_error(
-                "pricing",
-                "Connect a Stripe account (Settings > Integrations) before making a published offer paid, "
-                "or unpublish it first.",
-            )
+        """A published offer keeps meeting the publish rules (``offer_publish_problems``) for
+        what this save changes: its hub groups, and its pricing when a free offer becomes paid."""
+        assert self.offer is not None
+        changing = set()
+        if "hub_groups" in data:
+            changing.add("hub_groups")
+        if self.offer.is_free and data.get("pricing"):
+            changing.add("pricing")
+        problems = offer_publish_problems(
+            offer=self.offer, hub_groups=data.get("hub_groups"), pricing=data.get("pricing"), published=True
+        )
+        for problem in problems:
+            if problem.field in changing:
+                self.add_error(problem.field, problem.message)
 
     def offer_fields(self) -> dict[str, Any]:
         """The validated values, as model fields (free and one-time offers carry no interval)."""
@@ -315,7 +315,3 @@ class FreeClaimForm(forms.Form):
 
     def clean_full_name(self) -> str:
         return " ".join(self.cleaned_data["full_name"].split())
-
-
-class PaidCheckoutForm(FreeClaimForm):
-    """The same fields on a paid offer's checkout page; billing starts the Stripe Checkout."""

@@ -83,9 +83,6 @@ class Offer(models.Model):
     interval = models.CharField(max_length=10, choices=Interval.choices, blank=True)
     # Days a failing renewal keeps access before the entitlement is suspended.
     grace_period_days = models.PositiveSmallIntegerField(default=3)
-    # The Stripe product and current price on the creator's connected account.
-    stripe_product_id = models.CharField(max_length=255, blank=True)
-    stripe_price_id = models.CharField(max_length=255, blank=True)
 
     # Purchase destination: by default the buyer is logged in and lands in the community.
     redirect_enabled = models.BooleanField("Redirect users to a custom link", default=False)

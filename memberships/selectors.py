@@ -128,6 +128,21 @@ def community_path(*, groups: list[HubGroup]) -> str:
     return reverse("accounts:home")
 
 
+@dataclass(frozen=True)
+class Destination:
+    url: str
+    # The creator's own link (outside the community): no login happens on the way there.
+    is_custom_link: bool
+
+
+def offer_destination(*, offer: Offer, groups: Iterable[HubGroup]) -> Destination:
+    """Where a buyer goes after a free claim or a paid purchase: the offer's custom link when
+    enabled, else the community (``community_path``). ``groups`` is read only when needed."""
+    if offer.redirect_enabled and offer.redirect_url:
+        return Destination(url=offer.redirect_url, is_custom_link=True)
+    return Destination(url=community_path(groups=list(groups)), is_custom_link=False)
+
+
 def offer_buyer_count(*, offer: Offer) -> int:
     return Entitlement.objects.active().filter(offer=offer).count()
 
@@ -173,3 +188,17 @@ def group_change_impact(*, offer: Offer, new_groups: Iterable[HubGroup]) -> Grou
         )
         losing.append((group, count))
     return GroupChangeImpact(added=added, removed=removed, buyers=buyer_count, losing=losing)
+
+
+# --- Entitlements --------------------------------------------------------------------------------
+def entitlement_active_for(*, offer: Offer, email: str, user: User | AnonymousUser) -> bool:
+    """Whether the buyer (the logged-in user, or the account with this email) already has the offer."""
+    who = Q(user__email=email)
+    if user.is_authenticated:
+        who |= Q(user=user)
+    return Entitlement.objects.active().filter(who, offer=offer).exists()
+
+
+def active_subscriber_count() -> int:
+    """Members whose access runs on a subscription."""
+    return Entitlement.objects.active().filter(source=Entitlement.Source.SUBSCRIPTION).count()

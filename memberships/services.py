@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from core.images import ProcessedImage
 from core.slugs import unique_slug
 from core.tasks import enqueue_on_commit
 from hubs.models import HubGroup
-from memberships import emails
+from memberships import emails, hooks
 from memberships.models import Entitlement, GroupUpsellOffer, Offer
 from memberships.selectors import checkout_cache_key, community_path
 
@@ -101,15 +102,6 @@ def _forget_cached_pages(*slugs: str) -> None:
     transaction.on_commit(lambda: cache.delete_many(keys))
 
 
-def _queue_stripe_sync(offer: Offer) -> None:
-    if offer.is_free:
-        return
-    from billing.tasks import sync_offer_to_stripe
-
-    offer_id = offer.pk
-    transaction.on_commit(lambda: sync_offer_to_stripe.delay(offer_id))
-
-
 def _check_fields(fields: dict[str, Any]) -> None:
     unknown = set(fields) - EDITABLE_FIELDS
     if unknown:
@@ -142,7 +134,7 @@ def offer_create(
             if attempt == 4:
                 raise
     offer.hub_groups.set(hub_groups)
-    _queue_stripe_sync(offer)
+    hooks.offer_changed(offer)
     return offer
 
 
@@ -184,7 +176,7 @@ def offer_update(
             raise OfferSlugTaken(slug) from None
         raise
     offer.hub_groups.set(hub_groups)
-    _queue_stripe_sync(offer)
+    hooks.offer_changed(offer)
     return offer
 
 
@@ -194,18 +186,51 @@ class OfferNotPublishable(Exception):
         self.reasons = reasons
 
 
-def offer_publish_problems(*, offer: Offer) -> list[str]:
-    """What stands between an offer and publishing, in the creator's words (empty: nothing)."""
-    from billing.selectors import stripe_connected
+@dataclass(frozen=True)
+class PublishProblem:
+    field: str  # the editor's field it is about
+    message: str  # in the creator's words
 
+    def __str__(self) -> str:
+        return self.message
+
+
+def offer_publish_problems(
+    *,
+    offer: Offer,
+    hub_groups: Iterable[HubGroup] | None = None,
+    pricing: str | None = None,
+    published: bool = False,
+) -> list[PublishProblem]:
+    """The publish rules, in one place: what stands between an offer and publishing (empty:
+    nothing). The editor asks about the values it is about to save on an offer that is
+    ``published`` already (``hub_groups``, ``pricing``); otherwise the offer's own are checked.
+
+    Whether paid offers can be sold (a Stripe account) is asked of billing through ``hooks``.
+    """
     problems = []
-    if not offer.hub_groups.exists():
-        problems.append("Choose at least one hub group under Community permissions.")
-    if not offer.thumbnail:
-        problems.append("Upload a thumbnail.")
-    if not offer.is_free and not stripe_connected():
+    has_groups = offer.hub_groups.exists() if hub_groups is None else bool(list(hub_groups))
+    if not has_groups:
         problems.append(
-            "Connect a Stripe account (Settings > Integrations) before publishing a paid offer, or make it free."
+            PublishProblem(
+                "hub_groups",
+                "A published offer needs at least one hub group. Unpublish it first to remove them all."
+                if published
+                else "Choose at least one hub group under Community permissions.",
+            )
+        )
+    if not offer.thumbnail:
+        problems.append(PublishProblem("thumbnail", "Upload a thumbnail."))
+    if (pricing or offer.pricing) != Offer.Pricing.FREE and not hooks.paid_offers_sellable():
+        problems.append(
+            PublishProblem(
+                "pricing",
+                "Connect a Stripe account (Settings > Integrations) before making a published offer paid, "
+                "or unpublish it first."
+                if published
+                else "Connect a Stripe account (Settings > Integrations) before publishing a paid offer, "
+                "or make it free.",
+            )
         )
     return problems
 
@@ -215,11 +240,11 @@ def offer_publish(*, offer: Offer) -> Offer:
     offer = Offer.objects.select_for_update().get(pk=offer.pk)
     problems = offer_publish_problems(offer=offer)
     if problems:
-        raise OfferNotPublishable(problems)
+        raise OfferNotPublishable([problem.message for problem in problems])
     offer.status = Offer.Status.PUBLISHED
     offer.save(update_fields=["status", "updated_at"])
     _forget_cached_pages(offer.slug)
-    _queue_stripe_sync(offer)
+    hooks.offer_changed(offer)
     return offer
 
 
@@ -313,6 +338,33 @@ def entitlement_grant(
     if granted:
         enqueue_on_commit("memberships.tasks.send_confirmation_email", entitlement.pk)
     return entitlement, granted
+
+
+# Stripe renews a subscription at the period's end but charges its invoice up to about an hour
+# later; the leeway keeps a paying member's access from blinking out in between.
+RENEWAL_LEEWAY = timedelta(hours=2)
+
+
+@transaction.atomic
+def entitlement_extend(
+    *, user: User, offer: Offer, period_end: datetime | None, new_account: bool = False
+) -> tuple[Entitlement, bool]:
+    """Grant or extend a subscription's access to the paid period's end plus ``RENEWAL_LEEWAY``.
+
+    Periods may be reported out of order: an older one never shortens access. Without a
+    period end the access has no end until the subscription's end is recorded.
+    """
+    access_until = (period_end + RENEWAL_LEEWAY) if period_end else None
+    current = Entitlement.objects.filter(user=user, offer=offer).first()
+    if access_until and current and current.access_until and current.access_until > access_until:
+        access_until = current.access_until
+    return entitlement_grant(
+        user=user,
+        offer=offer,
+        source=Entitlement.Source.SUBSCRIPTION,
+        access_until=access_until,
+        new_account=new_account,
+    )
 
 
 @transaction.atomic

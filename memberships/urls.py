@@ -16,6 +16,5 @@ urlpatterns = [
     path("dashboard/offers/<id:pk>/archive/", views.offer_archive, name="offer_archive"),
     path("dashboard/offers/<id:pk>/duplicate/", views.offer_duplicate, name="offer_duplicate"),
     path("offers/<slug:slug>/", views.offer_page, name="offer_page"),
-    path("offers/<slug:slug>/checkout/", views.checkout, name="checkout"),
     path("offers/<slug:slug>/custom-code/", views.custom_code, name="custom_code"),
 ]

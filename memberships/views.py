@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -25,11 +26,10 @@ from accounts import ratelimit
 from accounts.decorators import staff_required
 from accounts.models import User
 from accounts.services import magic_link_request
-from billing.selectors import stripe_connected
 from core.markdown import render_markdown
 from hubs.models import HubGroup
-from memberships import emails, selectors, services
-from memberships.forms import FreeClaimForm, OfferForm, PaidCheckoutForm, pending_image_name, pending_image_token
+from memberships import emails, hooks, selectors, services
+from memberships.forms import FreeClaimForm, OfferForm, pending_image_name, pending_image_token
 from memberships.models import Offer
 from memberships.tasks import send_test_confirmation_email
 
@@ -160,7 +160,8 @@ def _render_editor(request: HttpRequest, form: OfferForm, *, offer: Offer | None
         "offer": offer,
         "impact": impact,
         "buyers": buyers,
-        "stripe_connected": stripe_connected(),
+        # Whether paid offers can be sold (a Stripe account: billing answers through the hooks).
+        "paid_offers_sellable": hooks.paid_offers_sellable(),
         "publish_problems": services.offer_publish_problems(offer=offer) if offer else [],
         "pending_thumbnail_url": pending_url("thumbnail"),
         "pending_cover_url": pending_url("cover"),
@@ -237,7 +238,9 @@ def offer_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The public offer page: the landing page when enabled, else straight to the checkout."""
     public = selectors.offer_for_visitor(slug=slug, user=request.user)
     offer = public.offer
-    checkout_url = _with_query(request, reverse("memberships:checkout", kwargs={"slug": offer.slug}))
+    # The checkout page is billing's (it sells paid offers and hands free ones to ``checkout_free``):
+    # the offer page names it by its URL, the one step up the layers of a purchase.
+    checkout_url = _with_query(request, reverse("billing:checkout", kwargs={"slug": offer.slug}))
     if not offer.landing_enabled:
         return redirect(checkout_url)
     includes = [line.strip() for line in offer.landing_includes.splitlines() if line.strip()] or [
@@ -264,19 +267,11 @@ _NONCE_SLOT = "@@csp-nonce-slot-3b9e@@"
 CHECKOUT_CACHE_SECONDS = 5
 
 
-@require_http_methods(["GET", "POST"])
-def checkout(request: HttpRequest, slug: str) -> HttpResponse:
-    if request.method == "GET":
-        cached = _cached_checkout(request, slug)
-        if cached is not None:
-            return cached
-    public = selectors.offer_for_visitor(slug=slug, user=request.user)
-    offer = public.offer
+def checkout_free(request: HttpRequest, public: selectors.PublicOffer) -> HttpResponse:
+    """A free offer's checkout page, and its claim (POST). Billing's checkout view, which serves
+    ``/offers/<slug>/checkout/`` for every offer, hands free offers here."""
     user = request.user if isinstance(request.user, User) else None
     initial = {"email": user.email, "full_name": user.full_name} if user else None
-    if not offer.is_free:
-        return _render_checkout(request, public, PaidCheckoutForm(initial=initial))
-
     form = FreeClaimForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if public.is_preview:
@@ -285,7 +280,7 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             response = _claim(request, public, form, user)
             if response is not None:
                 return response
-    return _render_checkout(request, public, form)
+    return checkout_page(request, public, form, action=request.path)
 
 
 def _claim(
@@ -303,8 +298,9 @@ def _claim(
     except services.OfferNotClaimable as refusal:
         form.add_error(None, f"{refusal} Please contact the community's team.")
         return None
+    destination = selectors.offer_destination(offer=offer, groups=public.groups)
     if user is not None and not claim.sessions_ended:
-        return redirect(_destination(offer, public.groups))
+        return redirect(destination.url)
     if user is not None:
         # A session opened without proof of the address gains nothing new: it has just been
         # ended, and the confirmation email's link lets the address's owner in.
@@ -312,45 +308,82 @@ def _claim(
     elif claim.new_account:
         login(request, claim.user)
         messages.success(request, f"Welcome! You have joined {offer.title}.")
-        return redirect(_destination(offer, public.groups))
+        return redirect(destination.url)
     # An existing account is never logged in from a form anyone can fill in: its owner
     # proves the address through the emailed link. A repeated claim sends no confirmation, so
     # it sends a fresh login link instead: the page below tells the person to check their email.
     if not claim.granted:
-        magic_link_request(email=claim.user.email, next_url=_destination_path(public.groups))
-    if offer.redirect_enabled and offer.redirect_url:
-        return redirect(offer.redirect_url)
+        magic_link_request(email=claim.user.email, next_url=selectors.community_path(groups=public.groups))
+    if destination.is_custom_link:
+        return redirect(destination.url)
     return render(request, "memberships/claim_sent.html", {"offer": offer, "email": claim.user.email})
 
 
-def _cached_checkout(request: HttpRequest, slug: str) -> HttpResponse | None:
-    """The checkout page as every anonymous visitor sees it, rendered once and kept a few
-    seconds, with only the visitor's CSRF token and the response's CSP nonce filled in: the
-    busiest page needs no query.
+def checkout_page_cached(request: HttpRequest, slug: str) -> HttpResponse | None:
+    """The checkout page as every anonymous visitor sees it, when ``checkout_page`` rendered it
+    in the last few seconds, with only the visitor's CSRF token and the response's CSP nonce
+    filled in: the busiest page needs no query. None when there is no such page to serve.
 
-    Claims (POST) always read the offer from the database, so a cached page of an offer that
-    was just unpublished cannot be used to claim it.
+    Claims and checkout starts (POST) always read the offer from the database, so a cached page
+    of an offer that was just unpublished cannot be used to claim or buy it.
     """
     if request.user.is_authenticated or len(messages.get_messages(request)):
         return None
-    key = selectors.checkout_cache_key(slug)
-    page = cache.get(key)
+    page = cache.get(selectors.checkout_cache_key(slug))
     if not isinstance(page, _CachedCheckout):
-        offer = Offer.objects.filter(slug=slug, status=Offer.Status.PUBLISHED).first()
-        if offer is None:
-            return None  # the ordinary path answers (404, or a preview for staff)
-        public = selectors.PublicOffer(offer=offer, is_preview=False)
-        form = FreeClaimForm() if offer.is_free else PaidCheckoutForm()
-        context = {**_checkout_context(request, public, form), "csrf_token": _TOKEN_SLOT, "CSP_NONCE": _NONCE_SLOT}
-        page = _CachedCheckout(
-            html=render_to_string("memberships/checkout.html", context, request=request),
-            custom_code=offer.custom_code,
-            form_action=_form_action(offer),
-        )
-        cache.set(key, page, CHECKOUT_CACHE_SECONDS)
+        return None
+    return _filled(request, page)
+
+
+def _filled(request: HttpRequest, page: _CachedCheckout) -> HttpResponse:
     nonce = str(request.csp_nonce)  # type: ignore[attr-defined]
     response = HttpResponse(page.html.replace(_TOKEN_SLOT, get_token(request)).replace(_NONCE_SLOT, nonce))
     return _allow_form_action(response, page.form_action)
+
+
+def checkout_page(
+    request: HttpRequest,
+    public: selectors.PublicOffer,
+    form: forms.Form,
+    *,
+    action: str,
+    status: int | None = None,
+) -> HttpResponse:
+    """An offer's checkout page, free or paid (billing renders the paid one through this), with
+    ``form`` posting to ``action``.
+
+    The page an anonymous visitor gets on a GET (a published offer, an empty form, no messages)
+    is rendered once with slots for the CSRF token and the CSP nonce and kept a few seconds for
+    ``checkout_page_cached``.
+    """
+    offer = public.offer
+    context = {"offer": offer, "is_preview": public.is_preview, "form": form, "action": action}
+    if (
+        request.method == "GET"
+        and not request.user.is_authenticated
+        and offer.is_published
+        and not public.is_preview
+        and not form.is_bound
+        and not len(messages.get_messages(request))
+    ):
+        page = _CachedCheckout(
+            html=render_to_string(
+                "memberships/checkout.html",
+                {**context, "csrf_token": _TOKEN_SLOT, "CSP_NONCE": _NONCE_SLOT},
+                request=request,
+            ),
+            custom_code=offer.custom_code,
+            form_action=_form_action(offer),
+        )
+        cache.set(selectors.checkout_cache_key(offer.slug), page, CHECKOUT_CACHE_SECONDS)
+        return _filled(request, page)
+    response = render(
+        request,
+        "memberships/checkout.html",
+        context,
+        status=status or (400 if form.errors else 200),
+    )
+    return _allow_form_action(response, _form_action(offer))
 
 
 @dataclass(frozen=True)
@@ -376,22 +409,6 @@ def _allow_form_action(response: HttpResponse, origin: str) -> HttpResponse:
     return response
 
 
-def _checkout_context(request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm) -> dict[str, Any]:
-    offer = public.offer
-    action = request.path if offer.is_free else reverse("billing:checkout_start", kwargs={"slug": offer.slug})
-    return {"offer": offer, "is_preview": public.is_preview, "form": form, "action": action}
-
-
-def _render_checkout(request: HttpRequest, public: selectors.PublicOffer, form: FreeClaimForm) -> HttpResponse:
-    response = render(
-        request,
-        "memberships/checkout.html",
-        _checkout_context(request, public, form),
-        status=400 if form.errors else 200,
-    )
-    return _allow_form_action(response, _form_action(public.offer))
-
-
 @require_GET
 @xframe_options_sameorigin
 def custom_code(request: HttpRequest, slug: str) -> HttpResponse:
@@ -408,7 +425,7 @@ def custom_code(request: HttpRequest, slug: str) -> HttpResponse:
     sent to the checkout page instead, which frames it.
     """
     if request.headers.get("Sec-Fetch-Dest", "iframe") not in ("iframe", "frame"):
-        elsewhere = redirect("memberships:checkout", slug=slug)
+        elsewhere = redirect("billing:checkout", slug=slug)
         patch_vary_headers(elsewhere, ["Sec-Fetch-Dest"])
         return elsewhere
     page = cache.get(selectors.checkout_cache_key(slug))
@@ -420,13 +437,3 @@ def custom_code(request: HttpRequest, slug: str) -> HttpResponse:
     response._csp_config = settings.CUSTOM_CODE_CSP  # type: ignore[attr-defined]
     patch_vary_headers(response, ["Sec-Fetch-Dest"])
     return response
-
-
-def _destination_path(groups: list[HubGroup]) -> str:
-    return selectors.community_path(groups=groups)
-
-
-def _destination(offer: Offer, groups: list[HubGroup]) -> str:
-    if offer.redirect_enabled and offer.redirect_url:
-        return offer.redirect_url
-    return selectors.community_path(groups=groups)

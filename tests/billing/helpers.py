@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.test import Client, TestCase
 
-from billing.models import CheckoutAttempt, StripeAccount
+from billing.models import CheckoutAttempt, OfferStripePrice, StripeAccount
 from memberships.models import Offer
 
 ACCOUNT_ID = "acct_1CreatorTest000"
@@ -64,7 +64,7 @@ def connect_account(*, charges_enabled: bool = True, account_id: str = ACCOUNT_I
 
 
 def paid_offer(*, recurring: bool = False, amount: int = 5000, slug: str = "inner-circle", **extra: Any) -> Offer:
-    return Offer.objects.create(
+    offer = Offer.objects.create(
         title="Inner Circle",
         slug=slug,
         status=Offer.Status.PUBLISHED,
@@ -72,14 +72,14 @@ def paid_offer(*, recurring: bool = False, amount: int = 5000, slug: str = "inne
         interval=Offer.Interval.MONTH if recurring else "",
         price_amount=amount,
         currency="usd",
-        stripe_product_id="prod_test",
-        stripe_price_id="price_test",
         **extra,
     )
+    OfferStripePrice.objects.create(offer=offer, product_id="prod_test", price_id="price_test")
+    return offer
 
 
 def attempt_for(offer: Offer, *, email: str = "buyer@example.com", browser_key: str = "key") -> CheckoutAttempt:
-    from billing.services import checkout_attempt_create
+    from billing.services.checkout import checkout_attempt_create
 
     account = StripeAccount.objects.connected().get()
     return checkout_attempt_create(
@@ -111,18 +111,25 @@ class FakeStripe:
                 raise gateway.StripeGatewayError(f"No such {name}: {key}", code="resource_missing")
             return store[key]
 
+        # Stripe's dictionaries, read by the gateway's own parsers as real answers are.
         monkeypatch.setattr(
             gateway,
             "checkout_session_retrieve",
-            lambda *, account_id, session_id: lookup(self.sessions, session_id, "checkout.session"),
+            lambda *, account_id, session_id: gateway.CheckoutSession.from_stripe(
+                lookup(self.sessions, session_id, "checkout.session")
+            ),
         )
         monkeypatch.setattr(
-            gateway, "invoice_retrieve", lambda *, account_id, invoice_id: lookup(self.invoices, invoice_id, "invoice")
+            gateway,
+            "invoice_retrieve",
+            lambda *, account_id, invoice_id: gateway.Invoice.from_stripe(lookup(self.invoices, invoice_id, "invoice")),
         )
         monkeypatch.setattr(
             gateway,
             "subscription_retrieve",
-            lambda *, account_id, subscription_id: lookup(self.subscriptions, subscription_id, "subscription"),
+            lambda *, account_id, subscription_id: gateway.Subscription.from_stripe(
+                lookup(self.subscriptions, subscription_id, "subscription")
+            ),
         )
 
     def paid_session(self, attempt: CheckoutAttempt, *, amount: int | None = None) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from billing import services
 from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt
+from billing.services.fulfilment import checkout_attempt_fulfil
 from memberships.models import Entitlement, Offer
 from tests.billing.helpers import FakeStripe, connect_account, paid_offer
 
@@ -36,13 +36,15 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> Sessions:
     monkeypatch.setattr(
         gateway,
         "price_retrieve",
-        lambda *, account_id, price_id: {
-            "id": price_id,
-            "active": True,
-            "unit_amount": Offer.objects.get(stripe_price_id=price_id).price_amount,
-            "currency": "usd",
-            "recurring": Offer.objects.get(stripe_price_id=price_id).stripe_recurring,
-        },
+        lambda *, account_id, price_id: gateway.Price.from_stripe(
+            {
+                "id": price_id,
+                "active": True,
+                "unit_amount": Offer.objects.get(stripe_price__price_id=price_id).price_amount,
+                "currency": "usd",
+                "recurring": Offer.objects.get(stripe_price__price_id=price_id).stripe_recurring,
+            }
+        ),
     )
     return recorder
 
@@ -68,7 +70,7 @@ def test_paying_creates_a_checkout_session_from_the_stored_price(client, session
     assert call["account_id"] == "acct_1CreatorTest000"
     assert call["idempotency_key"] == f"checkout-{attempt.pk}"
     assert params["mode"] == "payment"
-    assert params["line_items"] == [{"price": offer.stripe_price_id, "quantity": 1}]
+    assert params["line_items"] == [{"price": offer.stripe_price.price_id, "quantity": 1}]
     assert params["client_reference_id"] == str(attempt.pk)
     assert params["customer_email"] == "bea@example.com"
     assert params["success_url"].endswith(f"/checkout/{attempt.pk}/return/?session_id={{CHECKOUT_SESSION_ID}}")
@@ -155,9 +157,9 @@ def test_a_draft_offer_cannot_be_bought(client, sessions) -> None:
 # --- Back from Stripe ----------------------------------------------------------------------
 def _fulfil(attempt: CheckoutAttempt, fake: FakeStripe) -> None:
     session = fake.paid_session(attempt)
-    services.checkout_attempt_fulfil(
+    checkout_attempt_fulfil(
         attempt_id=attempt.pk,
-        paid=services.PaidObject(
+        paid=gateway.PaidObject(
             stripe_object_id=session["payment_intent"], kind="one_time", amount=attempt.amount, currency="usd"
         ),
     )

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from billing import stripe_gateway as gateway
+from billing.models import OfferStripePrice
 from billing.tasks import sync_offer_to_stripe
 from memberships.models import Offer
 from tests.billing.helpers import connect_account
@@ -47,10 +48,10 @@ class Catalog:
         }
         return price_id
 
-    def price_retrieve(self, *, account_id: str, price_id: str) -> dict[str, Any]:
+    def price_retrieve(self, *, account_id: str, price_id: str) -> gateway.Price:
         if price_id not in self.prices:
             raise gateway.StripeGatewayError("No such price", code="resource_missing")
-        return self.prices[price_id]
+        return gateway.Price.from_stripe(self.prices[price_id])
 
     def price_archive(self, *, account_id: str, price_id: str) -> None:
         self.prices[price_id]["active"] = False
@@ -61,7 +62,7 @@ def catalog(monkeypatch: pytest.MonkeyPatch) -> Catalog:
     return Catalog(monkeypatch)
 
 
-def _offer(**extra: Any) -> Offer:
+def _offer(*, stripe_ids: tuple[str, str] | None = None, **extra: Any) -> Offer:
     fields: dict[str, Any] = {
         "title": "Inner Circle",
         "slug": "inner-circle",
@@ -70,7 +71,10 @@ def _offer(**extra: Any) -> Offer:
         "price_amount": 2500,
         **extra,
     }
-    return Offer.objects.create(**fields)
+    offer = Offer.objects.create(**fields)
+    if stripe_ids:
+        OfferStripePrice.objects.create(offer=offer, product_id=stripe_ids[0], price_id=stripe_ids[1])
+    return offer
 
 
 def test_the_first_sync_creates_the_product_and_price(catalog) -> None:
@@ -78,8 +82,8 @@ def test_the_first_sync_creates_the_product_and_price(catalog) -> None:
     offer = _offer()
     sync_offer_to_stripe.delay(offer.pk)
     offer.refresh_from_db()
-    assert offer.stripe_product_id == "prod_1"
-    assert offer.stripe_price_id == "price_1"
+    assert offer.stripe_price.product_id == "prod_1"
+    assert offer.stripe_price.price_id == "price_1"
     assert catalog.products["prod_1"]["name"] == "Inner Circle"
     price = catalog.prices["price_1"]
     assert (price["unit_amount"], price["currency"]) == (2500, "usd")
@@ -96,8 +100,8 @@ def test_a_new_price_replaces_and_archives_the_old_one(catalog) -> None:
     offer.save()
     sync_offer_to_stripe.delay(offer.pk)
     offer.refresh_from_db()
-    assert offer.stripe_product_id == "prod_1"
-    assert offer.stripe_price_id == "price_2"
+    assert offer.stripe_price.product_id == "prod_1"
+    assert offer.stripe_price.price_id == "price_2"
     assert catalog.prices["price_2"]["unit_amount"] == 3000
     assert catalog.prices["price_1"]["active"] is False
     assert catalog.products["prod_1"]["name"] == "Inner Circle Plus"
@@ -114,13 +118,13 @@ def test_an_unchanged_offer_makes_no_new_price(catalog) -> None:
 
 def test_prices_from_a_previously_connected_account_are_replaced(catalog) -> None:
     connect_account()
-    offer = _offer(stripe_product_id="prod_old", stripe_price_id="price_old")
+    offer = _offer(stripe_ids=("prod_old", "price_old"))
     catalog.products["prod_old"] = {"name": "x"}  # the product lookup works, the price is gone
     sync_offer_to_stripe.delay(offer.pk)
     offer.refresh_from_db()
-    assert offer.stripe_price_id == "price_1"
-    assert offer.stripe_product_id != "prod_old"
-    assert catalog.prices["price_1"]["product"] == offer.stripe_product_id
+    assert offer.stripe_price.price_id == "price_1"
+    assert offer.stripe_price.product_id != "prod_old"
+    assert catalog.prices["price_1"]["product"] == offer.stripe_price.product_id
 
 
 def test_nothing_is_synced_without_a_connected_account_or_for_free_offers(catalog) -> None:

@@ -74,7 +74,7 @@ def _offer(*, recurring: bool = False, amount: int = 2500) -> Offer:
     offer.hub_groups.add(group)
     sync_offer_to_stripe.apply(args=[offer.pk])  # in this process: the test waits on the price
     offer.refresh_from_db()
-    assert offer.stripe_price_id.startswith("price_")
+    assert offer.stripe_price.price_id.startswith("price_")
     return offer
 
 

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.test import Client, TestCase
 
 from accounts.models import User
-from billing import services
 from billing import stripe_gateway as gateway
-from billing.models import CheckoutAttempt
+from billing.models import CheckoutAttempt, OfferStripePrice
+from billing.services.fulfilment import checkout_attempt_fulfil
 from hubs import services as hub_services
 from hubs.models import Hub, HubGroup, Post
 from memberships.models import Offer
@@ -45,13 +45,15 @@ def stripe(monkeypatch: pytest.MonkeyPatch) -> FakeStripe:
     monkeypatch.setattr(
         gateway,
         "price_retrieve",
-        lambda *, account_id, price_id: {
-            "id": price_id,
-            "active": True,
-            "unit_amount": Offer.objects.get(stripe_price_id=price_id).price_amount,
-            "currency": "usd",
-            "recurring": None,
-        },
+        lambda *, account_id, price_id: gateway.Price.from_stripe(
+            {
+                "id": price_id,
+                "active": True,
+                "unit_amount": Offer.objects.get(stripe_price__price_id=price_id).price_amount,
+                "currency": "usd",
+                "recurring": None,
+            }
+        ),
     )
     connect_account()
     return FakeStripe(monkeypatch)
@@ -83,7 +85,7 @@ def free_offer(free_hub: Hub) -> Offer:
 
 def _paid(hub: Hub, slug: str, price_id: str) -> Offer:
     offer = paid_offer(slug=slug)
-    Offer.objects.filter(pk=offer.pk).update(stripe_price_id=price_id)
+    OfferStripePrice.objects.filter(offer=offer).update(price_id=price_id)
     offer.hub_groups.add(hub.group)
     return offer
 
@@ -105,9 +107,9 @@ def buy(browser: Client, offer: Offer, stripe: FakeStripe, email: str = VICTIM) 
     attempt = CheckoutAttempt.objects.filter(offer=offer).latest("created_at")
     session = stripe.paid_session(attempt)
     with TestCase.captureOnCommitCallbacks(execute=True):
-        services.checkout_attempt_fulfil(
+        checkout_attempt_fulfil(
             attempt_id=attempt.pk,
-            paid=services.PaidObject(
+            paid=gateway.PaidObject(
                 stripe_object_id=session["payment_intent"], kind="one_time", amount=attempt.amount, currency="usd"
             ),
         )

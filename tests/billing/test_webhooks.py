@@ -13,9 +13,10 @@ from django.test import TestCase
 from django.utils import timezone
 
 from accounts.models import User
-from billing import services
 from billing.models import CheckoutAttempt, Payment, WebhookEvent
+from billing.services import webhooks
 from memberships.models import Entitlement
+from memberships.services import RENEWAL_LEEWAY
 from tests.billing.helpers import (
     ACCOUNT_ID,
     FakeStripe,
@@ -247,7 +248,7 @@ def test_a_recurring_checkout_gives_access_until_the_period_end(client, fake_str
     assert entitlement.source == Entitlement.Source.SUBSCRIPTION
     period_end = fake_stripe.subscriptions[session["subscription"]]["items"]["data"][0]["current_period_end"]
     assert entitlement.access_until is not None
-    assert int(entitlement.access_until.timestamp()) == period_end + int(services.RENEWAL_LEEWAY.total_seconds())
+    assert int(entitlement.access_until.timestamp()) == period_end + int(RENEWAL_LEEWAY.total_seconds())
     assert Payment.objects.get().stripe_object_id == session["invoice"]
 
 
@@ -322,7 +323,7 @@ def test_stripe_down_while_processing_records_the_error_and_a_retry_fulfils(
 
     fake_stripe.down = False
     with django_capture_on_commit_callbacks(execute=True):
-        services.webhook_event_retry(event=row)
+        webhooks.webhook_event_retry(event=row)
     row.refresh_from_db()
     assert row.status == WebhookEvent.Status.PROCESSED
     assert row.error == ""
@@ -334,18 +335,18 @@ def test_the_sweep_requeues_events_stored_but_never_processed(fake_stripe, djang
     attempt = attempt_for(paid_offer())
     payload = _completed(fake_stripe.paid_session(attempt))
     with django_capture_on_commit_callbacks(execute=False):
-        services.webhook_event_record(event=payload)  # the task is lost: never run
+        webhooks.webhook_event_record(event=payload)  # the task is lost: never run
     row = WebhookEvent.objects.get()
     assert row.status == WebhookEvent.Status.PENDING
 
-    assert services.webhook_events_sweep() == 0  # too recent: its task may still be on its way
+    assert webhooks.webhook_events_sweep() == 0  # too recent: its task may still be on its way
     WebhookEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.webhook_events_sweep() == 1
+        assert webhooks.webhook_events_sweep() == 1
     row.refresh_from_db()
     assert row.status == WebhookEvent.Status.PROCESSED
     assert Entitlement.objects.count() == 1
-    assert services.webhook_events_sweep() == 0
+    assert webhooks.webhook_events_sweep() == 0
 
 
 def test_the_sweep_and_the_reconciliation_run_on_the_beat_schedule(settings) -> None:
@@ -373,7 +374,7 @@ def test_staff_see_recent_events_with_their_status_and_error(client, owner, fake
 def test_the_events_page_runs_a_constant_number_of_queries(client, owner, django_assert_num_queries) -> None:
     connect_account()
     for index in range(30):
-        services.webhook_event_record(event=event("customer.created", {"id": f"cus_{index}"}))
+        webhooks.webhook_event_record(event=event("customer.created", {"id": f"cus_{index}"}))
     client.force_login(owner)
     with django_assert_num_queries(2):  # user, events (the session is cached)
         assert client.get("/dashboard/settings/integrations/stripe/events/").status_code == 200
@@ -510,7 +511,7 @@ def test_failed_events_are_swept_again_with_growing_waits_for_three_days(fake_st
     failed("evt_first_quick_retry", attempts=2, received_ago=timedelta(minutes=9), last_ago=timedelta(minutes=3))
     failed("evt_too_old", attempts=40, received_ago=timedelta(days=4), last_ago=timedelta(hours=7))
     with TestCase.captureOnCommitCallbacks(execute=False):
-        queued = services.webhook_events_sweep(now=now)
+        queued = webhooks.webhook_events_sweep(now=now)
     assert queued == 2
     pending = set(WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING).values_list("event_id", flat=True))
     assert pending == {"evt_rested_long_enough", "evt_first_quick_retry"}
@@ -522,6 +523,6 @@ def test_retrying_a_processed_event_changes_nothing(client, fake_stripe) -> None
     post_event(client, _completed(fake_stripe.paid_session(attempt)))
     row = WebhookEvent.objects.get()
     assert row.status == WebhookEvent.Status.PROCESSED
-    assert services.webhook_event_retry(event=row) is False
+    assert webhooks.webhook_event_retry(event=row) is False
     row.refresh_from_db()
     assert row.status == WebhookEvent.Status.PROCESSED

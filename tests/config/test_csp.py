@@ -96,7 +96,7 @@ def site(db: None, owner: User, settings, tmp_path) -> dict[str, str]:
         "user": reverse("hubs:dashboard_user", kwargs={"pk": owner.pk}),
         "offer_editor": reverse("memberships:offer_edit", kwargs={"pk": offer.pk}),
         "offer_page": reverse("memberships:offer_page", kwargs={"slug": offer.slug}),
-        "checkout": reverse("memberships:checkout", kwargs={"slug": offer.slug}),
+        "checkout": reverse("billing:checkout", kwargs={"slug": offer.slug}),
     }
 
 
@@ -161,7 +161,7 @@ def test_a_free_offers_checkout_may_send_its_form_on_to_the_creators_custom_link
     client: Client, make_offer_with_redirect
 ) -> None:
     offer = make_offer_with_redirect("https://thanks.example.org/welcome?x=1")
-    url = reverse("memberships:checkout", kwargs={"slug": offer.slug})
+    url = reverse("billing:checkout", kwargs={"slug": offer.slug})
     assert "https://thanks.example.org" in directives(client.get(url))["form-action"]  # rendered
     assert "https://thanks.example.org" in directives(client.get(url))["form-action"]  # cached
     login_page = directives(client.get(reverse("accounts:login")))["form-action"]

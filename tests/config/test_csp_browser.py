@@ -127,7 +127,7 @@ def test_a_free_claim_still_lands_on_the_creators_custom_link(page: Any, setting
     page.context.route("https://thanks.example.org/**", lambda route: route.fulfill(body="<h1>Thank you!</h1>"))
     page.add_init_script(WATCH_VIOLATIONS)
     for _ in range(2):  # rendered, then from the cache
-        page.goto(reverse("memberships:checkout", kwargs={"slug": offer.slug}))
+        page.goto(reverse("billing:checkout", kwargs={"slug": offer.slug}))
     page.get_by_label("Your name").fill("Bea Buyer")
     page.get_by_label("Email address").fill("bea@example.com")
     page.get_by_role("button", name="Join for free").click()

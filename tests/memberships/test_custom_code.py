@@ -48,7 +48,7 @@ def test_the_custom_code_is_served_alone_in_a_sandbox_only_the_checkout_page_may
 
 def test_the_checkout_pages_frame_has_the_same_sandbox_as_the_custom_codes_policy(client: Client, make_offer) -> None:
     offer = make_offer(custom_code=PIXEL)
-    checkout = client.get(reverse("memberships:checkout", kwargs={"slug": offer.slug})).content.decode()
+    checkout = client.get(reverse("billing:checkout", kwargs={"slug": offer.slug})).content.decode()
     [sandbox] = re.findall(r'<iframe class="custom-code" src="[^"]+" sandbox="([^"]*)"', checkout)
     assert sandbox == django_settings.CUSTOM_CODE_SANDBOX
     assert not {"allow-same-origin", "allow-top-navigation", "allow-popups"} & set(sandbox.split())
@@ -64,7 +64,7 @@ def test_nothing_about_the_visitor_reaches_the_custom_code(client: Client, owner
 
 def test_a_checkout_page_without_custom_code_has_no_frame(client: Client, make_offer) -> None:
     offer = make_offer(custom_code="")
-    checkout = client.get(reverse("memberships:checkout", kwargs={"slug": offer.slug})).content.decode()
+    checkout = client.get(reverse("billing:checkout", kwargs={"slug": offer.slug})).content.decode()
     assert "<iframe" not in checkout
 
 
@@ -72,7 +72,7 @@ def test_opened_in_a_tab_of_its_own_it_sends_the_visitor_to_the_checkout_page(cl
     offer = make_offer(custom_code=PIXEL)
     response = client.get(code_url(offer), headers={"Sec-Fetch-Dest": "document"})
     assert response.status_code == 302
-    assert response.url == reverse("memberships:checkout", kwargs={"slug": offer.slug})
+    assert response.url == reverse("billing:checkout", kwargs={"slug": offer.slug})
     assert PIXEL not in response.content.decode()
 
 
@@ -103,7 +103,7 @@ def test_an_unpublished_offers_custom_code_is_gone_at_once(
     client: Client, make_offer, django_capture_on_commit_callbacks
 ) -> None:
     offer = make_offer(custom_code=PIXEL)
-    client.get(reverse("memberships:checkout", kwargs={"slug": offer.slug}))  # cached, with its code
+    client.get(reverse("billing:checkout", kwargs={"slug": offer.slug}))  # cached, with its code
     with django_capture_on_commit_callbacks(execute=True):
         services.offer_unpublish(offer=offer)
     assert client.get(code_url(offer)).status_code == 404
@@ -113,6 +113,6 @@ def test_after_the_cached_checkout_page_its_frame_runs_no_query(
     client: Client, make_offer, django_assert_num_queries
 ) -> None:
     offer = make_offer(custom_code=PIXEL)
-    client.get(reverse("memberships:checkout", kwargs={"slug": offer.slug}))
+    client.get(reverse("billing:checkout", kwargs={"slug": offer.slug}))
     with django_assert_num_queries(0):
         assert PIXEL in client.get(code_url(offer)).content.decode()

@@ -15,7 +15,7 @@ from tests.conftest import body_text
 
 
 def checkout_url(offer: Offer) -> str:
-    return reverse("memberships:checkout", kwargs={"slug": offer.slug})
+    return reverse("billing:checkout", kwargs={"slug": offer.slug})
 
 
 def claim(client: Client, offer: Offer, capture: Any, **data: str) -> Any:

@@ -16,7 +16,7 @@ def offer_url(offer: Offer) -> str:
 
 
 def checkout_url(offer: Offer) -> str:
-    return reverse("memberships:checkout", kwargs={"slug": offer.slug})
+    return reverse("billing:checkout", kwargs={"slug": offer.slug})
 
 
 PIXEL = '<script id="fb-pixel">window.pixelFired = true;</script>'
@@ -66,7 +66,7 @@ def test_unpublished_offers_are_a_404_to_the_public(client: Client, make_offer, 
 
 
 def test_an_unknown_offer_is_a_404(client: Client, db: None) -> None:
-    assert client.get(reverse("memberships:checkout", kwargs={"slug": "nope"})).status_code == 404
+    assert client.get(reverse("billing:checkout", kwargs={"slug": "nope"})).status_code == 404
 
 
 def test_staff_preview_a_draft_clearly_marked(client: Client, owner: User, make_offer) -> None:

@@ -4,20 +4,23 @@ from the resolver, and a small world of real objects to fill their path converte
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
 from accounts.services import magic_link_create
-from billing.models import Payment, StripeAccount, WebhookEvent
-from billing.services import checkout_attempt_create
+from billing.models import OfferStripePrice, Payment, StripeAccount, WebhookEvent
+from billing.services.checkout import checkout_attempt_create
 from hubs import services as hub_services
 from hubs.models import HubGroup
 from memberships.models import Entitlement, Offer
@@ -87,9 +90,8 @@ def build_world() -> World:
         pricing=Offer.Pricing.ONE_TIME,
         price_amount=5000,
         currency="usd",
-        stripe_product_id="prod_walk",
-        stripe_price_id="price_walk",
     )
+    OfferStripePrice.objects.create(offer=offer, product_id="prod_walk", price_id="price_walk")
     offer.hub_groups.set([group])
     other_offer = Offer.objects.create(title="Others", slug="others", status=Offer.Status.PUBLISHED)
     other_offer.hub_groups.set([other_group])
@@ -221,3 +223,18 @@ def _substitute(route: str, values: dict[str, str]) -> str:
         text = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)], route)
         return text.replace("^", "").replace("$", "")
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route)
+
+
+@contextmanager
+def rolled_back() -> Iterator[None]:
+    """One request's writes, undone afterwards so that every request meets the same world.
+
+    The block is the test's own, like the one a test case wraps each test in, so the gateway's
+    refusal to call Stripe inside a transaction does not count it (as Django's durable check
+    does not count the test case's).
+    """
+    block = transaction.atomic()
+    block._from_testcase = True
+    with block:
+        yield
+        transaction.set_rollback(True)

@@ -1,0 +1,89 @@
+"""The creator's connected Stripe account: Connect OAuth, refreshes and disconnection."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from billing import stripe_gateway as gateway
+from billing.models import StripeAccount
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def stripe_account_connect(*, status: gateway.AccountStatus, by: User) -> StripeAccount:
+    """Record a newly connected account, replacing the one connected before (if any)."""
+    now = timezone.now()
+    StripeAccount.objects.select_for_update().connected().update(disconnected_at=now, disconnected_by=by)
+    return StripeAccount.objects.create(
+        account_id=status.account_id,
+        livemode=status.livemode,
+        charges_enabled=status.charges_enabled,
+        payouts_enabled=status.payouts_enabled,
+        details_submitted=status.details_submitted,
+        display_name=status.display_name[:255],
+        connected_at=now,
+        connected_by=by,
+        refreshed_at=now,
+    )
+
+
+def stripe_account_connect_from_stripe(*, code: str, by: User) -> StripeAccount:
+    """Finish Connect OAuth: exchange the code, read the account, record it.
+
+    Not atomic: Stripe is called first. Raises the gateway's errors (``StripeOAuthFailed``
+    when Stripe refuses the code).
+    """
+    account_id = gateway.oauth_token(code=code)
+    status = gateway.account_retrieve(account_id=account_id)
+    return stripe_account_connect(status=status, by=by)
+
+
+@transaction.atomic
+def stripe_account_update(*, account_id: str, status: gateway.AccountStatus) -> int:
+    """Store the account's current capabilities (after a refresh or an ``account.updated``)."""
+    return (
+        StripeAccount.objects.connected()
+        .filter(account_id=account_id)
+        .update(
+            livemode=status.livemode,
+            charges_enabled=status.charges_enabled,
+            payouts_enabled=status.payouts_enabled,
+            details_submitted=status.details_submitted,
+            display_name=status.display_name[:255],
+            refreshed_at=timezone.now(),
+        )
+    )
+
+
+@transaction.atomic
+def stripe_account_disconnect(*, account_id: str, by: User | None) -> int:
+    return (
+        StripeAccount.objects.connected()
+        .filter(account_id=account_id)
+        .update(disconnected_at=timezone.now(), disconnected_by=by)
+    )
+
+
+def stripe_account_disconnect_from_stripe(*, account_id: str, by: User) -> int:
+    """Revoke the platform's access on Stripe, then record the disconnection.
+
+    Not atomic: Stripe is called first. When Stripe no longer knows the connection (it was
+    already revoked from the Stripe dashboard) the account is disconnected here too; any other
+    failure is raised and nothing changes.
+    """
+    try:
+        gateway.oauth_deauthorize(account_id=account_id)
+    except gateway.StripeOAuthFailed as exc:
+        logger.info("Stripe deauthorize: %s", exc)
+    return stripe_account_disconnect(account_id=account_id, by=by)
+
+
+def stripe_account_refresh_from_stripe(*, account_id: str) -> gateway.AccountStatus:
+    status = gateway.account_retrieve(account_id=account_id)
+    stripe_account_update(account_id=account_id, status=status)
+    return status

@@ -1,0 +1,44 @@
+"""What a higher layer plugs into memberships, which may not import it.
+
+Billing (a layer above) fills these in ``BillingConfig.ready``: whether paid offers can be
+sold (a Stripe account that takes payments), and what happens when an offer changes (its
+Stripe product and price are synced after commit). Memberships asks without knowing who
+answers, so every caller of the offer services (the editor, the admin, tasks, commands) gets
+the same rules. With nothing registered, paid offers cannot be sold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memberships.models import Offer
+
+# Whether paid offers can be sold now.
+PaidOfferCheck = Callable[[], bool]
+# Called inside the transaction that changed the offer: queue any outside work on commit.
+OfferChanged = Callable[["Offer"], None]
+
+_paid_offer_checks: list[PaidOfferCheck] = []
+_offer_changed: list[OfferChanged] = []
+
+
+def paid_offer_check_register(check: PaidOfferCheck) -> None:
+    if check not in _paid_offer_checks:
+        _paid_offer_checks.append(check)
+
+
+def offer_changed_register(receiver: OfferChanged) -> None:
+    if receiver not in _offer_changed:
+        _offer_changed.append(receiver)
+
+
+def paid_offers_sellable() -> bool:
+    """Whether paid offers can be sold now: every registered check agrees, and there is one."""
+    return bool(_paid_offer_checks) and all(check() for check in _paid_offer_checks)
+
+
+def offer_changed(offer: Offer) -> None:
+    for receiver in _offer_changed:
+        receiver(offer)
