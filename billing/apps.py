@@ -8,7 +8,8 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         # The deploy checks, and the tasks that services queue by name (core.tasks).
-        from billing import checks, selectors, tasks  # noqa: F401
+        from accounts import slots as accounts_slots
+        from billing import checks, panels, selectors, tasks  # noqa: F401
         from billing.services.catalog import offer_changed
         from memberships import hooks
 
@@ -17,3 +18,4 @@ class BillingConfig(AppConfig):
         # change, to sync the offer's Stripe product and price after commit.
         hooks.paid_offer_check_register(lambda: selectors.stripe_connected())
         hooks.offer_changed_register(offer_changed)
+        accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started, order=10)

@@ -57,3 +57,11 @@ def test_an_unknown_page_is_a_friendly_404(client: Client, db: None, settings) -
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
+
+
+def test_the_overview_lists_each_layers_first_steps_in_order(client: Client, owner: User) -> None:
+    client.force_login(owner)
+    page = client.get(reverse("accounts:dashboard")).content.decode()
+    steps = ["Connect Stripe under", "Create a Membership under"]
+    assert all(step in page for step in steps), page
+    assert page.index(steps[0]) < page.index(steps[1])

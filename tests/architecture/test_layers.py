@@ -49,12 +49,14 @@ def test_the_layer_order_is_the_documented_one() -> None:
 
 
 def test_higher_layers_fill_the_slots_of_lower_ones_at_startup() -> None:
+    from billing import panels as billing_panels
     from hubs import panels as hubs_panels
     from memberships import panels as memberships_panels
     from memberships import selectors as memberships_selectors
 
     assert hubs_panels.member_home_communities in accounts_slots.MEMBER_HOME
     assert list(accounts_slots.DASHBOARD_GETTING_STARTED) == [
+        billing_panels.getting_started,
         hubs_panels.getting_started,
         memberships_panels.getting_started,
     ]
