@@ -111,6 +111,7 @@ class SandboxServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         self.deliverer.stop()
         super().server_close()
+        self.store.close()
 
     # --- Transactions ---------------------------------------------------------------------
     def commit(self) -> None:
