@@ -72,7 +72,9 @@ def test_every_change_is_on_disk_before_it_is_answered(tmp_path: Path) -> None:
     with running(tmp_path) as sandbox:
         customer = sandbox.client().v1.customers.create({"email": "a@example.com"})
         # A second reader of the same directory, while the sandbox still runs.
-        on_disk = Store(tmp_path).get(customer.id)
+        reader = Store(tmp_path)
+        on_disk = reader.get(customer.id)
+        reader.close()
 
     assert on_disk is not None
     assert on_disk["email"] == "a@example.com"
