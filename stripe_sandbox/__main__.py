@@ -17,6 +17,7 @@ from stripe_sandbox.server import (
     DEFAULT_WEBHOOK_URL,
     SandboxServer,
 )
+from stripe_sandbox.webhooks import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         "--secret-key", default=DEFAULT_SECRET_KEY, help="the platform's API key (sk_test_...); others are a 401"
     )
     parser.add_argument("--public-url", default=None, help="the address browsers use (default http://HOST:PORT)")
+    parser.add_argument(
+        "--delivery-concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"how many webhooks are in flight at once (1 to {MAX_CONCURRENCY})",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    # The tests' own safety net: compare the whole database with memory after every change.
+    parser.add_argument("--check-state", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     server = SandboxServer(
@@ -43,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         secret_key=args.secret_key,
         public_url=args.public_url,
         quiet=args.quiet,
+        delivery_concurrency=args.delivery_concurrency,
+        check_state=args.check_state,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

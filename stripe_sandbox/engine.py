@@ -154,8 +154,10 @@ class Sandbox:
         if owner != PLATFORM:
             event = {"id": event["id"], "object": "event", "account": owner, **event}
         self.store.put(event, owner)
+        if obj.get("id") in self.state["objects"]:
+            self.store.touch(obj["id"])  # an event about an object says it changed
         self.state["events"].append(event["id"])
-        self.state["pending_deliveries"].append(event["id"])
+        self.store.pending_add(event["id"])
         self.outbox.append(event["id"])
         return event
 
@@ -1476,7 +1478,7 @@ class Sandbox:
                 candidates.append((at, lambda s=object_id, o=owner, a=at: self.checkout_session_expire(o, s, at=a)))
             elif kind == "subscription" and obj["status"] in ("active", "past_due"):
                 period_end = int(obj["items"]["data"][0]["current_period_end"])
-                extras = self.store.extras(object_id)
+                extras = self.state["extras"].get(object_id, {})  # a look, not a change
                 if period_end <= limit:
                     candidates.append((period_end, lambda s=obj, o=owner, a=period_end: self._period_end(o, s, a)))
                 if obj["status"] == "past_due" and extras.get("failed_since") is not None:
@@ -1549,13 +1551,13 @@ class Sandbox:
         """Forget events older than the retention, except those still to be delivered: an advance
         of more than 30 days would otherwise drop the events it made before they were sent."""
         horizon = self.now() - EVENT_RETENTION_SECONDS
-        undelivered = set(self.state["pending_deliveries"])
+        undelivered = self.state["pending_deliveries"]
+        objects = self.state["objects"]
         kept = []
         for event_id in self.state["events"]:
-            event = self.store.get(event_id)
+            event = objects.get(event_id)  # a look: ``store.get`` would mark every event as changed
             if event is not None and int(event["created"]) < horizon and event_id not in undelivered:
-                del self.state["objects"][event_id]
-                del self.state["owners"][event_id]
+                self.store.delete(event_id)
             elif event is not None:
                 kept.append(event_id)
         self.state["events"] = kept

@@ -26,7 +26,7 @@ from stripe_sandbox import api, pages
 from stripe_sandbox.engine import API_VERSION, Sandbox
 from stripe_sandbox.formdata import FormError, parse
 from stripe_sandbox.store import JSON, PLATFORM, Store, StripeError, new_id
-from stripe_sandbox.webhooks import Deliverer, describe
+from stripe_sandbox.webhooks import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, Deliverer, describe
 
 logger = logging.getLogger("stripe_sandbox")
 
@@ -55,7 +55,11 @@ class SandboxServer(ThreadingHTTPServer):
         secret_key: str = DEFAULT_SECRET_KEY,
         public_url: str | None = None,
         quiet: bool = False,
+        delivery_concurrency: int = DEFAULT_CONCURRENCY,
+        check_state: bool = False,
     ) -> None:
+        if not 1 <= delivery_concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"the delivery concurrency must be from 1 to {MAX_CONCURRENCY}")
         super().__init__(address, Handler)
         host, port = self.server_address[:2]
         host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else str(host)  # noqa: S104
@@ -63,9 +67,12 @@ class SandboxServer(ThreadingHTTPServer):
         self.quiet = quiet
         self.secret_key = secret_key
         self.default_webhook_url = webhook_url
-        self.store = Store(state_dir)
-        # The command line decides where webhooks go at start; the control API may change it later.
+        self.default_concurrency = delivery_concurrency
+        self.store = Store(state_dir, check=check_state)
+        # The command line decides where webhooks go at start, and how many are in flight at
+        # once; the control API may change them later.
         self.store.state["webhook_url"] = webhook_url
+        self.store.state["delivery"]["concurrency"] = delivery_concurrency
         self.sandbox = Sandbox(self.store, public_url=self.public_url, client_id=client_id)
         self.deliverer = Deliverer(
             url=self.store.state["webhook_url"],
@@ -94,9 +101,7 @@ class SandboxServer(ThreadingHTTPServer):
 
     def _delivery_finished(self, event_id: str) -> None:
         with self.store.lock:
-            pending = self.store.state["pending_deliveries"]
-            if event_id in pending:
-                pending.remove(event_id)
+            if self.store.pending_remove(event_id):
                 self.store.save()
 
     def start_delivering(self) -> None:
@@ -106,6 +111,7 @@ class SandboxServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         self.deliverer.stop()
         super().server_close()
+        self.store.close()
 
     # --- Transactions ---------------------------------------------------------------------
     def commit(self) -> None:
@@ -118,7 +124,7 @@ class SandboxServer(ThreadingHTTPServer):
 
     def rollback(self) -> None:
         self.sandbox.outbox.clear()
-        self.store.state = self.store._load()
+        self.store.rollback()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -271,25 +277,23 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             sandbox.request_info = {"id": None, "idempotency_key": None}
         if key:
-            state["idempotency"][f"{owner}:{key}"] = {
-                "fingerprint": fingerprint,
-                "status": status,
-                "body": payload,
-                "created": sandbox.now(),
-            }
+            self.server.store.idempotency_put(
+                f"{owner}:{key}",
+                {"fingerprint": fingerprint, "status": status, "body": payload, "created": sandbox.now()},
+            )
             self._prune_idempotency()
         self._json(status, payload, headers)
 
     def _prune_idempotency(self) -> None:
         """Stripe keeps idempotency keys for 24 hours; the sandbox also keeps at most the latest
-        ``IDEMPOTENCY_KEYS_KEPT`` (the SDK sends a key with every POST, and the whole state is
-        rewritten after each change)."""
+        ``IDEMPOTENCY_KEYS_KEPT`` (the SDK sends a key with every POST)."""
+        store = self.server.store
         horizon = self.server.sandbox.now() - 24 * 60 * 60
-        saved = self.server.store.state["idempotency"]
+        saved = store.state["idempotency"]
         for scope in [scope for scope, entry in saved.items() if entry["created"] < horizon]:
-            del saved[scope]
+            store.idempotency_delete(scope)
         for scope in list(saved)[: max(0, len(saved) - IDEMPOTENCY_KEYS_KEPT)]:
-            del saved[scope]
+            store.idempotency_delete(scope)
 
     def _authenticate(self, *, oauth: bool) -> str:
         """The account the request acts on: PLATFORM, or a connected account."""
@@ -591,6 +595,7 @@ class Handler(BaseHTTPRequestHandler):
             server.store.reset()
             state = server.store.state
             state["webhook_url"] = server.default_webhook_url
+            state["delivery"]["concurrency"] = server.default_concurrency
             sandbox.ensure_platform()
             server.deliverer.reset(server.default_webhook_url)
             return 200, {"ok": True}
@@ -600,6 +605,13 @@ class Handler(BaseHTTPRequestHandler):
                 for key, kind in (("duplicate", bool), ("reorder", bool), ("delay_ms", int), ("drop", int)):
                     if key in payload:
                         delivery[key] = kind(payload[key])
+                if "concurrency" in payload:
+                    concurrency = int(payload["concurrency"])
+                    if not 1 <= concurrency <= MAX_CONCURRENCY:
+                        raise StripeError(
+                            f"concurrency: from 1 to {MAX_CONCURRENCY} deliveries at once.", param="concurrency"
+                        )
+                    delivery["concurrency"] = concurrency
                 if "retry_delays" in payload:
                     delays = [float(delay) for delay in payload["retry_delays"] or []]
                     if any(delay < 0 for delay in delays) or len(delays) > 10:

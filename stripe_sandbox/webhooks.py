@@ -1,13 +1,16 @@
 """Webhook delivery: signed as Stripe signs, retried with back-off, with fault switches.
 
-One background thread delivers events from a schedule (a heap ordered by due time), so a
-retry waiting for its back-off never holds up other events. The switches (set through the
-control API) make the delivery misbehave the way real networks and Stripe do:
+Background threads deliver events from a schedule (a heap ordered by due time), so a retry
+waiting for its back-off never holds up other events. As Stripe does, several deliveries are
+in flight at once (``concurrency``, 8 unless the command line or the control API says
+otherwise), so nothing about their order is promised. The switches (set through the control
+API) make the delivery misbehave the way real networks and Stripe do:
 
 - ``duplicate``: every event is delivered twice;
 - ``delay_ms``: every delivery waits this long first;
-- ``reorder``: events that are due together are delivered newest first;
-- ``drop``: the next N events are never delivered (they stay listable through the API).
+- ``reorder``: events that are due together are delivered newest first, one after another;
+- ``drop``: the next N events are never delivered, no copy of them and no retry (they stay
+  listable through the API).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from stripe_sandbox.store import JSON
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 TIMEOUT_SECONDS = 10.0
 LOG_SIZE = 2000
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
 
 
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -53,7 +58,7 @@ class _Delivery:
 
 
 class Deliverer:
-    """Delivers events to the webhook URL in a background thread."""
+    """Delivers events to the webhook URL from up to ``concurrency`` background threads."""
 
     def __init__(
         self,
@@ -75,37 +80,71 @@ class Deliverer:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._log: list[JSON] = []
-        self._in_flight = 0
+        self._in_flight = 0  # deliveries taken from the heap and not yet done
+        self._busy = 0  # threads delivering a batch
         self._generation = 0
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="webhook-deliverer", daemon=True)
+        self._started = False
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._thread.start()
+        with self._cond:
+            self._started = True
+        self._grow(self._concurrency())
 
     def stop(self) -> None:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+            threads = list(self._threads)
+        deadline = time.monotonic() + 5
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _concurrency(self) -> int:
+        return max(1, int(self._settings().get("concurrency") or DEFAULT_CONCURRENCY))
+
+    def _grow(self, count: int) -> None:
+        """Start threads until there are ``count``; threads beyond the setting wait unused."""
+        with self._cond:
+            while self._started and not self._stopping and len(self._threads) < count:
+                thread = threading.Thread(
+                    target=self._run, name=f"webhook-deliverer-{len(self._threads) + 1}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
 
     # --- Queueing -------------------------------------------------------------------------
     def enqueue(self, event_ids: list[str]) -> None:
         """Schedule events made by one request; they are due together."""
         settings = self._settings()
+        copies = 2 if settings.get("duplicate") else 1
+        kept = []
+        for event_id in event_ids:
+            # Decided here, once per event, so a dropped event has no copy and no retry.
+            if self._consume_drop():
+                self._drop(event_id, copies)
+            else:
+                kept.append(event_id)
         with self._cond:
-            now = time.monotonic()
-            delay = int(settings.get("delay_ms", 0)) / 1000
-            for event_id in event_ids:
-                heapq.heappush(
-                    self._heap, _Delivery(now + delay, next(self._seq), event_id, generation=self._generation)
-                )
-                if settings.get("duplicate"):
-                    heapq.heappush(
-                        self._heap,
-                        _Delivery(now + delay, next(self._seq), event_id, copy=2, generation=self._generation),
-                    )
+            due = time.monotonic() + int(settings.get("delay_ms", 0)) / 1000
+            for event_id in kept:
+                for copy in range(1, copies + 1):
+                    delivery = _Delivery(due, next(self._seq), event_id, copy=copy, generation=self._generation)
+                    heapq.heappush(self._heap, delivery)
             self._cond.notify_all()
+        self._grow(self._concurrency())
+
+    def _drop(self, event_id: str, copies: int) -> None:
+        """Log every copy of a dropped event as dropped, and stop tracking it."""
+        event = self._load_event(event_id)
+        if event is None:
+            return
+        for copy in range(1, copies + 1):
+            delivery = _Delivery(time.monotonic(), next(self._seq), event_id, copy=copy, generation=self._generation)
+            entry = self._entry(event, delivery)
+            entry["result"] = "dropped"
+            self._record(entry, delivery, final=True)
 
     def reset(self, url: str) -> None:
         with self._cond:
@@ -118,12 +157,13 @@ class Deliverer:
         with self._cond:
             return {"pending": len(self._heap) + self._in_flight, "deliveries": list(self._log), "url": self.url}
 
-    # --- The thread -----------------------------------------------------------------------
+    # --- The threads ----------------------------------------------------------------------
     def _next_batch(self) -> list[_Delivery] | None:
         with self._cond:
             while not self._stopping:
                 now = time.monotonic()
-                if self._heap and self._heap[0].due <= now:
+                free = self._busy < self._concurrency()
+                if free and self._heap and self._heap[0].due <= now:
                     batch = [heapq.heappop(self._heap)]
                     if self._settings().get("reorder"):
                         # Gather everything else that is due and deliver it newest first.
@@ -131,26 +171,29 @@ class Deliverer:
                             batch.append(heapq.heappop(self._heap))
                         batch.reverse()
                     self._in_flight += len(batch)
+                    self._busy += 1
                     return batch
-                timeout = self._heap[0].due - now if self._heap else None
+                timeout = self._heap[0].due - now if free and self._heap else None
                 self._cond.wait(timeout)
             return None
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
-            for delivery in batch:
-                try:
-                    self._deliver(delivery)
-                finally:
-                    with self._cond:
-                        self._in_flight -= 1
-                        self._cond.notify_all()
+            try:
+                for delivery in batch:
+                    try:
+                        self._deliver(delivery)
+                    finally:
+                        with self._cond:
+                            self._in_flight -= 1
+                            self._cond.notify_all()
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
 
-    def _deliver(self, delivery: _Delivery) -> None:
-        event = self._load_event(delivery.event_id)
-        if event is None or delivery.generation != self._generation:
-            return
-        entry: JSON = {
+    def _entry(self, event: JSON, delivery: _Delivery) -> JSON:
+        return {
             "event_id": event["id"],
             "type": event["type"],
             "account": event.get("account"),
@@ -163,10 +206,12 @@ class Deliverer:
             "result": None,
             "at": time.time(),
         }
-        if delivery.attempt == 1 and delivery.copy == 1 and self._consume_drop():
-            entry["result"] = "dropped"
-            self._record(entry, delivery, final=True)
+
+    def _deliver(self, delivery: _Delivery) -> None:
+        event = self._load_event(delivery.event_id)
+        if event is None or delivery.generation != self._generation:
             return
+        entry = self._entry(event, delivery)
         if not self.url:
             entry["result"] = "no_endpoint"
             self._record(entry, delivery, final=True)

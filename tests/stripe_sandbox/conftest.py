@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,10 @@ class WebhookReceiver:
     received: list[Received] = field(default_factory=list)
     # Status codes to answer with, in order; 200 once they run out.
     answers: list[int] = field(default_factory=list)
+    # Seconds each answer takes, as a real endpoint's work does; deliveries overlap meanwhile.
+    delay: float = 0.0
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most deliveries being answered at one moment
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def events(self) -> list[dict[str, Any]]:
@@ -50,6 +55,11 @@ def webhook_receiver(stripe_sandbox: StripeSandbox) -> Iterator[WebhookReceiver]
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with receiver.lock:
+                receiver.in_flight += 1
+                receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+            time.sleep(receiver.delay)
+            with receiver.lock:
+                receiver.in_flight -= 1
                 receiver.received.append(Received(dict(self.headers.items()), body))
                 status = receiver.answers.pop(0) if receiver.answers else 200
             self.send_response(status)

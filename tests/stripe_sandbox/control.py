@@ -134,11 +134,24 @@ class StripeSandbox:
     def set_webhook_url(self, url: str) -> None:
         self._control("POST", "/config", {"webhook_url": url})
 
-    def set_delivery(self, duplicate: bool = False, delay_ms: int = 0, reorder: bool = False, drop: int = 0) -> None:
-        """Duplicate every event, delay each delivery, deliver batches newest first, drop the next N."""
-        self._control(
-            "POST", "/config", {"duplicate": duplicate, "delay_ms": delay_ms, "reorder": reorder, "drop": drop}
-        )
+    def set_delivery(
+        self,
+        duplicate: bool = False,
+        delay_ms: int = 0,
+        reorder: bool = False,
+        drop: int = 0,
+        concurrency: int | None = None,
+    ) -> None:
+        """Duplicate every event, delay each delivery, deliver batches newest first, drop the next N
+        events (every copy), and, when given, how many deliveries are in flight at once."""
+        switches: dict[str, Any] = {"duplicate": duplicate, "delay_ms": delay_ms, "reorder": reorder, "drop": drop}
+        if concurrency is not None:
+            switches["concurrency"] = concurrency
+        self._control("POST", "/config", switches)
+
+    def delivery_settings(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self._control("GET", "/config")["delivery"]
+        return answer
 
     def set_retry_delays(self, seconds: list[float]) -> None:
         """Seconds between delivery attempts (one first attempt plus one per delay)."""
@@ -235,7 +248,10 @@ def _stripe_sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     args = [sys.executable, "-m", "stripe_sandbox", "--port", str(SANDBOX_PORT), "--state-dir", str(state_dir)]
     args += ["--webhook-url", "", "--webhook-secret", django_settings.STRIPE_WEBHOOK_SECRET]
     args += ["--client-id", django_settings.STRIPE_CONNECT_CLIENT_ID, "--secret-key", django_settings.STRIPE_SECRET_KEY]
-    args += ["--quiet"]
+    # One delivery at a time: the platform's tests take webhooks on Django's live test server,
+    # whose database does not serve parallel requests. The sandbox's own tests of parallel
+    # delivery raise it (``set_delivery(concurrency=...)``); a reset brings it back to 1.
+    args += ["--delivery-concurrency", "1", "--quiet", "--check-state"]
     with running(args, log=state_dir / "sandbox.log", port=SANDBOX_PORT, stop_timeout=10):
         yield StripeSandbox(
             SANDBOX_URL,

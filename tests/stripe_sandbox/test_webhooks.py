@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import stripe
 
+from stripe_sandbox.server import SandboxServer
 from tests.stripe_sandbox.conftest import Creator, WebhookReceiver
 from tests.stripe_sandbox.control import StripeSandbox
 
@@ -130,6 +132,105 @@ def test_the_drop_switch_loses_the_next_events_but_keeps_them_listable(
     assert {event.data.object.id for event in listed.data} == {lost.id, kept.id}
 
 
+def test_the_drop_switch_drops_every_copy_of_a_duplicated_event(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
+) -> None:
+    stripe_sandbox.set_delivery(duplicate=True, drop=1)
+
+    lost = seller.client.v1.customers.create({"email": "lost@example.com"}, seller.options)
+    kept = seller.client.v1.customers.create({"email": "kept@example.com"}, seller.options)
+    log = stripe_sandbox.wait_for_deliveries(4, type=CREATED)
+
+    delivered = [event["data"]["object"]["id"] for event in webhook_receiver.events()]
+    assert delivered == [kept.id, kept.id]
+    assert sorted((entry["copy"], entry["result"]) for entry in log if entry["result"] == "dropped") == [
+        (1, "dropped"),
+        (2, "dropped"),
+    ]
+    assert stripe_sandbox.delivery_settings()["drop"] == 0
+    listed = seller.client.v1.events.list({"type": "customer.created"}, seller.options)
+    assert {event.data.object.id for event in listed.data} == {lost.id, kept.id}
+
+
+def test_a_dropped_event_is_not_retried_when_the_endpoint_fails(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
+) -> None:
+    webhook_receiver.answers = [500] * 10
+    stripe_sandbox.set_retry_delays([0.05, 0.05])
+    stripe_sandbox.set_delivery(drop=1)
+
+    seller.client.v1.customers.create({"email": "lost@example.com"}, seller.options)
+    log = stripe_sandbox.wait_for_deliveries(1, type=CREATED)
+
+    assert [entry["result"] for entry in log] == ["dropped"]
+    assert webhook_receiver.received == []
+
+
+def test_deliveries_run_in_parallel_each_event_once_and_signed(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
+) -> None:
+    stripe_sandbox.set_delivery(concurrency=8)
+    webhook_receiver.delay = 0.05
+
+    created = {seller.client.v1.customers.create({"email": f"b{n}@example.com"}, seller.options).id for n in range(40)}
+    stripe_sandbox.wait_for_deliveries(40, type=CREATED, timeout=30)
+
+    events = [
+        stripe.Webhook.construct_event(item.body.decode(), item.headers["Stripe-Signature"], SECRET)
+        for item in webhook_receiver.received
+    ]
+    assert sorted(event.data.object.id for event in events) == sorted(created)
+    assert len({event.id for event in events}) == 40
+    assert 1 < webhook_receiver.most_in_flight <= 8
+
+
+def test_parallel_deliveries_with_duplicates_deliver_each_event_twice(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
+) -> None:
+    stripe_sandbox.set_delivery(duplicate=True, concurrency=4)
+    webhook_receiver.delay = 0.02
+
+    for n in range(20):
+        seller.client.v1.customers.create({"email": f"b{n}@example.com"}, seller.options)
+    stripe_sandbox.wait_for_deliveries(40, type=CREATED, timeout=30)
+
+    ids = [event["id"] for event in webhook_receiver.events()]
+    assert len(ids) == 40
+    assert all(ids.count(event_id) == 2 for event_id in ids)
+    assert 1 < webhook_receiver.most_in_flight <= 4
+
+
+def test_a_concurrency_of_one_delivers_one_at_a_time(
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
+) -> None:
+    stripe_sandbox.set_delivery(concurrency=1)
+    webhook_receiver.delay = 0.02
+
+    for n in range(10):
+        seller.client.v1.customers.create({"email": f"b{n}@example.com"}, seller.options)
+    stripe_sandbox.wait_for_deliveries(10, type=CREATED)
+
+    assert webhook_receiver.most_in_flight == 1
+
+
+def test_eight_deliveries_are_in_flight_at_once_unless_the_command_line_says(tmp_path: Path) -> None:
+    default = SandboxServer(("127.0.0.1", 0), state_dir=tmp_path / "a", webhook_url="", webhook_secret=SECRET)
+    chosen = SandboxServer(
+        ("127.0.0.1", 0), state_dir=tmp_path / "b", webhook_url="", webhook_secret=SECRET, delivery_concurrency=2
+    )
+    try:
+        assert default.store.state["delivery"]["concurrency"] == 8
+        assert chosen.store.state["delivery"]["concurrency"] == 2
+    finally:
+        default.server_close()
+        chosen.server_close()
+
+
+def test_the_delivery_concurrency_is_checked(stripe_sandbox: StripeSandbox) -> None:
+    with pytest.raises(AssertionError, match="concurrency"):
+        stripe_sandbox.set_delivery(concurrency=0)
+
+
 def test_the_delay_switch_holds_each_delivery_back(
     stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
 ) -> None:
@@ -146,13 +247,14 @@ def test_the_delay_switch_holds_each_delivery_back(
     assert len(webhook_receiver.received) == 1
 
 
+@pytest.mark.parametrize("concurrency", [1, 8])
 def test_the_reorder_switch_delivers_events_due_together_newest_first(
-    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator
+    stripe_sandbox: StripeSandbox, webhook_receiver: WebhookReceiver, seller: Creator, concurrency: int
 ) -> None:
     session = seller.session(seller.price(1500))
     stripe_sandbox.wait_for_deliveries()
     webhook_receiver.received.clear()
-    stripe_sandbox.set_delivery(reorder=True)
+    stripe_sandbox.set_delivery(reorder=True, concurrency=concurrency)
 
     stripe_sandbox.pay_checkout(session.id)
     stripe_sandbox.wait_for_deliveries()
