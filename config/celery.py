@@ -34,8 +34,10 @@ def _redis_channel_fails_like_a_lost_connection() -> None:
     broker that is gone, and the consumer reconnects. The task keeps running in its pool process;
     with late acks Redis still holds it (when it kept its data) until it is acknowledged.
 
-    Seen with kombu 5.7.0 and Celery 5.7.0 (``tests/config/test_broker_restart.py``); the same
-    dereference caused kombu issues 582 and 970 on other paths.
+    Seen with kombu 5.7.0 and Celery 5.7.0 (``tests/config/test_broker_restart.py``). The second
+    close came with Celery 5.7.0 (celery/celery#10242, which releases the old socket); kombu's
+    main branch still reads the transport unguarded, and the same dereference caused kombu
+    issues 582 and 970 on other paths. Drop this once a kombu release checks it.
     """
     channel_class = cast(Any, kombu_redis.Channel)
     connparams = channel_class._connparams
