@@ -255,20 +255,53 @@ if CELERY_TASK_ALWAYS_EAGER:
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 300
-CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# With late acks a task that outlives the visibility timeout is redelivered, so keep it above
-# the hard time limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_RESULT_EXPIRES = 3600
-CELERY_TIMEZONE = TIME_ZONE
+# When the broker connection drops, a running task finishes instead of being cancelled (the
+# default until Celery 6): a Redis that restarts empty no longer holds its message, so a
+# cancelled task would be lost, while one that finishes has done its work. If its ack is lost
+# with the connection, a Redis that kept its data delivers it again after the visibility
+# timeout, and tasks are idempotent.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+
+# The timeouts, chosen together (seconds). With late acks a task stays unacknowledged in Redis
+# from its delivery to the end of its run, and Redis delivers again any message left
+# unacknowledged for the visibility timeout, whether its worker died or is merely slow. So:
+# - CELERY_TASK_TIME_LIMIT bounds the longest task; the soft limit, a minute earlier, lets it
+#   stop cleanly.
+# - A healthy worker holds a message unacknowledged for at most the time limit plus the longest
+#   wait before it starts: a retry waits for its countdown, up to TASK_RETRY_WAIT_MAX
+#   (ReliableTask's retry_backoff_max), and a prefetched message waits at most one time limit
+#   behind a running task. BROKER_VISIBILITY_TIMEOUT must be above that sum, or healthy tasks
+#   run twice; whatever it is, a task held by a worker that was killed waits that long for
+#   another worker.
+# - WEBHOOK_SWEEP_INTERVAL is much shorter, so webhooks do not wait for that: each sweep
+#   re-queues the Stripe events stored but not processed two minutes after their last try (a
+#   task lost with a killed worker or a broker that restarted empty, or never queued).
+# - WEBHOOK_RECONCILE_INTERVAL is how late an event Stripe never delivered is found. Each run
+#   looks back two days (billing.services.webhooks.RECONCILE_WINDOW), so a failed run is covered by the
+#   next ones; at most 12 hours keeps several runs inside that window.
+TASK_RETRY_WAIT_MAX = 300
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=120)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+_LONGEST_HOLD = CELERY_TASK_TIME_LIMIT + max(TASK_RETRY_WAIT_MAX, CELERY_TASK_TIME_LIMIT)
+BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=_LONGEST_HOLD + 1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}
+WEBHOOK_SWEEP_INTERVAL = env_int("WEBHOOK_SWEEP_INTERVAL", 120, minimum=30, maximum=BROKER_VISIBILITY_TIMEOUT // 2)
+WEBHOOK_RECONCILE_INTERVAL = env_int("WEBHOOK_RECONCILE_INTERVAL", 900, minimum=60, maximum=12 * 60 * 60)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Stripe events stored but never processed (a lost task, a worker that died) are re-queued.
-    "billing-sweep-webhook-events": {"task": "billing.tasks.sweep_webhook_events", "schedule": 120.0},
+    "billing-sweep-webhook-events": {
+        "task": "billing.tasks.sweep_webhook_events",
+        "schedule": float(WEBHOOK_SWEEP_INTERVAL),
+    },
     # Events Stripe has but never delivered are listed from its API and processed.
-    "billing-reconcile-webhook-events": {"task": "billing.tasks.reconcile_webhook_events", "schedule": 900.0},
+    "billing-reconcile-webhook-events": {
+        "task": "billing.tasks.reconcile_webhook_events",
+        "schedule": float(WEBHOOK_RECONCILE_INTERVAL),
+    },
 }
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TIMEZONE = TIME_ZONE
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

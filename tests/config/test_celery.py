@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
+import pytest
 from django.db import transaction
+from kombu import Connection
+from kombu.transport import redis as kombu_redis
 
 from accounts import services
 from accounts.models import MagicLink, User
@@ -28,3 +32,18 @@ def test_the_magic_link_task_sends_its_email_through_the_worker(celery_worker: S
     link = MagicLink.objects.get(user=user)  # written by the worker, seen in this database
     assert link.next_url == "/home/"
     assert link.used_at is None
+
+
+def test_a_redis_channel_of_a_closed_connection_fails_with_a_connection_error() -> None:
+    """kombu detaches a collected connection from its transport; a channel that then tries to
+    reach Redis (to restore an unacknowledged task) must fail the way a lost broker does, which
+    every caller ignores, not with an AttributeError that makes the worker exit."""
+    connection = Connection("redis://127.0.0.1:6399/3")
+    transport = connection.transport
+    channel = object.__new__(kombu_redis.Channel)
+    channel.connection = cast(Any, transport)
+    assert channel._connparams()["port"] == 6399  # an open connection is read as before
+
+    transport.client = None  # what kombu's Connection.collect() leaves behind
+    with pytest.raises(transport.connection_errors):
+        channel._connparams()
