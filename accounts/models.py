@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -129,3 +130,62 @@ class MagicLink(models.Model):
 
     def __str__(self) -> str:
         return f"Magic link for {self.user} ({'used' if self.used_at else 'unused'})"
+
+
+class OutboxQuerySet(models.QuerySet["OutboxMessage"]):
+    def stuck(self, *, now: datetime) -> OutboxQuerySet:
+        """Rows a person should look at: pending for more than a few minutes, failed, or sending
+        for longer than any send takes (its process died)."""
+        return self.filter(
+            models.Q(status=OutboxMessage.Status.PENDING, created_at__lt=now - OUTBOX_STUCK_PENDING_AFTER)
+            | models.Q(status=OutboxMessage.Status.FAILED)
+            | models.Q(status=OutboxMessage.Status.SENDING, claimed_at__lt=now - OUTBOX_STUCK_SENDING_AFTER)
+        ).order_by("created_at")
+
+
+# A pending row this old has missed its task and at least one sweep.
+OUTBOX_STUCK_PENDING_AFTER = timedelta(minutes=5)
+# Longer than any send takes (tasks are killed after five minutes): a row still sending after
+# this was claimed by a process that died, before or after the email left.
+OUTBOX_STUCK_SENDING_AFTER = timedelta(minutes=10)
+
+
+class OutboxMessage(models.Model):
+    """A side effect that a committed change requires (an email now; Stripe writes later),
+    written in the change's own transaction and carried out after it by a task, or by the
+    sweep if that task was lost.
+
+    ``key`` says which change asked for it (``confirmation:<entitlement>:<grant>``), so
+    recording it again is a no-op. ``payload`` holds ids, not a rendered message: the email is
+    built when it is sent, so a login link is made then and never stored in readable form.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EMAIL)
+    key = models.CharField(max_length=200, unique=True)
+    # For an email: {"email": <the registered builder's name>, ...the ids it builds from}.
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Set when a send found the row claimed by a process that died: the email may have left twice.
+    possibly_duplicated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    objects = OutboxQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} ({self.status})"

@@ -23,6 +23,11 @@ urlpatterns = [
         views.dashboard_webhook_event_retry,
         name="dashboard_webhook_event_retry",
     ),
+    path(
+        "dashboard/settings/integrations/outbox/<id:pk>/retry/",
+        views.dashboard_outbox_retry,
+        name="dashboard_outbox_retry",
+    ),
     path("stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
     path("offers/<slug:slug>/checkout/", views.checkout, name="checkout"),
     path("offers/<slug:slug>/checkout/pay/", views.checkout_start, name="checkout_start"),

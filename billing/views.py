@@ -10,13 +10,14 @@ from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import ratelimit
+from accounts import outbox, ratelimit
 from accounts.decorators import staff_required
-from accounts.models import User
+from accounts.models import OutboxMessage, User
 from billing import selectors
 from billing import stripe_gateway as gateway
 from billing.forms import PaidCheckoutForm
@@ -198,6 +199,7 @@ def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
             "events": selectors.webhook_events_recent(status=status),
             "statuses": WebhookEvent.Status.choices,
             "current_status": status,
+            "stuck_messages": OutboxMessage.objects.stuck(now=timezone.now())[:100],
         },
     )
 
@@ -210,6 +212,17 @@ def dashboard_webhook_event_retry(request: HttpRequest, pk: int) -> HttpResponse
         messages.success(request, f"Event {event.event_id} was queued again.")
     else:
         messages.info(request, f"Event {event.event_id} is already {event.get_status_display().lower()}.")
+    return redirect("billing:dashboard_webhook_events")
+
+
+@staff_required
+@require_POST
+def dashboard_outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    message = get_object_or_404(OutboxMessage, pk=pk)
+    if outbox.outbox_retry(message=message):
+        messages.success(request, f"The {message.kind} {message.key} was queued again.")
+    else:
+        messages.info(request, f"The {message.kind} {message.key} is already {message.get_status_display().lower()}.")
     return redirect("billing:dashboard_webhook_events")
 
 

@@ -7,10 +7,24 @@ entitlement.pk)``) and this module finds it in Celery's registry when the commit
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis.exceptions
 from celery import Task, current_app
 from django.db import transaction
+from kombu.exceptions import OperationalError
+
+logger = logging.getLogger(__name__)
+
+# What publishing a task raises while the broker is down or unreachable.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class ReliableTask(Task):
@@ -39,5 +53,20 @@ def task_send(name: str, *args: Any) -> None:
 
 def enqueue_on_commit(name: str, *args: Any, robust: bool = False) -> None:
     """Queue the task registered as ``name`` once the current transaction commits (at once
-    outside a transaction). ``robust`` logs a failure to queue instead of raising it."""
-    transaction.on_commit(lambda: task_send(name, *args), robust=robust)
+    outside a transaction).
+
+    ``robust`` is for work that something else catches up on (the sweep): a failure to queue
+    is logged instead of raised, and a broker outage as one warning line, not a traceback per
+    request, since every request logs it while the outage lasts.
+    """
+    if not robust:
+        transaction.on_commit(lambda: task_send(name, *args))
+        return
+
+    def send_or_warn() -> None:
+        try:
+            task_send(name, *args)
+        except BROKER_ERRORS as exc:
+            logger.warning("could not queue %s%r, left for the sweep: %s", name, args, exc)
+
+    transaction.on_commit(send_or_warn, robust=True)

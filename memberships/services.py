@@ -17,12 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.connection import ConnectionProxy
 
-from accounts import mail
+from accounts import mail, outbox
 from accounts.models import User
 from accounts.services import magic_link_create, user_access_added, user_get_or_create
 from core.images import ProcessedImage
 from core.slugs import unique_slug
-from core.tasks import enqueue_on_commit
 from hubs.models import HubGroup
 from memberships import emails, hooks
 from memberships.models import Entitlement, GroupUpsellOffer, Offer
@@ -336,7 +335,12 @@ def entitlement_grant(
     if granted and not new_account:
         user_access_added(user=user)
     if granted:
-        enqueue_on_commit("memberships.tasks.send_confirmation_email", entitlement.pk)
+        # One email per grant, recorded with it: a replayed event or a racing duplicate finds
+        # the same key, and a broker outage at commit leaves the row to the sweep.
+        grant = int(entitlement.started_at.timestamp() * 1_000_000)
+        outbox.outbox_email_record(
+            key=f"confirmation:{entitlement.pk}:{grant}", email="offer_confirmation", entitlement=entitlement.pk
+        )
     return entitlement, granted
 
 
@@ -419,7 +423,20 @@ def offer_claim_free(*, offer: Offer, email: str, full_name: str = "") -> FreeCl
 
 
 # --- Confirmation email ---------------------------------------------------------------------------
+def confirmation_email_build(payload: dict[str, Any]) -> outbox.Email | None:
+    """The outbox's builder of ``offer_confirmation`` rows (registered in ``MembershipsConfig``)."""
+    entitlement = Entitlement.objects.select_related("user", "offer").filter(pk=payload["entitlement"]).first()
+    if entitlement is None:
+        return None
+    return confirmation_email(entitlement=entitlement)
+
+
 def confirmation_email_send(*, entitlement: Entitlement) -> None:
+    email = confirmation_email(entitlement=entitlement)
+    mail.send_message(to=email.to, subject=email.subject, text=email.text, html=email.html)
+
+
+def confirmation_email(*, entitlement: Entitlement) -> outbox.Email:
     """The offer's confirmation email to its buyer, with a fresh single-use login link."""
     offer = entitlement.offer
     user = entitlement.user
@@ -433,7 +450,7 @@ def confirmation_email_send(*, entitlement: Entitlement) -> None:
     rendered = emails.render_confirmation(
         subject=offer.confirmation_subject, body=offer.confirmation_body, values=values
     )
-    mail.send_templated(to=user.email, name="offer_confirmation", context=rendered.__dict__)
+    return outbox.templated_email(to=user.email, name="offer_confirmation", context=rendered.__dict__)
 
 
 def confirmation_email_send_test(*, to: User, offer_title: str, subject: str, body: str) -> None:

@@ -10,7 +10,7 @@ from memberships.services import confirmation_email_send, confirmation_email_sen
 
 @shared_task(base=ReliableTask)
 def send_confirmation_email(entitlement_id: int) -> None:
-    """The offer's confirmation email to its buyer (queued by ``entitlement_grant``)."""
+    """Kept for tasks queued before confirmation emails went through the outbox."""
     entitlement = Entitlement.objects.select_related("user", "offer").filter(pk=entitlement_id).first()
     if entitlement is None:
         return

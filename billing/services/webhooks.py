@@ -121,10 +121,11 @@ def webhook_events_sweep(*, now: datetime | None = None) -> int:
 RECONCILE_WINDOW = timedelta(days=2)
 
 
-def webhook_events_reconcile(*, now: datetime | None = None) -> int:
+def webhook_events_reconcile(*, now: datetime | None = None, since: datetime | None = None) -> int:
     """Record events Stripe has but never delivered (an endpoint down for longer than Stripe
-    retries, a delivery lost): list the connected account's recent events of the handled
-    types and store the missing ones, which queues their processing. Returns how many."""
+    retries, a delivery lost): list the connected account's events of the handled types since
+    ``since`` (two days by default) and store the missing ones, which queues their processing.
+    Returns how many."""
     account = StripeAccount.objects.connected().first()
     if account is None:
         return 0
@@ -132,7 +133,7 @@ def webhook_events_reconcile(*, now: datetime | None = None) -> int:
     events = gateway.events_list(
         account_id=account.account_id,
         types=sorted(EVENT_HANDLERS),
-        created_gte=int((now - RECONCILE_WINDOW).timestamp()),
+        created_gte=int((since or now - RECONCILE_WINDOW).timestamp()),
     )
     known = set(WebhookEvent.objects.filter(event_id__in=[e["id"] for e in events]).values_list("event_id", flat=True))
     missing = [event for event in reversed(events) if event["id"] not in known]  # oldest first

@@ -376,7 +376,7 @@ def test_the_events_page_runs_a_constant_number_of_queries(client, owner, django
     for index in range(30):
         webhooks.webhook_event_record(event=event("customer.created", {"id": f"cus_{index}"}))
     client.force_login(owner)
-    with django_assert_num_queries(2):  # user, events (the session is cached)
+    with django_assert_num_queries(3):  # user, events, stuck outbox rows (the session is cached)
         assert client.get("/dashboard/settings/integrations/stripe/events/").status_code == 200
 
 
@@ -526,3 +526,19 @@ def test_retrying_a_processed_event_changes_nothing(client, fake_stripe) -> None
     assert webhooks.webhook_event_retry(event=row) is False
     row.refresh_from_db()
     assert row.status == WebhookEvent.Status.PROCESSED
+
+
+def test_an_event_processed_twice_records_one_confirmation_and_sends_one_email(client, fake_stripe) -> None:
+    from accounts.models import OutboxMessage
+
+    connect_account()
+    attempt = attempt_for(paid_offer())
+    post_event(client, _completed(fake_stripe.paid_session(attempt)))
+    row = WebhookEvent.objects.get()
+    # A worker died after fulfilling but before recording it: the event runs again.
+    WebhookEvent.objects.filter(pk=row.pk).update(status=WebhookEvent.Status.PENDING)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        webhooks.webhook_event_process(event_pk=row.pk)
+    assert Payment.objects.count() == 1
+    assert OutboxMessage.objects.filter(key__startswith="confirmation:").count() == 1
+    assert len(mail.outbox) == 1

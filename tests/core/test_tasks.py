@@ -48,3 +48,19 @@ def test_a_task_is_found_by_its_name_before_anything_imported_its_module() -> No
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_robust_task_queued_while_the_broker_is_down_logs_one_line_and_no_traceback(caplog) -> None:
+    from unittest import mock
+
+    from kombu.exceptions import OperationalError
+
+    RAN.clear()
+    down = OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    with mock.patch("celery.app.task.Task.delay", side_effect=down), transaction.atomic():
+        enqueue_on_commit("tests.core.record", 9, robust=True)
+    assert RAN == []
+    assert [(r.levelname, r.exc_info) for r in caplog.records] == [("WARNING", None)]
+    assert "tests.core.record" in caplog.records[0].getMessage()
+    assert "Error 111" in caplog.records[0].getMessage()

@@ -97,6 +97,7 @@ ROWS: dict[str, A] = {
     "dashboard/settings/integrations/stripe/disconnect/": STAFF_ACTION,
     "dashboard/settings/integrations/stripe/events/": STAFF_PAGE,
     "dashboard/settings/integrations/stripe/events/<id:pk>/retry/": STAFF_ACTION,
+    "dashboard/settings/integrations/outbox/<id:pk>/retry/": STAFF_ACTION,
     "stripe/webhook/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
     "offers/<slug:slug>/checkout/pay/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
     "checkout/<uuid:attempt_id>/return/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),

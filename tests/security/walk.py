@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import User
+from accounts.models import OutboxMessage, User
 from accounts.services import magic_link_create
 from billing.models import OfferStripePrice, Payment, StripeAccount, WebhookEvent
 from billing.services.checkout import checkout_attempt_create
@@ -131,6 +131,7 @@ def build_world() -> World:
         "stripeaccount": account,
         "checkoutattempt": attempt,
         "webhookevent": event,
+        "outboxmessage": OutboxMessage.objects.get(key__startswith=f"confirmation:{entitlement.pk}:"),
         "payment": payment,
         "user": member,
         "group": auth_group,
@@ -161,6 +162,7 @@ PK_BY_PREFIX = {
     "dashboard/users/": "user",
     "dashboard/offers/": "offer",
     "dashboard/settings/integrations/stripe/events/": "webhookevent",
+    "dashboard/settings/integrations/outbox/": "outboxmessage",
 }
 
 
