@@ -13,7 +13,7 @@ from celery import Task, current_app
 from django.db import transaction
 
 
-class ReliableTask(Task):
+class ReliableTask(Task[..., Any]):
     """A task retried with exponential back-off, at most ``max_retries`` times.
 
     Tasks must be idempotent: with late acks a task can run again after a worker dies.

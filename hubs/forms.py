@@ -17,7 +17,7 @@ ICON_MAX_BYTES = 2 * 1024 * 1024
 ICON_ACCEPT = "image/jpeg,image/png,image/webp"
 
 
-class HubGroupForm(forms.ModelForm):
+class HubGroupForm(forms.ModelForm[HubGroup]):
     upsell_url = forms.URLField(
         label="Upsell URL",
         max_length=500,
@@ -109,7 +109,7 @@ class HubGroupForm(forms.ModelForm):
             self.add_error("upsell_cta", "Enter the call-to-action text of the paywall button.")
 
 
-class HubForm(forms.ModelForm):
+class HubForm(forms.ModelForm[Hub]):
     # Not the model's ImageField: the upload is judged by its content, whatever its name says,
     # and stored re-encoded (core/images.py), never as sent.
     icon = forms.FileField(
@@ -156,7 +156,7 @@ class PostForm(forms.Form):
     )
 
     def clean_body(self) -> str:
-        body = self.cleaned_data["body"].strip()
+        body: str = self.cleaned_data["body"].strip()
         if not body:
             raise forms.ValidationError("Write something before posting.")
         return body
@@ -171,7 +171,7 @@ class CommentForm(forms.Form):
     )
 
     def clean_body(self) -> str:
-        body = self.cleaned_data["body"].strip()
+        body: str = self.cleaned_data["body"].strip()
         if not body:
             raise forms.ValidationError("Write something before commenting.")
         return body

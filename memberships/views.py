@@ -227,7 +227,7 @@ LANDING_BODY_CACHE_SECONDS = 24 * 60 * 60
 def _landing_body_html(body: str) -> SafeString:
     """The landing page's text as HTML, rendered once per process rather than on every view."""
     key = "landing-body:" + hashlib.sha256(body.encode()).hexdigest()
-    html = cache.get(key)
+    html: str | None = cache.get(key)
     if html is None:
         html = render_markdown(body)
         cache.set(key, html, LANDING_BODY_CACHE_SECONDS)

@@ -96,7 +96,8 @@ SWEEP_LONGEST_WAIT = timedelta(hours=6)
 def _sweep_wait(attempts: int) -> timedelta:
     """How long a failed event rests before the sweep tries it again: doubling from two
     minutes once the task's own quick retries (about six) are spent, up to six hours."""
-    return min(SWEEP_AFTER * 2 ** max(0, attempts - 6), SWEEP_LONGEST_WAIT)
+    doublings = max(0, attempts - 6)
+    return min(SWEEP_AFTER * (1 << doublings), SWEEP_LONGEST_WAIT)
 
 
 def webhook_events_sweep(*, now: datetime | None = None) -> int:
