@@ -74,8 +74,7 @@ def offer_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _editor(request: HttpRequest, *, offer: Offer | None) -> HttpResponse:
     assert isinstance(request.user, User)
-    initial = None if offer else {"pricing": Offer.Pricing.FREE, "currency": "usd", "grace_period_days": 3}
-    form = OfferForm(request.POST or None, request.FILES or None, offer=offer, initial=initial)
+    form = OfferForm(request.POST or None, request.FILES or None, offer=offer)
     impact = None
     if request.method == "POST":
         valid = form.is_valid()
