@@ -74,7 +74,12 @@ class HubGroupForm(forms.ModelForm[HubGroup]):
     def group_data(self) -> dict[str, Any]:
         """The cleaned values of hubs' own fields, for ``hub_group_create``/``update``."""
         parts = {name for _section, name in self._part_fields}
-        return {name: value for name, value in self.cleaned_data.items() if name not in parts}
+        data = {name: value for name, value in self.cleaned_data.items() if name not in parts}
+        return {
+            **data,
+            "permission": HubGroup.Permission(data["permission"]),
+            "upsell": HubGroup.Upsell(data["upsell"]),
+        }
 
     @property
     def part_data(self) -> Mapping[str, Any]:

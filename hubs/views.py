@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Literal, cast
+from typing import cast, get_args
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -335,11 +335,11 @@ def dashboard_hub_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("hubs:dashboard_group", pk=hub.group_id)
 
 
-def _direction(request: HttpRequest) -> Literal["up", "down"]:
+def _direction(request: HttpRequest) -> services.Direction:
     direction = request.POST.get("direction")
-    if direction not in ("up", "down"):
+    if direction not in get_args(services.Direction):
         raise Http404("Unknown direction.")
-    return cast(Literal["up", "down"], direction)
+    return cast(services.Direction, direction)
 
 
 # --- Users page (creator dashboard) -----------------------------------------------------------

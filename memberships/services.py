@@ -186,7 +186,7 @@ def offer_publish_problems(
     *,
     offer: Offer,
     hub_groups: Iterable[HubGroup] | None = None,
-    pricing: str | None = None,
+    pricing: Offer.Pricing | None = None,
     published: bool = False,
 ) -> list[PublishProblem]:
     """The publish rules, in one place: what stands between an offer and publishing (empty:
@@ -283,7 +283,7 @@ def entitlement_grant(
     *,
     user: User,
     offer: Offer,
-    source: str,
+    source: Entitlement.Source,
     access_until: datetime | None = None,
     new_account: bool = False,
 ) -> tuple[Entitlement, bool]:
@@ -353,7 +353,7 @@ def entitlement_extend(
 
 
 @transaction.atomic
-def entitlement_end(*, entitlement: Entitlement, status: str) -> Entitlement:
+def entitlement_end(*, entitlement: Entitlement, status: Entitlement.Status) -> Entitlement:
     """Take access away (refund, dispute, cancellation at its end, suspension)."""
     entitlement = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
     entitlement.status = status

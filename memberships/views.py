@@ -41,10 +41,9 @@ cache = ConnectionProxy(caches, "local")
 
 @staff_required
 def dashboard_offers(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    if status not in Offer.Status.values:
-        status = ""
-    offers = selectors.dashboard_offer_list(status=status or None)
+    chosen = request.GET.get("status", "")
+    status = Offer.Status(chosen) if chosen in Offer.Status.values else None
+    offers = selectors.dashboard_offer_list(status=status)
     return render(
         request,
         "memberships/dashboard_offers.html",
