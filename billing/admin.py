@@ -1,27 +1,11 @@
 from __future__ import annotations
 
-from typing import TypeVar
-
 from django.contrib import admin
-from django.db import models
-from django.http import HttpRequest
 
 from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
+from core.admin import ReadOnlyAdmin
 
-_M = TypeVar("_M", bound=models.Model)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin[_M]):
-    """Billing rows are written by services from Stripe's answers, never edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
-        return False
+# Billing rows are written by services from Stripe's answers, never edited by hand.
 
 
 @admin.register(StripeAccount)
