@@ -235,22 +235,23 @@ def offer_publish(*, offer: Offer) -> Offer:
     return offer
 
 
-@transaction.atomic
-def offer_unpublish(*, offer: Offer) -> Offer:
-    """Back to draft: the public pages answer 404; buyers keep their access."""
-    Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.DRAFT, updated_at=timezone.now())
+def _offer_withdraw(offer: Offer, status: Offer.Status) -> Offer:
+    Offer.objects.filter(pk=offer.pk).update(status=status, updated_at=timezone.now())
     offer.refresh_from_db()
     _forget_cached_pages(offer.slug)
     return offer
+
+
+@transaction.atomic
+def offer_unpublish(*, offer: Offer) -> Offer:
+    """Back to draft: the public pages answer 404; buyers keep their access."""
+    return _offer_withdraw(offer, Offer.Status.DRAFT)
 
 
 @transaction.atomic
 def offer_archive(*, offer: Offer) -> Offer:
     """Hide an offer from the list and the public; buyers keep their access."""
-    Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.ARCHIVED, updated_at=timezone.now())
-    offer.refresh_from_db()
-    _forget_cached_pages(offer.slug)
-    return offer
+    return _offer_withdraw(offer, Offer.Status.ARCHIVED)
 
 
 @transaction.atomic
