@@ -160,12 +160,6 @@ class PostForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write something… Markdown works."}),
     )
 
-    def clean_body(self) -> str:
-        body: str = self.cleaned_data["body"].strip()
-        if not body:
-            raise forms.ValidationError("Write something before posting.")
-        return body
-
 
 class CommentForm(forms.Form):
     body = forms.CharField(
@@ -174,12 +168,6 @@ class CommentForm(forms.Form):
         error_messages={"required": "Write something before commenting."},
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment… Markdown works."}),
     )
-
-    def clean_body(self) -> str:
-        body: str = self.cleaned_data["body"].strip()
-        if not body:
-            raise forms.ValidationError("Write something before commenting.")
-        return body
 
 
 class AccessGrantForm(forms.Form):
