@@ -7,20 +7,20 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from accounts.models import MagicLink, User
 
 
-class UserCreationAdminForm(AdminUserCreationForm):
+class UserCreationAdminForm(AdminUserCreationForm[User]):
     class Meta:
         model = User
         fields = ("email", "full_name")
 
 
-class UserChangeAdminForm(UserChangeForm):
+class UserChangeAdminForm(UserChangeForm[User]):
     class Meta:
         model = User
         fields = "__all__"
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     add_form = UserCreationAdminForm
     form = UserChangeAdminForm
     ordering = ["email"]

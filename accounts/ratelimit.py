@@ -31,7 +31,8 @@ def client_ip(request: HttpRequest) -> str:
     """The visitor's address, trusting only as many X-Forwarded-For hops as there are proxies."""
     proxies = settings.FORWARDED_PROXY_COUNT
     if proxies:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        header = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+        forwarded = [part.strip() for part in header.split(",") if part.strip()]
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
     return str(request.META.get("REMOTE_ADDR", ""))

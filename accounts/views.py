@@ -153,7 +153,7 @@ def set_password(request: HttpRequest) -> HttpResponse:
     emailed link opened. A session opened by claiming an offer proves nothing about the address."""
     user = request.user
     assert isinstance(user, User)
-    form: RateLimitedPasswordChangeForm | SetPasswordForm
+    form: RateLimitedPasswordChangeForm | SetPasswordForm[User]
     if user.has_usable_password():
         form = RateLimitedPasswordChangeForm(request, user, request.POST or None)
     elif request.session.get(EMAIL_VERIFIED_SESSION_KEY):

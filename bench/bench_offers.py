@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import io
 import time
+from typing import TYPE_CHECKING
 
 from bench.harness import Figure, bench_data_dir, django_setup, gunicorn, ratio_of
+
+if TYPE_CHECKING:
+    from memberships.services import OfferFields
 
 BUYERS = 100_000
 
@@ -30,10 +34,10 @@ def _image(variant_name: str) -> str:
     return services.offer_image_store(image=images.process_image(data, size=data.tell(), variant=variant), role="bench")
 
 
-def _fields(title: str) -> dict[str, object]:
-    from memberships.services import offer_fields
+def _fields(title: str) -> OfferFields:
+    from memberships.services import OfferFields
 
-    return offer_fields(title=title)
+    return OfferFields(title=title)
 
 
 def _checkout_offer() -> str:
@@ -79,7 +83,7 @@ def _group_reaches_buyers() -> tuple[Figure, Figure]:
     notice_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    services.offer_update(offer=offer, fields={}, hub_groups=[lounge, workshops])
+    services.offer_update(offer=offer, hub_groups=[lounge, workshops])
     with_access = (
         Entitlement.objects.active()
         .filter(offer__in=Offer.objects.filter(hub_groups=workshops))

@@ -1,31 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
+from core.admin import ReadOnlyAdmin
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Billing rows are written by services from Stripe's answers, never edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+# Billing rows are written by services from Stripe's answers, never edited by hand.
 
 
 @admin.register(StripeAccount)
-class StripeAccountAdmin(ReadOnlyAdmin):
+class StripeAccountAdmin(ReadOnlyAdmin[StripeAccount]):
     list_display = ["account_id", "livemode", "charges_enabled", "payouts_enabled", "connected_at", "disconnected_at"]
 
 
 @admin.register(CheckoutAttempt)
-class CheckoutAttemptAdmin(ReadOnlyAdmin):
+class CheckoutAttemptAdmin(ReadOnlyAdmin[CheckoutAttempt]):
     list_display = ["id", "offer", "email", "amount", "currency", "status", "created_at"]
     list_filter = ["status"]
     list_select_related = ["offer"]
@@ -33,14 +22,14 @@ class CheckoutAttemptAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
     list_display = ["event_id", "type", "account", "status", "attempts", "received_at"]
     list_filter = ["status", "type"]
     search_fields = ["event_id", "account"]
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReadOnlyAdmin[Payment]):
     list_display = ["stripe_object_id", "kind", "amount", "currency", "user", "offer", "created_at"]
     list_select_related = ["user", "offer"]
     search_fields = ["stripe_object_id", "user__email"]

@@ -21,9 +21,9 @@ def stripe_connected() -> bool:
     return StripeAccount.objects.connected().filter(charges_enabled=True).exists()
 
 
-def webhook_events_recent(*, limit: int = 100, status: str = "") -> QuerySet[WebhookEvent]:
+def webhook_events_recent(*, limit: int = 100, status: WebhookEvent.Status | None = None) -> QuerySet[WebhookEvent]:
     events = WebhookEvent.objects.defer("payload").order_by("-received_at")
-    if status:
+    if status is not None:
         events = events.filter(status=status)
     return events[:limit]
 

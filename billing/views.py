@@ -188,9 +188,8 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    if status not in WebhookEvent.Status.values:
-        status = ""
+    chosen = request.GET.get("status", "")
+    status = WebhookEvent.Status(chosen) if chosen in WebhookEvent.Status.values else None
     return render(
         request,
         "billing/webhook_events.html",

@@ -7,12 +7,14 @@ be turned away before it reaches a query: a 404 in a path, "Select a valid choic
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.db import models
 
 ID_MAX = 2**63 - 1
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 def parse_id(value: Any) -> int | None:
@@ -43,7 +45,7 @@ class IdConverter:
         return str(value)
 
 
-def _integer_key(field: forms.ModelChoiceField) -> bool:
+def _integer_key(field: forms.ModelChoiceField[Any]) -> bool:
     if field.queryset is None:
         return False
     meta = field.queryset.model._meta
@@ -51,7 +53,7 @@ def _integer_key(field: forms.ModelChoiceField) -> bool:
     return isinstance(key, models.IntegerField)  # AutoField and BigAutoField too
 
 
-class ModelChoiceField(forms.ModelChoiceField):
+class ModelChoiceField(forms.ModelChoiceField[_M]):
     """Django's field, but an id no row can have is "Select a valid choice", not a 500."""
 
     def to_python(self, value: Any) -> Any:
@@ -61,7 +63,7 @@ class ModelChoiceField(forms.ModelChoiceField):
         return super().to_python(value)
 
 
-class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField[_M]):
     """Django's field, but an id no row can have is "Select a valid choice", not a 500."""
 
     def _check_values(self, value: Any) -> Any:

@@ -27,7 +27,7 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class ReliableTask(Task):
+class ReliableTask(Task[..., Any]):
     """A task retried with exponential back-off, at most ``max_retries`` times.
 
     Tasks must be idempotent: with late acks a task can run again after a worker dies.

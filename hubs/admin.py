@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from hubs.models import AccessGrant, AccessGrantEvent, Comment, Hub, HubGroup, Post
 
 
@@ -36,30 +37,16 @@ class CommentAdmin(admin.ModelAdmin[Comment]):
 
 
 @admin.register(AccessGrant)
-class AccessGrantAdmin(admin.ModelAdmin[AccessGrant]):
+class AccessGrantAdmin(ReadOnlyAdmin[AccessGrant]):
     """Read-only here: grants are made and revoked on the Users page, which records the history."""
 
+    deletable = True
     list_display = ["user", "group", "granted_at", "expires_at", "revoked_at"]
     list_select_related = ["user", "group"]
     search_fields = ["user__email", "group__name"]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(AccessGrantEvent)
-class AccessGrantEventAdmin(admin.ModelAdmin[AccessGrantEvent]):
+class AccessGrantEventAdmin(ReadOnlyAdmin[AccessGrantEvent]):
     list_display = ["created_at", "action", "user", "group", "actor"]
     list_select_related = ["user", "group", "actor"]
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False

@@ -13,6 +13,26 @@ GROUPS = [
     ("Inner Circle", "inner-circle", PRIVATE, "Weekly deep dives for members.", ["Deep dives", "Q&A"]),
     ("Team Room", "team-room", HIDDEN, "Where the team prepares what's next.", ["Planning"]),
 ]
+# A hub's first posts (author, title, body), seeded while it has none and the creator exists.
+POSTS = [
+    (
+        "welcome",
+        "introductions",
+        [
+            (
+                CREATOR_EMAIL,
+                "Welcome to the community",
+                "Glad you're here! Tell us **who you are** and what you'd like to learn.",
+            ),
+            (MEMBER_EMAIL, "", "Hi all, I'm Morgan. Excited to join!"),
+        ],
+    ),
+    (
+        "inner-circle",
+        "deep-dives",
+        [(CREATOR_EMAIL, "This week: building habits", "1. Start small\n2. Keep a streak\n3. Review on Sundays")],
+    ),
+]
 
 
 def seed() -> list[str]:
@@ -26,22 +46,13 @@ def seed() -> list[str]:
         for hub_position, hub_name in enumerate(hub_names):
             hub_slug = hub_name.lower().replace("&", "and").replace(" ", "-")
             Hub.objects.get_or_create(group=group, slug=hub_slug, defaults={"name": hub_name, "position": hub_position})
-    welcome = Hub.objects.get(group__slug="welcome", slug="introductions")
-    if creator and not Post.objects.filter(hub=welcome).exists():
-        services.post_create(
-            hub=welcome,
-            author=creator,
-            title="Welcome to the community",
-            body="Glad you're here! Tell us **who you are** and what you'd like to learn.",
-        )
-        if member:
-            services.post_create(hub=welcome, author=member, title="", body="Hi all, I'm Morgan. Excited to join!")
-    deep_dives = Hub.objects.get(group__slug="inner-circle", slug="deep-dives")
-    if creator and not Post.objects.filter(hub=deep_dives).exists():
-        services.post_create(
-            hub=deep_dives,
-            author=creator,
-            title="This week: building habits",
-            body="1. Start small\n2. Keep a streak\n3. Review on Sundays",
-        )
+    authors = {CREATOR_EMAIL: creator, MEMBER_EMAIL: member}
+    for group_slug, hub_slug, posts in POSTS:
+        hub = Hub.objects.get(group__slug=group_slug, slug=hub_slug)
+        if creator is None or Post.objects.filter(hub=hub).exists():
+            continue
+        for email, title, body in posts:
+            author = authors[email]
+            if author is not None:
+                services.post_create(hub=hub, author=author, title=title, body=body)
     return ["Community:           /community/ (Welcome is public; Inner Circle is private; Team Room is hidden)"]

@@ -17,7 +17,7 @@ ICON_MAX_BYTES = 2 * 1024 * 1024
 ICON_ACCEPT = "image/jpeg,image/png,image/webp"
 
 
-class HubGroupForm(forms.ModelForm):
+class HubGroupForm(forms.ModelForm[HubGroup]):
     upsell_url = forms.URLField(
         label="Upsell URL",
         max_length=500,
@@ -74,7 +74,12 @@ class HubGroupForm(forms.ModelForm):
     def group_data(self) -> dict[str, Any]:
         """The cleaned values of hubs' own fields, for ``hub_group_create``/``update``."""
         parts = {name for _section, name in self._part_fields}
-        return {name: value for name, value in self.cleaned_data.items() if name not in parts}
+        data = {name: value for name, value in self.cleaned_data.items() if name not in parts}
+        return {
+            **data,
+            "permission": HubGroup.Permission(data["permission"]),
+            "upsell": HubGroup.Upsell(data["upsell"]),
+        }
 
     @property
     def part_data(self) -> Mapping[str, Any]:
@@ -109,7 +114,7 @@ class HubGroupForm(forms.ModelForm):
             self.add_error("upsell_cta", "Enter the call-to-action text of the paywall button.")
 
 
-class HubForm(forms.ModelForm):
+class HubForm(forms.ModelForm[Hub]):
     # Not the model's ImageField: the upload is judged by its content, whatever its name says,
     # and stored re-encoded (core/images.py), never as sent.
     icon = forms.FileField(
@@ -155,12 +160,6 @@ class PostForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write something… Markdown works."}),
     )
 
-    def clean_body(self) -> str:
-        body = self.cleaned_data["body"].strip()
-        if not body:
-            raise forms.ValidationError("Write something before posting.")
-        return body
-
 
 class CommentForm(forms.Form):
     body = forms.CharField(
@@ -169,12 +168,6 @@ class CommentForm(forms.Form):
         error_messages={"required": "Write something before commenting."},
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a comment… Markdown works."}),
     )
-
-    def clean_body(self) -> str:
-        body = self.cleaned_data["body"].strip()
-        if not body:
-            raise forms.ValidationError("Write something before commenting.")
-        return body
 
 
 class AccessGrantForm(forms.Form):

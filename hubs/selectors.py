@@ -33,8 +33,9 @@ _MEMO_ATTR = "_accessible_group_ids"
 
 def accessible_group_ids(*, user: User | AnonymousUser, request: HttpRequest | None = None) -> frozenset[int]:
     """The ids of every group ``user`` may enter, in one query (memoised on ``request``)."""
-    if request is not None and hasattr(request, _MEMO_ATTR):
-        return getattr(request, _MEMO_ATTR)
+    memo = getattr(request, _MEMO_ATTR, None)
+    if isinstance(memo, frozenset):
+        return memo
     if not user.is_authenticated or not user.is_active:
         ids: frozenset[int] = frozenset()
     elif user.is_staff:

@@ -67,8 +67,8 @@ def hub_group_create(
     *,
     name: str,
     description: str = "",
-    permission: str = HubGroup.Permission.PRIVATE,
-    upsell: str = HubGroup.Upsell.NONE,
+    permission: HubGroup.Permission = HubGroup.Permission.PRIVATE,
+    upsell: HubGroup.Upsell = HubGroup.Upsell.NONE,
     upsell_cta: str = "",
     upsell_description: str = "",
     upsell_url: str = "",
@@ -93,8 +93,8 @@ def hub_group_update(
     group: HubGroup,
     name: str,
     description: str,
-    permission: str,
-    upsell: str = HubGroup.Upsell.NONE,
+    permission: HubGroup.Permission,
+    upsell: HubGroup.Upsell = HubGroup.Upsell.NONE,
     upsell_cta: str = "",
     upsell_description: str = "",
     upsell_url: str = "",
@@ -110,7 +110,7 @@ def hub_group_update(
     return group
 
 
-def _apply_upsell(group: HubGroup, upsell: str, cta: str, description: str, url: str) -> None:
+def _apply_upsell(group: HubGroup, upsell: HubGroup.Upsell, cta: str, description: str, url: str) -> None:
     """Keep only the fields of the chosen upsell kind, so a stale URL or offer never shows
     (the parts drop their popup values too when the group has no popup)."""
     group.upsell = upsell if group.permission == HubGroup.Permission.PRIVATE else HubGroup.Upsell.NONE

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Literal, cast
+from typing import cast, get_args
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,7 +22,7 @@ from accounts.models import User
 from core.composition import panels
 from hubs import selectors, services
 from hubs.forms import AccessGrantForm, CommentForm, HubForm, HubGroupForm, PostForm
-from hubs.models import AccessGrant, Hub, HubGroup
+from hubs.models import AccessGrant, Hub, HubGroup, Post
 from hubs.slots import PAYWALL, USER_PAGE
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
@@ -139,14 +139,23 @@ def _post_url(hub: Hub, post_id: int) -> str:
     return reverse("hubs:post", kwargs={"group_slug": hub.group.slug, "hub_slug": hub.slug, "post_id": post_id})
 
 
+def _entered_post(request: HttpRequest, group_slug: str, hub_slug: str, post_id: int) -> tuple[Hub, Post]:
+    """The post and its hub, in a group the user may enter (404 or 403 otherwise)."""
+    hub = selectors.hub_for_user_or_404(user=request.user, group_slug=group_slug, hub_slug=hub_slug)
+    selectors.require_entry(user=request.user, group=hub.group, request=request)
+    return hub, selectors.post_in_hub_or_404(hub=hub, pk=post_id)
+
+
+def _require_moderator(request: HttpRequest, *, author_id: int, action: str) -> None:
+    if not selectors.can_moderate(user=request.user, author_id=author_id):
+        raise PermissionDenied(f"Only the author or the community's staff can {action}.")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def post_edit(request: HttpRequest, group_slug: str, hub_slug: str, post_id: int) -> HttpResponse:
-    hub = selectors.hub_for_user_or_404(user=request.user, group_slug=group_slug, hub_slug=hub_slug)
-    selectors.require_entry(user=request.user, group=hub.group, request=request)
-    post = selectors.post_in_hub_or_404(hub=hub, pk=post_id)
-    if not selectors.can_moderate(user=request.user, author_id=post.author_id):
-        raise PermissionDenied("Only the author or the community's staff can edit this post.")
+    hub, post = _entered_post(request, group_slug, hub_slug, post_id)
+    _require_moderator(request, author_id=post.author_id, action="edit this post")
     form = PostForm(request.POST or None, initial={"title": post.title, "body": post.body})
     if request.method == "POST" and form.is_valid():
         services.post_update(post=post, **form.cleaned_data)
@@ -158,11 +167,8 @@ def post_edit(request: HttpRequest, group_slug: str, hub_slug: str, post_id: int
 @login_required
 @require_POST
 def post_delete(request: HttpRequest, group_slug: str, hub_slug: str, post_id: int) -> HttpResponse:
-    hub = selectors.hub_for_user_or_404(user=request.user, group_slug=group_slug, hub_slug=hub_slug)
-    selectors.require_entry(user=request.user, group=hub.group, request=request)
-    post = selectors.post_in_hub_or_404(hub=hub, pk=post_id)
-    if not selectors.can_moderate(user=request.user, author_id=post.author_id):
-        raise PermissionDenied("Only the author or the community's staff can delete this post.")
+    hub, post = _entered_post(request, group_slug, hub_slug, post_id)
+    _require_moderator(request, author_id=post.author_id, action="delete this post")
     services.post_delete(post=post)
     messages.success(request, "The post is deleted.")
     return redirect(hub.get_absolute_url())
@@ -171,12 +177,9 @@ def post_delete(request: HttpRequest, group_slug: str, hub_slug: str, post_id: i
 @login_required
 @require_http_methods(["GET", "POST"])
 def comment_edit(request: HttpRequest, group_slug: str, hub_slug: str, post_id: int, comment_id: int) -> HttpResponse:
-    hub = selectors.hub_for_user_or_404(user=request.user, group_slug=group_slug, hub_slug=hub_slug)
-    selectors.require_entry(user=request.user, group=hub.group, request=request)
-    post = selectors.post_in_hub_or_404(hub=hub, pk=post_id)
+    hub, post = _entered_post(request, group_slug, hub_slug, post_id)
     comment = selectors.comment_in_post_or_404(post=post, pk=comment_id)
-    if not selectors.can_moderate(user=request.user, author_id=comment.author_id):
-        raise PermissionDenied("Only the author or the community's staff can edit this comment.")
+    _require_moderator(request, author_id=comment.author_id, action="edit this comment")
     form = CommentForm(request.POST or None, initial={"body": comment.body})
     if request.method == "POST" and form.is_valid():
         services.comment_update(comment=comment, body=form.cleaned_data["body"])
@@ -192,12 +195,9 @@ def comment_edit(request: HttpRequest, group_slug: str, hub_slug: str, post_id: 
 @login_required
 @require_POST
 def comment_delete(request: HttpRequest, group_slug: str, hub_slug: str, post_id: int, comment_id: int) -> HttpResponse:
-    hub = selectors.hub_for_user_or_404(user=request.user, group_slug=group_slug, hub_slug=hub_slug)
-    selectors.require_entry(user=request.user, group=hub.group, request=request)
-    post = selectors.post_in_hub_or_404(hub=hub, pk=post_id)
+    hub, post = _entered_post(request, group_slug, hub_slug, post_id)
     comment = selectors.comment_in_post_or_404(post=post, pk=comment_id)
-    if not selectors.can_moderate(user=request.user, author_id=comment.author_id):
-        raise PermissionDenied("Only the author or the community's staff can delete this comment.")
+    _require_moderator(request, author_id=comment.author_id, action="delete this comment")
     services.comment_delete(comment=comment)
     messages.success(request, "The comment is deleted.")
     return redirect(_post_url(hub, post.pk))
@@ -335,11 +335,11 @@ def dashboard_hub_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("hubs:dashboard_group", pk=hub.group_id)
 
 
-def _direction(request: HttpRequest) -> Literal["up", "down"]:
+def _direction(request: HttpRequest) -> services.Direction:
     direction = request.POST.get("direction")
-    if direction not in ("up", "down"):
+    if direction not in get_args(services.Direction):
         raise Http404("Unknown direction.")
-    return cast(Literal["up", "down"], direction)
+    return cast(services.Direction, direction)
 
 
 # --- Users page (creator dashboard) -----------------------------------------------------------

@@ -43,7 +43,7 @@ def seed() -> list[str]:
     free = Offer.objects.filter(slug=FREE_SLUG).first()
     if free is None:
         free = services.offer_create(
-            fields=services.offer_fields(
+            fields=services.OfferFields(
                 title="Community Membership",
                 landing_enabled=True,
                 landing_headline="Join the community, free",
@@ -58,7 +58,7 @@ def seed() -> list[str]:
         services.offer_publish(offer=free)
     if not Offer.objects.filter(slug=PAID_SLUG).exists():
         services.offer_create(
-            fields=services.offer_fields(
+            fields=services.OfferFields(
                 title="Workshop Pass",
                 pricing=Offer.Pricing.RECURRING,
                 price_amount=2900,

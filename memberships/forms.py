@@ -3,6 +3,7 @@ bytes); they write nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from core.ids import ModelMultipleChoiceField
 from hubs.models import HubGroup
 from memberships import emails
 from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Offer, format_money
-from memberships.services import EDITABLE_FIELDS, offer_publish_problems
+from memberships.services import OfferFields, offer_publish_problems
 
 _PENDING_SALT = "memberships.pending-image"
 _PENDING_MAX_AGE = 60 * 60 * 24
@@ -157,7 +158,7 @@ class OfferForm(forms.Form):
 
     def __init__(self, *args: Any, offer: Offer | None = None, **kwargs: Any) -> None:
         self.offer = offer
-        if offer is not None and not kwargs.get("initial"):
+        if not kwargs.get("initial"):
             kwargs["initial"] = initial_from_offer(offer)
         super().__init__(*args, **kwargs)
         self.thumbnail_image: images.ProcessedImage | None = None
@@ -262,41 +263,35 @@ class OfferForm(forms.Form):
             if problem.field in changing:
                 self.add_error(problem.field, problem.message)
 
-    def offer_fields(self) -> dict[str, Any]:
+    def offer_fields(self) -> OfferFields:
         """The validated values, as model fields (free and one-time offers carry no interval)."""
         data = self.cleaned_data
-        pricing = data["pricing"]
-        resell = bool(data["resell_enabled"]) and pricing != Offer.Pricing.FREE
-        return {
-            "title": data["title"].strip(),
-            "pricing": pricing,
-            "price_amount": 0 if pricing == Offer.Pricing.FREE else data["price_amount"],
-            "currency": data["currency"],
-            "interval": data["interval"] if pricing == Offer.Pricing.RECURRING else "",
-            "grace_period_days": data["grace_period_days"],
-            "confirmation_subject": data["confirmation_subject"],
-            "confirmation_body": data["confirmation_body"],
-            "redirect_enabled": data["redirect_enabled"],
-            "redirect_url": data["redirect_url"],
-            "resell_enabled": resell,
-            "resell_commission_percent": data["resell_commission_percent"] if resell else None,
-            "resell_description": data["resell_description"].strip(),
-            "custom_code": data["custom_code"].strip(),
-            "landing_enabled": data["landing_enabled"],
-            "landing_headline": data["landing_headline"].strip(),
-            "landing_body": data["landing_body"].strip(),
-            "landing_includes": data["landing_includes"].strip(),
-            "landing_cta_label": data["landing_cta_label"].strip(),
-        }
+        # Each is its form field's cleaned value (text already stripped), but the amount, which
+        # the form takes as a price in major units, and what only some pricings carry.
+        fields = OfferFields(**{name: data[name] for name in OfferFields.names() - {"price_amount"}})
+        free = fields.pricing == Offer.Pricing.FREE
+        resell = fields.resell_enabled and not free
+        return dataclasses.replace(
+            fields,
+            price_amount=0 if free else data["price_amount"],
+            interval=fields.interval if fields.pricing == Offer.Pricing.RECURRING else "",
+            resell_enabled=resell,
+            resell_commission_percent=fields.resell_commission_percent if resell else None,
+        )
 
 
-def initial_from_offer(offer: Offer) -> dict[str, Any]:
-    # Every editable field but the price, which the form shows in major units.
-    initial: dict[str, Any] = {"slug": offer.slug}
-    initial.update({name: getattr(offer, name) for name in EDITABLE_FIELDS - {"price_amount"}})
-    initial["price"] = None if offer.is_free else (Decimal(offer.price_amount) / 100).quantize(Decimal("0.01"))
-    if offer.pk:
-        initial["hub_groups"] = list(offer.hub_groups.all())
+def initial_from_offer(offer: Offer | None) -> dict[str, Any]:
+    """The editor's starting values: the offer's, or a new offer's defaults (``OfferFields()``)."""
+    initial: dict[str, Any] = dataclasses.asdict(OfferFields() if offer is None else OfferFields.of(offer))
+    # The form shows the price in major units.
+    amount = initial.pop("price_amount")
+    initial["price"] = (
+        None if initial["pricing"] == Offer.Pricing.FREE else (Decimal(amount) / 100).quantize(Decimal("0.01"))
+    )
+    if offer is not None:
+        initial["slug"] = offer.slug
+        if offer.pk:
+            initial["hub_groups"] = list(offer.hub_groups.all())
     return initial
 
 

@@ -77,12 +77,12 @@ def user_purchases(*, user: User) -> list[Purchase]:
     ]
 
 
-def dashboard_offer_list(*, status: str | None = None) -> QuerySet[Offer]:
+def dashboard_offer_list(*, status: Offer.Status | None = None) -> QuerySet[Offer]:
     """The offers list: every offer with its buyer count, in two queries whatever their number."""
     offers = Offer.objects.with_buyer_counts().prefetch_related(
         Prefetch("hub_groups", queryset=HubGroup.objects.only("id", "name", "slug"))
     )
-    if status:
+    if status is not None:
         return offers.filter(status=status)
     return offers.exclude(status=Offer.Status.ARCHIVED)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal
 
 from django.conf import settings
 from django.core.cache import caches
@@ -30,58 +31,48 @@ from memberships.selectors import checkout_cache_key, community_path
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
 cache = ConnectionProxy(caches, "local")
 
-# Fields the offer editor writes (see OfferForm.offer_fields).
-EDITABLE_FIELDS = frozenset(
-    {
-        "title",
-        "pricing",
-        "price_amount",
-        "currency",
-        "interval",
-        "grace_period_days",
-        "confirmation_subject",
-        "confirmation_body",
-        "redirect_enabled",
-        "redirect_url",
-        "resell_enabled",
-        "resell_commission_percent",
-        "resell_description",
-        "custom_code",
-        "landing_enabled",
-        "landing_headline",
-        "landing_body",
-        "landing_includes",
-        "landing_cta_label",
-    }
-)
 
+@dataclass(frozen=True)
+class OfferFields:
+    """Every field of an offer that the editor writes, with the editor's defaults (a free offer).
 
-def offer_fields(**values: Any) -> dict[str, Any]:
-    """Every editable field with the editor's defaults (a free offer), overridden by ``values``."""
-    fields: dict[str, Any] = {
-        "title": "",
-        "pricing": Offer.Pricing.FREE,
-        "price_amount": 0,
-        "currency": "usd",
-        "interval": "",
-        "grace_period_days": 3,
-        "confirmation_subject": "",
-        "confirmation_body": "",
-        "redirect_enabled": False,
-        "redirect_url": "",
-        "resell_enabled": False,
-        "resell_commission_percent": None,
-        "resell_description": "",
-        "custom_code": "",
-        "landing_enabled": False,
-        "landing_headline": "",
-        "landing_body": "",
-        "landing_includes": "",
-        "landing_cta_label": "",
-    }
-    fields.update(values)
-    _check_fields(fields)
-    return fields
+    The one list of them: the editor's form, the services, duplication and the editor's
+    initial values all go by these fields.
+    """
+
+    title: str = ""
+    pricing: Offer.Pricing = Offer.Pricing.FREE
+    price_amount: int = 0
+    currency: str = "usd"
+    interval: Offer.Interval | Literal[""] = ""
+    grace_period_days: int = 3
+    confirmation_subject: str = ""
+    confirmation_body: str = ""
+    redirect_enabled: bool = False
+    redirect_url: str = ""
+    resell_enabled: bool = False
+    resell_commission_percent: int | None = None
+    resell_description: str = ""
+    custom_code: str = ""
+    landing_enabled: bool = False
+    landing_headline: str = ""
+    landing_body: str = ""
+    landing_includes: str = ""
+    landing_cta_label: str = ""
+
+    def __post_init__(self) -> None:
+        # Rows and forms hold choices as plain strings; these hold the members (or refuse).
+        object.__setattr__(self, "pricing", Offer.Pricing(self.pricing))
+        object.__setattr__(self, "interval", Offer.Interval(self.interval) if self.interval else "")
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        return frozenset(field.name for field in dataclasses.fields(cls))
+
+    @classmethod
+    def of(cls, offer: Offer) -> OfferFields:
+        """The offer's current values."""
+        return cls(**{name: getattr(offer, name) for name in cls.names()})
 
 
 # --- Images --------------------------------------------------------------------------------------
@@ -101,27 +92,22 @@ def _forget_cached_pages(*slugs: str) -> None:
     transaction.on_commit(lambda: cache.delete_many(keys))
 
 
-def _check_fields(fields: dict[str, Any]) -> None:
-    unknown = set(fields) - EDITABLE_FIELDS
-    if unknown:
-        raise ValueError(f"Not editable offer fields: {sorted(unknown)}")
-
-
 @transaction.atomic
 def offer_create(
     *,
-    fields: dict[str, Any],
+    fields: OfferFields,
     hub_groups: list[HubGroup],
     slug: str = "",
     thumbnail: str = "",
     cover: str = "",
-    kind: str = Offer.Kind.MEMBERSHIP,
+    kind: Offer.Kind = Offer.Kind.MEMBERSHIP,
 ) -> Offer:
     """Create a draft offer. ``thumbnail``/``cover`` are names from ``offer_image_store``."""
-    _check_fields(fields)
     for attempt in range(5):
-        offer = Offer(kind=kind, status=Offer.Status.DRAFT, thumbnail=thumbnail, cover=cover, **fields)
-        offer.slug = slug or unique_slug(Offer.objects.all(), fields["title"], fallback="offer", max_length=200)
+        offer = Offer(
+            kind=kind, status=Offer.Status.DRAFT, thumbnail=thumbnail, cover=cover, **dataclasses.asdict(fields)
+        )
+        offer.slug = slug or unique_slug(Offer.objects.all(), fields.title, fallback="offer", max_length=200)
         try:
             with transaction.atomic():
                 offer.save()
@@ -145,20 +131,21 @@ class OfferSlugTaken(Exception):
 def offer_update(
     *,
     offer: Offer,
-    fields: dict[str, Any],
     hub_groups: list[HubGroup],
+    fields: OfferFields | None = None,
     slug: str = "",
     thumbnail: str = "",
     cover: str = "",
     remove_cover: bool = False,
 ) -> Offer:
-    """Save the editor's values. New hub groups apply to every existing buyer at once, because
-    access is derived from the offer's groups (hubs.selectors), never copied per buyer."""
-    _check_fields(fields)
+    """Save the editor's values (``fields`` None: the offer's stay). New hub groups apply to
+    every existing buyer at once, because access is derived from the offer's groups
+    (hubs.selectors), never copied per buyer."""
     offer = Offer.objects.select_for_update().get(pk=offer.pk)
     _forget_cached_pages(offer.slug, slug or offer.slug)
-    for name, value in fields.items():
-        setattr(offer, name, value)
+    if fields is not None:
+        for name, value in dataclasses.asdict(fields).items():
+            setattr(offer, name, value)
     if slug:
         offer.slug = slug
     if thumbnail:
@@ -198,7 +185,7 @@ def offer_publish_problems(
     *,
     offer: Offer,
     hub_groups: Iterable[HubGroup] | None = None,
-    pricing: str | None = None,
+    pricing: Offer.Pricing | None = None,
     published: bool = False,
 ) -> list[PublishProblem]:
     """The publish rules, in one place: what stands between an offer and publishing (empty:
@@ -247,35 +234,34 @@ def offer_publish(*, offer: Offer) -> Offer:
     return offer
 
 
-@transaction.atomic
-def offer_unpublish(*, offer: Offer) -> Offer:
-    """Back to draft: the public pages answer 404; buyers keep their access."""
-    Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.DRAFT, updated_at=timezone.now())
+def _offer_withdraw(offer: Offer, status: Offer.Status) -> Offer:
+    Offer.objects.filter(pk=offer.pk).update(status=status, updated_at=timezone.now())
     offer.refresh_from_db()
     _forget_cached_pages(offer.slug)
     return offer
+
+
+@transaction.atomic
+def offer_unpublish(*, offer: Offer) -> Offer:
+    """Back to draft: the public pages answer 404; buyers keep their access."""
+    return _offer_withdraw(offer, Offer.Status.DRAFT)
 
 
 @transaction.atomic
 def offer_archive(*, offer: Offer) -> Offer:
     """Hide an offer from the list and the public; buyers keep their access."""
-    Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.ARCHIVED, updated_at=timezone.now())
-    offer.refresh_from_db()
-    _forget_cached_pages(offer.slug)
-    return offer
+    return _offer_withdraw(offer, Offer.Status.ARCHIVED)
 
 
 @transaction.atomic
 def offer_duplicate(*, offer: Offer) -> Offer:
     """A draft copy with the same settings and groups, its own address and no Stripe ids."""
-    fields = {name: getattr(offer, name) for name in EDITABLE_FIELDS}
-    fields["title"] = f"Copy of {offer.title}"[:200]
     return offer_create(
-        fields=fields,
+        fields=replace(OfferFields.of(offer), title=f"Copy of {offer.title}"[:200]),
         hub_groups=list(offer.hub_groups.all()),
         thumbnail=offer.thumbnail.name or "",
         cover=offer.cover.name or "",
-        kind=offer.kind,
+        kind=Offer.Kind(offer.kind),
     )
 
 
@@ -297,7 +283,7 @@ def entitlement_grant(
     *,
     user: User,
     offer: Offer,
-    source: str,
+    source: Entitlement.Source,
     access_until: datetime | None = None,
     new_account: bool = False,
 ) -> tuple[Entitlement, bool]:
@@ -372,7 +358,7 @@ def entitlement_extend(
 
 
 @transaction.atomic
-def entitlement_end(*, entitlement: Entitlement, status: str) -> Entitlement:
+def entitlement_end(*, entitlement: Entitlement, status: Entitlement.Status) -> Entitlement:
     """Take access away (refund, dispute, cancellation at its end, suspension)."""
     entitlement = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
     entitlement.status = status

@@ -41,10 +41,9 @@ cache = ConnectionProxy(caches, "local")
 
 @staff_required
 def dashboard_offers(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    if status not in Offer.Status.values:
-        status = ""
-    offers = selectors.dashboard_offer_list(status=status or None)
+    chosen = request.GET.get("status", "")
+    status = Offer.Status(chosen) if chosen in Offer.Status.values else None
+    offers = selectors.dashboard_offer_list(status=status)
     return render(
         request,
         "memberships/dashboard_offers.html",
@@ -74,8 +73,7 @@ def offer_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _editor(request: HttpRequest, *, offer: Offer | None) -> HttpResponse:
     assert isinstance(request.user, User)
-    initial = None if offer else {"pricing": Offer.Pricing.FREE, "currency": "usd", "grace_period_days": 3}
-    form = OfferForm(request.POST or None, request.FILES or None, offer=offer, initial=initial)
+    form = OfferForm(request.POST or None, request.FILES or None, offer=offer)
     impact = None
     if request.method == "POST":
         valid = form.is_valid()
@@ -227,7 +225,7 @@ LANDING_BODY_CACHE_SECONDS = 24 * 60 * 60
 def _landing_body_html(body: str) -> SafeString:
     """The landing page's text as HTML, rendered once per process rather than on every view."""
     key = "landing-body:" + hashlib.sha256(body.encode()).hexdigest()
-    html = cache.get(key)
+    html: str | None = cache.get(key)
     if html is None:
         html = render_markdown(body)
         cache.set(key, html, LANDING_BODY_CACHE_SECONDS)

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 class Outcome:
     """What processing an event did: the ``WebhookEvent`` status and a line for the log."""
 
-    status: str
+    status: WebhookEvent.Status
     message: str = ""
 
 
@@ -86,7 +86,7 @@ def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outco
 
 
 @transaction.atomic
-def checkout_attempt_mark(*, attempt_id: uuid.UUID, status: str, error: str = "") -> None:
+def checkout_attempt_mark(*, attempt_id: uuid.UUID, status: CheckoutAttempt.Status, error: str = "") -> None:
     """Record a payment still processing or failed. Never downgrades a paid or flagged attempt,
     and a late "still processing" never hides a failure that was already recorded."""
     attempts = CheckoutAttempt.objects.filter(pk=attempt_id).exclude(

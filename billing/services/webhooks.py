@@ -79,7 +79,7 @@ def webhook_event_retry(*, event: WebhookEvent) -> bool:
 
 
 @transaction.atomic
-def webhook_event_finish(*, event_pk: int, status: str, message: str = "") -> None:
+def webhook_event_finish(*, event_pk: int, status: WebhookEvent.Status, message: str = "") -> None:
     WebhookEvent.objects.filter(pk=event_pk).update(
         status=status,
         error=message[:4000] if status in (WebhookEvent.Status.FAILED, WebhookEvent.Status.FLAGGED) else "",
@@ -96,7 +96,8 @@ SWEEP_LONGEST_WAIT = timedelta(hours=6)
 def _sweep_wait(attempts: int) -> timedelta:
     """How long a failed event rests before the sweep tries it again: doubling from two
     minutes once the task's own quick retries (about six) are spent, up to six hours."""
-    return min(SWEEP_AFTER * 2 ** max(0, attempts - 6), SWEEP_LONGEST_WAIT)
+    doublings = max(0, attempts - 6)
+    return min(SWEEP_AFTER * (1 << doublings), SWEEP_LONGEST_WAIT)
 
 
 def webhook_events_sweep(*, now: datetime | None = None) -> int:
@@ -145,16 +146,18 @@ def webhook_events_reconcile(*, now: datetime | None = None, since: datetime | N
     return len(missing)
 
 
-def webhook_event_process(*, event_pk: int) -> Outcome:
-    """Process one stored event. Idempotent, and safe in any order: it re-reads the current
-    object from Stripe instead of trusting the event's copy.
+def webhook_event_process(*, event_pk: int) -> Outcome | None:
+    """Process one stored event (None: there is no such event). Idempotent, and safe in any
+    order: it re-reads the current object from Stripe instead of trusting the event's copy.
 
     Not atomic on purpose: Stripe is called first, outside any transaction. A failure is
     recorded on the event and raised again, so the task retries it.
     """
     event = WebhookEvent.objects.filter(pk=event_pk).first()
-    if event is None or event.status in WebhookEvent.DONE_STATUSES:
-        return Outcome(event.status if event else "missing")
+    if event is None:
+        return None
+    if event.status in WebhookEvent.DONE_STATUSES:
+        return Outcome(WebhookEvent.Status(event.status))
     WebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, last_attempt_at=timezone.now())
     try:
         outcome = _dispatch(event)

@@ -315,6 +315,6 @@ def test_a_group_added_to_an_offer_reaches_its_buyers_without_ending_sessions(
     stranger = Client()
     claim(stranger, free_offer)
     with TestCase.captureOnCommitCallbacks(execute=True):
-        offer_update(offer=free_offer, fields={}, hub_groups=[free_hub.group, paid_hub.group])
+        offer_update(offer=free_offer, hub_groups=[free_hub.group, paid_hub.group])
     assert is_logged_in(stranger)
     assert enters(stranger, paid_hub)

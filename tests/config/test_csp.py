@@ -81,7 +81,7 @@ def site(db: None, owner: User, settings, tmp_path) -> dict[str, str]:
     post = add_post(private, owner)
     offer = services.offer_publish(
         offer=services.offer_create(
-            fields=services.offer_fields(title="Yoga Club", custom_code="<script>window.pixel = 1;</script>"),
+            fields=services.OfferFields(title="Yoga Club", custom_code="<script>window.pixel = 1;</script>"),
             hub_groups=[private],
             thumbnail=stored_image(),
         )
@@ -175,7 +175,7 @@ def make_offer_with_redirect(db: None, settings, tmp_path):
     def make(redirect_url: str) -> Offer:
         return services.offer_publish(
             offer=services.offer_create(
-                fields=services.offer_fields(title="Free Circle", redirect_enabled=True, redirect_url=redirect_url),
+                fields=services.OfferFields(title="Free Circle", redirect_enabled=True, redirect_url=redirect_url),
                 hub_groups=[make_group("Circle")],
                 thumbnail=stored_image(),
             )

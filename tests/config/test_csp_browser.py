@@ -117,7 +117,7 @@ def test_a_free_claim_still_lands_on_the_creators_custom_link(page: Any, setting
     settings.MEDIA_ROOT = tmp_path / "media"
     offer = services.offer_publish(
         offer=services.offer_create(
-            fields=services.offer_fields(
+            fields=services.OfferFields(
                 title="Free Circle", redirect_enabled=True, redirect_url="https://thanks.example.org/welcome"
             ),
             hub_groups=[make_group("Circle")],

@@ -61,7 +61,7 @@ def make_offer(db: None, make_group: Callable[..., HubGroup]) -> Callable[..., O
         *, groups: list[HubGroup] | None = None, published: bool = True, thumbnail: bool = True, **fields: Any
     ) -> Offer:
         offer = services.offer_create(
-            fields=services.offer_fields(**{"title": "Inner Circle", **fields}),
+            fields=services.OfferFields(**{"title": "Inner Circle", **fields}),
             hub_groups=groups if groups is not None else [make_group()],
             thumbnail=stored_image() if thumbnail else "",
         )

@@ -89,7 +89,7 @@ def test_an_expired_or_revoked_grant_does_not_keep_access(owner: User, make_offe
     expired, revoked = make_buyer(offer), make_buyer(offer)
     AccessGrant.objects.create(user=expired, group=yoga, expires_at=timezone.now() - timedelta(days=1))
     AccessGrant.objects.create(user=revoked, group=yoga, revoked_at=timezone.now())
-    services.offer_update(offer=offer, fields={}, hub_groups=[])
+    services.offer_update(offer=offer, hub_groups=[])
     assert not can_enter(expired, yoga)
     assert not can_enter(revoked, yoga)
 

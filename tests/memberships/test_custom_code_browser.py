@@ -135,7 +135,7 @@ def pixel_requests() -> Iterator[PixelRequests]:
 def _offer(*, published: bool = True) -> Offer:
     group = HubGroup.objects.create(name="Inner Circle", slug="inner-circle", permission="private")
     offer = services.offer_create(
-        fields=services.offer_fields(title="Yoga Club", custom_code=PIXEL),
+        fields=services.OfferFields(title="Yoga Club", custom_code=PIXEL),
         hub_groups=[group],
         thumbnail=stored_image(),
     )

@@ -417,6 +417,4 @@ def test_an_address_taken_at_the_same_moment_is_a_form_error_not_a_crash(make_of
     first = make_offer(title="First")
     second = make_offer(title="Second")
     with pytest.raises(services.OfferSlugTaken):
-        services.offer_update(
-            offer=second, fields=services.offer_fields(title="Second"), hub_groups=[], slug=first.slug
-        )
+        services.offer_update(offer=second, fields=services.OfferFields(title="Second"), hub_groups=[], slug=first.slug)

@@ -39,7 +39,7 @@ def test_billing_hears_of_every_offer_change_inside_the_writers_transaction(djan
     seen: list[str] = []
     with mock.patch.object(hooks, "_offer_changed", []):
         hooks.offer_changed_register(lambda offer: seen.append(offer.title))
-        services.offer_create(fields=services.offer_fields(title="Told"), hub_groups=[])
+        services.offer_create(fields=services.OfferFields(title="Told"), hub_groups=[])
     assert seen == ["Told"]
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import re
 from unittest.mock import patch
 
@@ -223,7 +224,11 @@ def test_edits_and_unpublishing_reach_the_cached_page_at_once(
     offer = make_offer(title="Old Title")
     assert "Old Title" in client.get(checkout_url(offer)).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        services.offer_update(offer=offer, fields={"title": "New Title"}, hub_groups=list(offer.hub_groups.all()))
+        services.offer_update(
+            offer=offer,
+            fields=dataclasses.replace(services.OfferFields.of(offer), title="New Title"),
+            hub_groups=list(offer.hub_groups.all()),
+        )
     assert "New Title" in client.get(checkout_url(offer)).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         services.offer_unpublish(offer=offer)
