@@ -43,7 +43,7 @@ LONGEST_WAIT = timedelta(hours=1)
 
 
 def _retry_wait(attempts: int) -> timedelta:
-    return min(SWEEP_AFTER * 2 ** max(0, attempts - 1), LONGEST_WAIT)
+    return min(SWEEP_AFTER * (1 << max(0, attempts - 1)), LONGEST_WAIT)
 
 
 @dataclass(frozen=True)
