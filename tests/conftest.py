@@ -40,6 +40,12 @@ def _fresh_caches() -> None:
         caches[alias].clear()
 
 
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings: Any, tmp_path: Path) -> None:
+    """Uploads and the images factories store go to the test's own directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 # --- Personas --------------------------------------------------------------------------------
 @pytest.fixture
 def owner(db: None) -> User:

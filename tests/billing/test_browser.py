@@ -15,8 +15,8 @@ from billing.models import StripeAccount, WebhookEvent
 from hubs.models import HubGroup
 from hubs.selectors import accessible_group_ids
 from memberships.models import Entitlement, Offer
+from tests import factories
 from tests.conftest import PASSWORD, body_text
-from tests.memberships.conftest import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,7 +62,8 @@ def test_a_creator_sells_a_recurring_membership_and_a_buyer_pays_with_a_card(
     page.get_by_label("Billing interval").select_option("month")
     page.get_by_label("Inner Circle").check()
     page.set_input_files(
-        "#id_thumbnail", files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": image_bytes(size=(800, 800))}]
+        "#id_thumbnail",
+        files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": factories.image_bytes(size=(800, 800))}],
     )
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("“Half Dollar Club” is saved as a draft.").wait_for()

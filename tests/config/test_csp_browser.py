@@ -12,9 +12,10 @@ from django.urls import reverse
 from accounts.models import User
 from hubs.models import HubGroup, Post
 from memberships import services
+from tests import factories
 from tests.conftest import PASSWORD
-from tests.hubs.conftest import add_post, make_group
-from tests.memberships.conftest import stored_image
+from tests.factories import stored_image
+from tests.hubs.conftest import add_post
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -54,7 +55,7 @@ def test_the_django_admin_works_under_the_policy(page: Any, owner: User) -> None
 
 
 def test_deleting_a_post_still_asks_first(page: Any, owner: User) -> None:
-    group = make_group("Inner Circle", HubGroup.Permission.PRIVATE)
+    group = factories.group("Inner Circle", HubGroup.Permission.PRIVATE)
     post = add_post(group, owner)
     _log_in(page, owner)
     page.goto(reverse("hubs:post", kwargs={"group_slug": group.slug, "hub_slug": post.hub.slug, "post_id": post.pk}))
@@ -120,7 +121,7 @@ def test_a_free_claim_still_lands_on_the_creators_custom_link(page: Any, setting
             fields=services.offer_fields(
                 title="Free Circle", redirect_enabled=True, redirect_url="https://thanks.example.org/welcome"
             ),
-            hub_groups=[make_group("Circle")],
+            hub_groups=[factories.group("Circle")],
             thumbnail=stored_image(),
         )
     )

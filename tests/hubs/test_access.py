@@ -8,8 +8,9 @@ from django.urls import reverse
 
 from accounts.models import User
 from hubs.models import HubGroup, Post
+from tests import factories
 from tests.conftest import PASSWORD
-from tests.hubs.conftest import add_post, first_hub, grant, make_group
+from tests.hubs.conftest import add_post, first_hub, grant
 
 PERMISSIONS = ["public", "private", "hidden"]
 PERSONAS = ["anonymous", "no_access", "granted", "expired_grant", "revoked_grant", "staff"]
@@ -32,7 +33,7 @@ def expected(permission: str, persona: str) -> str:
 def scene(request: pytest.FixtureRequest, db: None, client: Client) -> tuple[HubGroup, Client, str]:
     permission, persona = request.param
     author = User.objects.create_user("author@example.com", PASSWORD, is_staff=True)
-    group = make_group("Garden", permission)
+    group = factories.group("Garden", permission)
     add_post(group, author, "Members-only compost secrets")
     if persona != "anonymous":
         visitor = User.objects.create_user("visitor@example.com", PASSWORD, is_staff=persona == "staff")
@@ -98,11 +99,11 @@ def test_posting_in_a_hub_needs_access(scene: tuple[HubGroup, Client, str]) -> N
 
 
 def test_a_buyer_enters_the_groups_of_an_offer_with_an_active_entitlement(
-    client: Client, member: User, private_group: HubGroup, offer_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
     from memberships.models import Entitlement
 
-    offer = offer_factory(groups=(private_group,))
+    offer = factories.offer(groups=(private_group,))
     client.force_login(member)
     assert client.get(first_hub(private_group).get_absolute_url()).status_code == 403
     entitlement = Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.FREE)
@@ -113,12 +114,12 @@ def test_a_buyer_enters_the_groups_of_an_offer_with_an_active_entitlement(
 
 
 def test_revoking_a_grant_keeps_the_access_a_purchase_still_gives(
-    client: Client, member: User, private_group: HubGroup, offer_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
     from hubs import services
     from memberships.models import Entitlement
 
-    offer = offer_factory(groups=(private_group,))
+    offer = factories.offer(groups=(private_group,))
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.FREE)
     made = grant(member, private_group)
     services.access_grant_revoke(grant=made, revoked_by=None)
@@ -127,13 +128,13 @@ def test_revoking_a_grant_keeps_the_access_a_purchase_still_gives(
 
 
 def test_adding_a_group_to_an_offer_opens_it_to_every_past_buyer(
-    client: Client, member: User, private_group: HubGroup, offer_factory, group_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
     from memberships.models import Entitlement
 
-    offer = offer_factory(groups=(private_group,))
+    offer = factories.offer(groups=(private_group,))
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.PURCHASE)
-    yoga = group_factory("Yoga")
+    yoga = factories.group("Yoga")
     client.force_login(member)
     assert client.get(first_hub(yoga).get_absolute_url()).status_code == 403
     offer.hub_groups.add(yoga)

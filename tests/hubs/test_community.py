@@ -9,6 +9,7 @@ from django.urls import reverse
 from accounts.models import User
 from hubs import selectors, services
 from hubs.models import HubGroup, Post
+from tests import factories
 from tests.hubs.conftest import first_hub, grant
 
 
@@ -41,10 +42,8 @@ def test_a_url_upsell_sends_users_without_access_to_the_outside_page(
     assert "Join on our site" in body
 
 
-def test_a_popup_upsell_leads_to_the_offer_page(
-    client: Client, member: User, private_group: HubGroup, offer_factory
-) -> None:
-    offer = offer_factory("Inner Circle Membership", groups=(private_group,))
+def test_a_popup_upsell_leads_to_the_offer_page(client: Client, member: User, private_group: HubGroup) -> None:
+    offer = factories.offer(groups=(private_group,))
     services.hub_group_update(
         group=private_group,
         name=private_group.name,
@@ -65,9 +64,9 @@ def test_a_popup_upsell_leads_to_the_offer_page(
 
 
 def test_a_popup_upsell_for_an_unpublished_offer_is_not_shown(
-    client: Client, member: User, private_group: HubGroup, offer_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
-    offer = offer_factory("Draft Membership", groups=(private_group,), status="draft")
+    offer = factories.offer("Draft Membership", groups=(private_group,), status="draft")
     services.hub_group_update(
         group=private_group,
         name=private_group.name,
@@ -131,7 +130,7 @@ def test_the_demo_community_is_seeded_once(db: None) -> None:
 
 
 def test_the_cached_community_home_follows_every_change(
-    client: Client, member: User, owner: User, private_group: HubGroup, offer_factory
+    client: Client, member: User, owner: User, private_group: HubGroup
 ) -> None:
     from memberships.models import Entitlement
 
@@ -144,7 +143,7 @@ def test_the_cached_community_home_follows_every_change(
     services.access_grant_revoke(grant=made, revoked_by=None)
     assert "Locked" in client.get(reverse("hubs:community")).content.decode()
     # So does a purchase.
-    Entitlement.objects.create(user=member, offer=offer_factory(groups=(private_group,)), source="free")
+    Entitlement.objects.create(user=member, offer=factories.offer(groups=(private_group,)), source="free")
     assert "Locked" not in client.get(reverse("hubs:community")).content.decode()
     # Creators' edits show: a new hub, a renamed group, a deleted hub.
     hub = services.hub_create(group=private_group, name="Fresh hub")
@@ -181,9 +180,9 @@ def test_the_community_home_works_without_its_cache(
 
 
 def test_a_popup_upsell_for_an_offer_that_stopped_selling_the_group_is_not_shown(
-    client: Client, member: User, private_group: HubGroup, group_factory, offer_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
-    offer = offer_factory("Yoga Pass", groups=(private_group,))
+    offer = factories.offer("Yoga Pass", groups=(private_group,))
     services.hub_group_update(
         group=private_group,
         name=private_group.name,
@@ -194,7 +193,7 @@ def test_a_popup_upsell_for_an_offer_that_stopped_selling_the_group_is_not_shown
         upsell_cta="Buy the Yoga Pass",
         upsell_description="",
     )
-    offer.hub_groups.set([group_factory("Weights")])  # the creator changed what the offer sells
+    offer.hub_groups.set([factories.group("Weights")])  # the creator changed what the offer sells
     client.force_login(member)
     body = client.get(first_hub(private_group).get_absolute_url()).content.decode()
     assert "Buy the Yoga Pass" not in body

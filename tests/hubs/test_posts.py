@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from hubs.models import Comment, HubGroup, Post
+from tests import factories
 from tests.hubs.conftest import add_post, first_hub, grant
 
 
@@ -170,9 +171,9 @@ def test_commenting_in_a_locked_group_is_refused(
     assert not Comment.objects.exists()
 
 
-def test_a_post_from_another_hub_is_not_found(client: Client, member: User, group_factory) -> None:
-    one = group_factory("One", "public")
-    two = group_factory("Two", "public")
+def test_a_post_from_another_hub_is_not_found(client: Client, member: User) -> None:
+    one = factories.group("One", "public")
+    two = factories.group("Two", "public")
     post = add_post(one, member)
     client.force_login(member)
     url = reverse("hubs:post", kwargs={"group_slug": two.slug, "hub_slug": first_hub(two).slug, "post_id": post.pk})

@@ -8,8 +8,8 @@ from accounts.models import User
 from hubs.models import HubGroup
 from hubs.selectors import accessible_group_ids
 from memberships.models import Entitlement, Offer
+from tests import factories
 from tests.conftest import PASSWORD, body_text
-from tests.memberships.conftest import image_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,10 +42,12 @@ def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
     page.get_by_label("Morning Yoga").check()
     page.get_by_label("Evening Yoga").check()
     page.set_input_files(
-        "#id_thumbnail", files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": image_bytes(size=(800, 800))}]
+        "#id_thumbnail",
+        files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": factories.image_bytes(size=(800, 800))}],
     )
     page.set_input_files(
-        "#id_cover", files=[{"name": "cover.jpg", "mimeType": "image/jpeg", "buffer": image_bytes("JPEG", (1600, 500))}]
+        "#id_cover",
+        files=[{"name": "cover.jpg", "mimeType": "image/jpeg", "buffer": factories.image_bytes("JPEG", (1600, 500))}],
     )
     # The live email preview follows the title.
     assert page.locator("#email-preview-subject").text_content() == "You're in: Yoga Circle"
@@ -91,12 +93,12 @@ def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
 
 
 def test_a_creator_gives_past_buyers_a_new_group_after_seeing_how_many_it_affects(
-    page, owner: User, make_offer, make_group, make_buyer, settings, tmp_path
+    page, owner: User, settings, tmp_path
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
-    weights, yoga = make_group("Weight Training"), make_group("Yoga")
-    offer = make_offer(title="Weight Training", groups=[weights])
-    buyers = [make_buyer(offer) for _ in range(2)]
+    weights, yoga = factories.group("Weight Training"), factories.group("Yoga")
+    offer = factories.offer(title="Weight Training", groups=[weights])
+    buyers = [factories.buyer(offer) for _ in range(2)]
 
     page.goto("/accounts/login/")
     page.get_by_label("Email address").fill(owner.email)

@@ -19,7 +19,7 @@ from hubs.models import HubGroup
 from memberships import services
 from memberships.models import Offer
 from tests.conftest import PASSWORD
-from tests.memberships.conftest import stored_image
+from tests.factories import stored_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
