@@ -1,4 +1,5 @@
-"""Shared personas and the fixtures that reach real services: a Celery worker and a browser."""
+"""Shared personas, a connected Stripe account, and the fixtures that reach real services: a
+Celery worker and a browser."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from accounts.models import User
+from billing.models import StripeAccount
 from config.celery import app as celery_app
 from devtools.processes import running
+from tests import factories
 from tests.stripe_sandbox.control import _stripe_sandbox_server, stripe_sandbox
 
 __all__ = ["_stripe_sandbox_server", "stripe_sandbox"]  # fixtures for every test package
@@ -69,6 +72,13 @@ def outsider(db: None) -> User:
     return User.objects.create_user(
         "outsider@example.com", PASSWORD, full_name="Otto Outsider", email_verified_at=timezone.now()
     )
+
+
+@pytest.fixture
+def stripe_account(db: None) -> StripeAccount:
+    """The creator has connected a Stripe account that takes payments, so billing's own check
+    (registered in ``memberships.hooks``) lets paid offers be published and sold."""
+    return factories.stripe_account()
 
 
 # --- Celery ----------------------------------------------------------------------------------

@@ -243,8 +243,8 @@ def test_a_paid_offer_cannot_be_published_until_stripe_is_connected(
     assert "Not published: Connect a Stripe account (Settings &gt; Integrations)" in response.content.decode()
     offer.refresh_from_db()
     assert offer.status == "draft"
+    factories.stripe_account()  # the creator connects Stripe
     with (
-        mock.patch("billing.selectors.stripe_connected", return_value=True),
         mock.patch("billing.tasks.sync_offer_to_stripe.delay") as sync,
         django_capture_on_commit_callbacks(execute=True),
     ):

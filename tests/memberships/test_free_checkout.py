@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from billing.models import StripeAccount
 from memberships.models import Entitlement, Offer
 from tests import factories
 from tests.conftest import body_text
@@ -145,9 +146,8 @@ def test_bad_details_are_shown_next_to_the_field_and_kept(
 
 
 def test_a_paid_offer_cannot_be_claimed_for_free(
-    db: None, client: Client, monkeypatch, django_capture_on_commit_callbacks
+    client: Client, stripe_account: StripeAccount, django_capture_on_commit_callbacks
 ) -> None:
-    monkeypatch.setattr("billing.selectors.stripe_connected", lambda: True)
     offer = factories.offer(pricing="one_time", price_amount=900)
     response = claim(client, offer, django_capture_on_commit_callbacks)
     assert response.status_code == 200  # the page again; payment starts at billing's URL

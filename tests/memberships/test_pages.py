@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from billing.models import StripeAccount
 from memberships.models import Offer
 from tests import factories
 
@@ -43,8 +44,7 @@ def test_the_checkout_page_shows_thumbnail_cover_title_and_price(db: None, clien
     assert "Join for free" in body
 
 
-def test_a_paid_checkout_posts_the_buyer_details_to_billing(db: None, client: Client, monkeypatch) -> None:
-    monkeypatch.setattr("billing.selectors.stripe_connected", lambda: True)
+def test_a_paid_checkout_posts_the_buyer_details_to_billing(client: Client, stripe_account: StripeAccount) -> None:
     offer = factories.offer(pricing="recurring", price_amount=1900, interval="quarter")
     body = client.get(checkout_url(offer)).content.decode()
     assert f'action="{reverse("billing:checkout_start", kwargs={"slug": offer.slug})}"' in body
