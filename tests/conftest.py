@@ -1,5 +1,5 @@
 """Shared personas, a connected Stripe account, and the fixtures that reach real services: a
-Celery worker and a browser."""
+Celery worker and a browser (with the login every browser test starts with)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import Message
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -202,6 +203,21 @@ def page(browser: Any, live_server: Any, settings: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def log_in(live_server: Any) -> Callable[[Any, User], None]:
+    """Log a persona in on a browser page through the login form, as a person does, and wait
+    until the form lets them through (to wherever their role lands)."""
+
+    def log_in(page: Any, user: User) -> None:
+        page.goto("/accounts/login/")
+        page.get_by_label("Email address").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(lambda url: urlsplit(url).path != "/accounts/login/")
+
+    return log_in
 
 
 @pytest.fixture

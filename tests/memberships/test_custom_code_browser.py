@@ -18,7 +18,6 @@ from accounts.models import User
 from hubs.models import HubGroup
 from memberships import services
 from memberships.models import Offer
-from tests.conftest import PASSWORD
 from tests.factories import stored_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -142,14 +141,6 @@ def _offer(*, published: bool = True) -> Offer:
     return services.offer_publish(offer=offer) if published else offer
 
 
-def _log_in(page: Any, user: User) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
-
-
 def _assert_isolated(reports: list[dict[str, Any]]) -> None:
     for found in reports:
         assert found["origin"] == "null"  # opaque
@@ -171,7 +162,7 @@ def _assert_no_session_reached_the_server(pixel_requests: PixelRequests, page: A
 
 
 def test_a_pixel_on_the_checkout_page_cannot_act_for_staff_who_log_in_in_another_tab_later(
-    page, live_server, settings, tmp_path, owner: User, pixel_requests: PixelRequests
+    page, live_server, log_in, settings, tmp_path, owner: User, pixel_requests: PixelRequests
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     offer = _offer()
@@ -188,7 +179,7 @@ def test_a_pixel_on_the_checkout_page_cannot_act_for_staff_who_log_in_in_another
 
     # Staff logs in in another tab of the same browser while the pixel keeps running.
     staff_tab = page.context.new_page()
-    _log_in(staff_tab, owner)
+    log_in(staff_tab, owner)
     since_login = len(pixel_requests.received)
     reports = tracker.wait_for(before_login + 4)
 
@@ -199,12 +190,12 @@ def test_a_pixel_on_the_checkout_page_cannot_act_for_staff_who_log_in_in_another
 
 
 def test_a_pixel_cannot_act_for_staff_already_logged_in_even_on_a_drafts_preview(
-    page, live_server, settings, tmp_path, owner: User, pixel_requests: PixelRequests
+    page, live_server, log_in, settings, tmp_path, owner: User, pixel_requests: PixelRequests
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     offer = _offer(published=False)
     tracker = Tracker(page)
-    _log_in(page, owner)
+    log_in(page, owner)
 
     page.goto(f"/offers/{offer.slug}/checkout/")
     assert page.get_by_text("only staff can see this page").is_visible()
@@ -213,12 +204,12 @@ def test_a_pixel_cannot_act_for_staff_already_logged_in_even_on_a_drafts_preview
 
 
 def test_opened_in_a_tab_of_its_own_the_custom_code_runs_only_framed_and_the_checkout_form_works(
-    page, new_page, live_server, settings, tmp_path, owner: User, pixel_requests: PixelRequests
+    page, new_page, live_server, log_in, settings, tmp_path, owner: User, pixel_requests: PixelRequests
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     offer = _offer()
     tracker = Tracker(page)
-    _log_in(page, owner)
+    log_in(page, owner)
 
     page.goto(f"/offers/{offer.slug}/custom-code/")
     page.wait_for_url(f"**/offers/{offer.slug}/checkout/")
