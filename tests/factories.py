@@ -1,9 +1,11 @@
-"""Rows for the tests: hub groups, offers, buyers, a connected Stripe account, checkout attempts.
+"""Rows for the tests: hub groups and their posts and grants, offers, buyers, a connected Stripe
+account, checkout attempts.
 
 Each factory saves a row with the ORM and returns it, with defaults that make a valid graph:
 a group has a hub, a published offer sells a group and has a thumbnail, a buyer holds an
 entitlement. Keyword arguments override the defaults. Only rows whose bookkeeping a service
-keeps (a checkout attempt's price snapshot) are made through that service.
+keeps (a post's rendered body, an access grant's history, a checkout attempt's price snapshot)
+are made through that service.
 
 The personas (``owner``, ``member``, ``outsider``) are fixtures in ``tests/conftest.py``; the
 ``stripe_account`` fixture there connects an account through ``stripe_account`` below.
@@ -14,8 +16,10 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image
 
@@ -23,7 +27,8 @@ from accounts.models import User
 from billing.models import CheckoutAttempt, OfferStripePrice, StripeAccount
 from core import images
 from core.slugs import unique_slug
-from hubs.models import Hub, HubGroup
+from hubs import services as hub_services
+from hubs.models import AccessGrant, Hub, HubGroup, Post
 from memberships import services as membership_services
 from memberships.models import Entitlement, Offer
 
@@ -63,6 +68,24 @@ def group(name: str = "", permission: str = HubGroup.Permission.PRIVATE, *, hub:
     )
     if hub:
         Hub.objects.create(group=made, name=hub, slug=slugify(hub) or "hub")
+    return made
+
+
+def post(group: HubGroup, author: User, body: str = "A secret recipe for members") -> Post:
+    """A post in the group's first hub, its body rendered by the service as the editor's is."""
+    hub = group.hubs.order_by("position", "id").first()
+    assert hub is not None, f"{group} has no hub"
+    return hub_services.post_create(hub=hub, author=author, title="", body=body)
+
+
+def access_grant(user: User, group: HubGroup, *, expired: bool = False, revoked: bool = False) -> AccessGrant:
+    """A staff grant of ``group`` to ``user`` with its history row (through the service),
+    optionally expired a minute ago or revoked."""
+    made = hub_services.access_grant_create(user=user, group=group, granted_by=None, note="test")
+    if expired:
+        AccessGrant.objects.filter(pk=made.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    if revoked:
+        hub_services.access_grant_revoke(grant=made, revoked_by=None)
     return made
 
 

@@ -19,7 +19,6 @@ from memberships import services
 from memberships.models import Offer
 from tests import factories
 from tests.factories import stored_image
-from tests.hubs.conftest import add_post
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b([^>]*)>", re.IGNORECASE)
@@ -79,7 +78,7 @@ def site(db: None, owner: User, settings, tmp_path) -> dict[str, str]:
     """One of everything a page can show, and the URLs that show it."""
     settings.MEDIA_ROOT = tmp_path / "media"
     private = factories.group("Inner Circle", HubGroup.Permission.PRIVATE)
-    post = add_post(private, owner)
+    post = factories.post(private, owner)
     offer = services.offer_publish(
         offer=services.offer_create(
             fields=services.offer_fields(title="Yoga Club", custom_code="<script>window.pixel = 1;</script>"),

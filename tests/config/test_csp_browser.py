@@ -14,7 +14,6 @@ from hubs.models import HubGroup, Post
 from memberships import services
 from tests import factories
 from tests.factories import stored_image
-from tests.hubs.conftest import add_post
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -53,7 +52,7 @@ def test_the_django_admin_works_under_the_policy(page: Any, log_in: Any, owner: 
 
 def test_deleting_a_post_still_asks_first(page: Any, log_in: Any, owner: User) -> None:
     group = factories.group("Inner Circle", HubGroup.Permission.PRIVATE)
-    post = add_post(group, owner)
+    post = factories.post(group, owner)
     log_in(page, owner)
     page.goto(reverse("hubs:post", kwargs={"group_slug": group.slug, "hub_slug": post.hub.slug, "post_id": post.pk}))
     asked: list[str] = []

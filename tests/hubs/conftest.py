@@ -1,17 +1,13 @@
-"""Community fixtures: groups of each permission, each with a hub and a post."""
+"""Community fixtures: a hub group of each permission (each with a hub), and its first hub."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.core.cache.backends.locmem import LocMemCache
-from django.utils import timezone
 
-from accounts.models import User
-from hubs import services
-from hubs.models import AccessGrant, Hub, HubGroup, Post
+from hubs.models import Hub, HubGroup
 from tests import factories
 
 
@@ -41,16 +37,3 @@ def hidden_group(db: None) -> HubGroup:
 
 def first_hub(group: HubGroup) -> Hub:
     return group.hubs.order_by("position", "id").first()  # type: ignore[return-value]
-
-
-def add_post(group: HubGroup, author: User, body: str = "A secret recipe for members") -> Post:
-    return services.post_create(hub=first_hub(group), author=author, title="", body=body)
-
-
-def grant(user: User, group: HubGroup, *, expired: bool = False, revoked: bool = False) -> AccessGrant:
-    made = services.access_grant_create(user=user, group=group, granted_by=None, note="test")
-    if expired:
-        AccessGrant.objects.filter(pk=made.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    if revoked:
-        services.access_grant_revoke(grant=made, revoked_by=None)
-    return made

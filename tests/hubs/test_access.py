@@ -10,7 +10,7 @@ from accounts.models import User
 from hubs.models import HubGroup, Post
 from tests import factories
 from tests.conftest import PASSWORD
-from tests.hubs.conftest import add_post, first_hub, grant
+from tests.hubs.conftest import first_hub
 
 PERMISSIONS = ["public", "private", "hidden"]
 PERSONAS = ["anonymous", "no_access", "granted", "expired_grant", "revoked_grant", "staff"]
@@ -34,12 +34,14 @@ def scene(request: pytest.FixtureRequest, db: None, client: Client) -> tuple[Hub
     permission, persona = request.param
     author = User.objects.create_user("author@example.com", PASSWORD, is_staff=True)
     group = factories.group("Garden", permission)
-    add_post(group, author, "Members-only compost secrets")
+    factories.post(group, author, "Members-only compost secrets")
     if persona != "anonymous":
         visitor = User.objects.create_user("visitor@example.com", PASSWORD, is_staff=persona == "staff")
         if persona in ("granted", "expired_grant", "revoked_grant"):
             # A grant on a public or hidden group is possible in the data; the rule must still hold.
-            grant(visitor, group, expired=persona == "expired_grant", revoked=persona == "revoked_grant")
+            factories.access_grant(
+                visitor, group, expired=persona == "expired_grant", revoked=persona == "revoked_grant"
+            )
         client.force_login(visitor)
     return group, client, expected(permission, persona)
 
@@ -121,7 +123,7 @@ def test_revoking_a_grant_keeps_the_access_a_purchase_still_gives(
 
     offer = factories.offer(groups=(private_group,))
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.FREE)
-    made = grant(member, private_group)
+    made = factories.access_grant(member, private_group)
     services.access_grant_revoke(grant=made, revoked_by=None)
     client.force_login(member)
     assert client.get(first_hub(private_group).get_absolute_url()).status_code == 200

@@ -10,13 +10,13 @@ from accounts.models import User
 from hubs import selectors, services
 from hubs.models import HubGroup, Post
 from tests import factories
-from tests.hubs.conftest import first_hub, grant
+from tests.hubs.conftest import first_hub
 
 
 def test_the_access_rule_is_one_query_memoised_on_the_request(
     rf, member: User, private_group: HubGroup, public_group: HubGroup, django_assert_num_queries
 ) -> None:
-    grant(member, private_group)
+    factories.access_grant(member, private_group)
     request = rf.get("/")
     with django_assert_num_queries(1):
         assert selectors.can_enter(user=member, group=private_group, request=request)
@@ -110,7 +110,7 @@ def test_a_members_home_lists_their_communities(
     body = client.get(reverse("accounts:home")).content.decode()
     assert "Open Lounge" in body
     assert "Inner Circle" not in body
-    grant(member, private_group)
+    factories.access_grant(member, private_group)
     body = client.get(reverse("accounts:home")).content.decode()
     assert "Inner Circle" in body
     assert "Team Room" not in body
@@ -138,7 +138,7 @@ def test_the_cached_community_home_follows_every_change(
     page = client.get(reverse("hubs:community")).content.decode()
     assert "Locked" in page
     # A grant opens the group at once, for this member only.
-    made = grant(member, private_group)
+    made = factories.access_grant(member, private_group)
     assert "Locked" not in client.get(reverse("hubs:community")).content.decode()
     services.access_grant_revoke(grant=made, revoked_by=None)
     assert "Locked" in client.get(reverse("hubs:community")).content.decode()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from hubs.models import AccessGrant, AccessGrantEvent, HubGroup
 from tests import factories
-from tests.hubs.conftest import first_hub, grant
+from tests.hubs.conftest import first_hub
 
 
 def _user_url(user: User) -> str:
@@ -100,7 +100,7 @@ def test_granting_again_updates_the_live_grant_and_records_it(
 def test_staff_revoke_a_grant_and_the_history_says_who_and_when(
     client: Client, owner: User, member: User, private_group: HubGroup
 ) -> None:
-    made = grant(member, private_group)
+    made = factories.access_grant(member, private_group)
     client.force_login(owner)
     url = reverse("hubs:dashboard_grant_revoke", kwargs={"pk": member.pk, "grant_id": made.pk})
     assert client.post(url).status_code == 302
@@ -120,7 +120,7 @@ def test_staff_revoke_a_grant_and_the_history_says_who_and_when(
 def test_a_grant_cannot_be_revoked_through_another_user(
     client: Client, owner: User, member: User, outsider: User, private_group: HubGroup
 ) -> None:
-    made = grant(member, private_group)
+    made = factories.access_grant(member, private_group)
     client.force_login(owner)
     url = reverse("hubs:dashboard_grant_revoke", kwargs={"pk": outsider.pk, "grant_id": made.pk})
     assert client.post(url).status_code == 404
@@ -136,7 +136,7 @@ def test_the_user_page_shows_purchases_and_grants_as_sources(
     yoga = factories.group("Yoga")
     offer = factories.offer("Yoga Membership", groups=(yoga,))
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.PURCHASE)
-    grant(member, private_group, expired=True)
+    factories.access_grant(member, private_group, expired=True)
     client.force_login(owner)
     page = client.get(_user_url(member)).content.decode()
     purchases = page.split('id="purchases-heading"', 1)[1].split("</section>", 1)[0]
@@ -170,13 +170,13 @@ def test_the_user_page_runs_fixed_queries(client: Client, owner: User, member: U
 
     client.force_login(owner)
     group = factories.group("Group 0")
-    grant(member, group)
+    factories.access_grant(member, group)
     offer = factories.offer("Offer 0", groups=(group,))
     Entitlement.objects.create(user=member, offer=offer, source="purchase")
     few = page_queries()
     for n in range(1, 15):
         group = factories.group(f"Group {n}")
-        grant(member, group, revoked=n % 2 == 0)
+        factories.access_grant(member, group, revoked=n % 2 == 0)
         offer = factories.offer(f"Offer {n}", groups=(group,))
         Entitlement.objects.create(user=member, offer=offer, source="purchase")
     with django_assert_num_queries(few):
