@@ -1,4 +1,5 @@
-"""Shared personas and the fixtures that reach real services: a Celery worker and a browser."""
+"""Shared personas, a connected Stripe account, and the fixtures that reach real services: a
+Celery worker and a browser (with the login every browser test starts with)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import Message
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -19,8 +21,10 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from accounts.models import User
+from billing.models import StripeAccount
 from config.celery import app as celery_app
 from devtools.processes import running
+from tests import factories
 from tests.stripe_sandbox.control import _stripe_sandbox_server, stripe_sandbox
 
 __all__ = ["_stripe_sandbox_server", "stripe_sandbox"]  # fixtures for every test package
@@ -38,6 +42,12 @@ def _fresh_caches() -> None:
     """
     for alias in settings.CACHES:
         caches[alias].clear()
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings: Any, tmp_path: Path) -> None:
+    """Uploads and the images factories store go to the test's own directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 # --- Personas --------------------------------------------------------------------------------
@@ -63,6 +73,13 @@ def outsider(db: None) -> User:
     return User.objects.create_user(
         "outsider@example.com", PASSWORD, full_name="Otto Outsider", email_verified_at=timezone.now()
     )
+
+
+@pytest.fixture
+def stripe_account(db: None) -> StripeAccount:
+    """The creator has connected a Stripe account that takes payments, so billing's own check
+    (registered in ``memberships.hooks``) lets paid offers be published and sold."""
+    return factories.stripe_account()
 
 
 # --- Celery ----------------------------------------------------------------------------------
@@ -186,6 +203,21 @@ def page(browser: Any, live_server: Any, settings: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def log_in(live_server: Any) -> Callable[[Any, User], None]:
+    """Log a persona in on a browser page through the login form, as a person does, and wait
+    until the form lets them through (to wherever their role lands)."""
+
+    def log_in(page: Any, user: User) -> None:
+        page.goto("/accounts/login/")
+        page.get_by_label("Email address").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(lambda url: urlsplit(url).path != "/accounts/login/")
+
+    return log_in
 
 
 @pytest.fixture

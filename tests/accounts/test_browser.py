@@ -3,20 +3,12 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import User
-from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _log_in(page, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
-def test_a_creator_logs_in_and_reaches_the_dashboard(page, owner: User) -> None:
-    _log_in(page, owner.email)
+def test_a_creator_logs_in_and_reaches_the_dashboard(page, log_in, owner: User) -> None:
+    log_in(page, owner)
     page.wait_for_url("**/dashboard/")
     assert page.get_by_role("heading", name="Welcome, Olive").is_visible()
     page.get_by_label("Dashboard").get_by_role("link", name="Digital Offers").click()
@@ -24,8 +16,8 @@ def test_a_creator_logs_in_and_reaches_the_dashboard(page, owner: User) -> None:
     assert page.get_by_role("heading", name="Digital Offers").is_visible()
 
 
-def test_a_member_cannot_reach_the_dashboard(page, member: User) -> None:
-    _log_in(page, member.email)
+def test_a_member_cannot_reach_the_dashboard(page, log_in, member: User) -> None:
+    log_in(page, member)
     page.wait_for_url("**/home/")
     response = page.goto("/dashboard/")
     assert response.status == 403

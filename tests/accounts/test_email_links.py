@@ -15,7 +15,8 @@ from django.urls import reverse
 from accounts.models import User
 from billing.models import CheckoutAttempt
 from memberships.models import Offer
-from tests.billing.helpers import FakeStripe, attempt_for, connect_account, event, paid_offer, post_event
+from tests import factories
+from tests.billing.helpers import FakeStripe, event, post_event
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -60,8 +61,8 @@ def _every_email_with_a_hostile_host(owner: User, member: User, monkeypatch: pyt
     for email in ("new@example.com", "new@example.com"):  # a confirmation, then a login link
         with TestCase.captureOnCommitCallbacks(execute=True):
             _hostile().post(f"/offers/{free.slug}/checkout/", {"email": email, "full_name": "Nia New"})
-    connect_account()
-    attempt: CheckoutAttempt = attempt_for(paid_offer(), email="payer@example.com")
+    factories.stripe_account()
+    attempt: CheckoutAttempt = factories.checkout_attempt(factories.paid_offer(), email="payer@example.com")
     post_event(browser, event("checkout.session.completed", FakeStripe(monkeypatch).paid_session(attempt)))
     staff = _hostile()
     staff.force_login(owner)

@@ -1,5 +1,5 @@
-"""Builders shared by the billing tests: Stripe-shaped events with a really computed
-Stripe-Signature, a connected account and paid offers."""
+"""Shared by the billing tests: Stripe-shaped events with a really computed Stripe-Signature,
+and a stand-in for the gateway's reads. Rows come from ``tests/factories.py``."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from typing import Any
 from django.conf import settings
 from django.test import Client, TestCase
 
-from billing.models import CheckoutAttempt, OfferStripePrice, StripeAccount
+from billing.models import CheckoutAttempt
 from memberships.models import Offer
-
-ACCOUNT_ID = "acct_1CreatorTest000"
+from tests.factories import ACCOUNT_ID
 
 
 def sign(body: bytes, *, secret: str | None = None, timestamp: int | None = None) -> str:
@@ -55,36 +54,6 @@ def post_event(client: Client, payload: dict[str, Any] | bytes, **sign_kwargs: A
             content_type="application/json",
             HTTP_STRIPE_SIGNATURE=sign(body, **sign_kwargs),
         )
-
-
-def connect_account(*, charges_enabled: bool = True, account_id: str = ACCOUNT_ID) -> StripeAccount:
-    return StripeAccount.objects.create(
-        account_id=account_id, charges_enabled=charges_enabled, payouts_enabled=charges_enabled
-    )
-
-
-def paid_offer(*, recurring: bool = False, amount: int = 5000, slug: str = "inner-circle", **extra: Any) -> Offer:
-    offer = Offer.objects.create(
-        title="Inner Circle",
-        slug=slug,
-        status=Offer.Status.PUBLISHED,
-        pricing=Offer.Pricing.RECURRING if recurring else Offer.Pricing.ONE_TIME,
-        interval=Offer.Interval.MONTH if recurring else "",
-        price_amount=amount,
-        currency="usd",
-        **extra,
-    )
-    OfferStripePrice.objects.create(offer=offer, product_id="prod_test", price_id="price_test")
-    return offer
-
-
-def attempt_for(offer: Offer, *, email: str = "buyer@example.com", browser_key: str = "key") -> CheckoutAttempt:
-    from billing.services.checkout import checkout_attempt_create
-
-    account = StripeAccount.objects.connected().get()
-    return checkout_attempt_create(
-        offer=offer, account=account, email=email, full_name="Bea Buyer", browser_key=browser_key
-    )
 
 
 class FakeStripe:

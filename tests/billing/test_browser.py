@@ -15,8 +15,8 @@ from billing.models import StripeAccount, WebhookEvent
 from hubs.models import HubGroup
 from hubs.selectors import accessible_group_ids
 from memberships.models import Entitlement, Offer
-from tests.conftest import PASSWORD, body_text
-from tests.memberships.conftest import image_bytes
+from tests import factories
+from tests.conftest import body_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,17 +29,13 @@ def _fill_card(page: Any, number: str) -> None:
 
 
 def test_a_creator_sells_a_recurring_membership_and_a_buyer_pays_with_a_card(
-    page, new_page, owner: User, stripe_sandbox, live_server, celery_worker, settings, tmp_path
+    page, new_page, log_in, owner: User, stripe_sandbox, live_server, celery_worker, settings, tmp_path
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     group = HubGroup.objects.create(name="Inner Circle", slug="inner-circle", permission="private")
 
     # The creator connects Stripe from Settings > Integrations.
-    page.goto("/accounts/login/")
-    page.get_by_label("Email address").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
+    log_in(page, owner)
     page.get_by_label("Dashboard").get_by_role("link", name="Integrations").click()
     page.get_by_role("button", name="Connect").click()
     page.wait_for_url(f"{stripe_sandbox.url}/oauth/authorize?**")
@@ -62,7 +58,8 @@ def test_a_creator_sells_a_recurring_membership_and_a_buyer_pays_with_a_card(
     page.get_by_label("Billing interval").select_option("month")
     page.get_by_label("Inner Circle").check()
     page.set_input_files(
-        "#id_thumbnail", files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": image_bytes(size=(800, 800))}]
+        "#id_thumbnail",
+        files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": factories.image_bytes(size=(800, 800))}],
     )
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("“Half Dollar Club” is saved as a draft.").wait_for()

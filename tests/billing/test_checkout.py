@@ -11,7 +11,8 @@ from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt
 from billing.services.fulfilment import checkout_attempt_fulfil
 from memberships.models import Entitlement, Offer
-from tests.billing.helpers import FakeStripe, connect_account, paid_offer
+from tests import factories
+from tests.billing.helpers import FakeStripe
 
 pytestmark = pytest.mark.django_db
 
@@ -54,8 +55,8 @@ def _pay(client: Client, email: str = "bea@example.com", **extra: str) -> Any:
 
 
 def test_paying_creates_a_checkout_session_from_the_stored_price(client, sessions) -> None:
-    connect_account()
-    offer = paid_offer(amount=5000)
+    factories.stripe_account()
+    offer = factories.paid_offer(amount=5000)
     response = _pay(client, price_amount="1")  # whatever the browser sends, the stored price is used
 
     assert response.status_code == 302
@@ -79,8 +80,8 @@ def test_paying_creates_a_checkout_session_from_the_stored_price(client, session
 
 
 def test_a_recurring_offer_opens_a_subscription_checkout(client, sessions) -> None:
-    connect_account()
-    paid_offer(recurring=True)
+    factories.stripe_account()
+    factories.paid_offer(recurring=True)
     _pay(client)
     params = sessions.created[0]["params"]
     attempt = CheckoutAttempt.objects.get()
@@ -90,8 +91,8 @@ def test_a_recurring_offer_opens_a_subscription_checkout(client, sessions) -> No
 
 
 def test_a_bad_email_is_shown_next_to_the_field_and_keeps_the_name(client, sessions) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     response = client.post(PAY, {"email": "not-an-email", "full_name": "Bea Buyer"})
     assert response.status_code == 400
     page = response.content.decode()
@@ -103,8 +104,8 @@ def test_a_bad_email_is_shown_next_to_the_field_and_keeps_the_name(client, sessi
 
 
 def test_a_buyer_who_already_has_access_is_told_so_instead_of_paying_twice(client, sessions, member) -> None:
-    connect_account()
-    offer = paid_offer()
+    factories.stripe_account()
+    offer = factories.paid_offer()
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.PURCHASE)
     response = _pay(client, email="Member@Example.com")
     assert response.status_code == 200
@@ -114,8 +115,8 @@ def test_a_buyer_who_already_has_access_is_told_so_instead_of_paying_twice(clien
 
 
 def test_an_ended_entitlement_does_not_stop_buying_again(client, sessions, member) -> None:
-    connect_account()
-    offer = paid_offer()
+    factories.stripe_account()
+    offer = factories.paid_offer()
     Entitlement.objects.create(
         user=member, offer=offer, source=Entitlement.Source.PURCHASE, status=Entitlement.Status.REFUNDED
     )
@@ -123,7 +124,7 @@ def test_an_ended_entitlement_does_not_stop_buying_again(client, sessions, membe
 
 
 def test_without_a_connected_account_the_buyer_gets_a_clear_page(client) -> None:
-    paid_offer()
+    factories.paid_offer()
     response = _pay(client)
     assert response.status_code == 503
     page = response.content.decode()
@@ -135,8 +136,8 @@ def test_without_a_connected_account_the_buyer_gets_a_clear_page(client) -> None
 def test_stripe_down_at_session_creation_gives_a_clear_page_and_loses_nothing(client, settings) -> None:
     """Through the real SDK: nothing listens on the configured Stripe address."""
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     response = _pay(client)
     assert response.status_code == 503
     page = response.content.decode()
@@ -148,8 +149,8 @@ def test_stripe_down_at_session_creation_gives_a_clear_page_and_loses_nothing(cl
 
 
 def test_a_draft_offer_cannot_be_bought(client, sessions) -> None:
-    connect_account()
-    offer = paid_offer()
+    factories.stripe_account()
+    offer = factories.paid_offer()
     Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.DRAFT)
     assert _pay(client).status_code == 404
 
@@ -166,8 +167,8 @@ def _fulfil(attempt: CheckoutAttempt, fake: FakeStripe) -> None:
 
 
 def test_the_return_page_waits_and_the_status_endpoint_reports_fulfilment(client, sessions, monkeypatch) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client)
     attempt = CheckoutAttempt.objects.get()
     page = client.get(f"/checkout/{attempt.pk}/return/?session_id=cs_test_1")
@@ -180,8 +181,8 @@ def test_the_return_page_waits_and_the_status_endpoint_reports_fulfilment(client
 
 
 def test_the_buyer_is_logged_in_only_in_the_browser_that_paid(client, sessions, monkeypatch) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer(groups=())  # no group of its own to land in: the buyer lands at home
     _pay(client)
     attempt = CheckoutAttempt.objects.get()
     _fulfil(attempt, FakeStripe(monkeypatch))
@@ -199,8 +200,8 @@ def test_the_buyer_is_logged_in_only_in_the_browser_that_paid(client, sessions, 
 
 
 def test_the_automatic_login_works_once(client, sessions, monkeypatch) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client)
     attempt = CheckoutAttempt.objects.get()
     _fulfil(attempt, FakeStripe(monkeypatch))
@@ -212,8 +213,8 @@ def test_the_automatic_login_works_once(client, sessions, monkeypatch) -> None:
 
 
 def test_paying_with_an_existing_accounts_email_does_not_log_into_it(client, sessions, monkeypatch, owner) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client, email=owner.email)
     attempt = CheckoutAttempt.objects.get()
     _fulfil(attempt, FakeStripe(monkeypatch))
@@ -223,8 +224,8 @@ def test_paying_with_an_existing_accounts_email_does_not_log_into_it(client, ses
 
 
 def test_the_custom_destination_wins_over_the_login(client, sessions, monkeypatch) -> None:
-    connect_account()
-    paid_offer(redirect_enabled=True, redirect_url="https://creator.example/thanks")
+    factories.stripe_account()
+    factories.paid_offer(redirect_enabled=True, redirect_url="https://creator.example/thanks")
     _pay(client)
     attempt = CheckoutAttempt.objects.get()
     _fulfil(attempt, FakeStripe(monkeypatch))
@@ -233,8 +234,8 @@ def test_the_custom_destination_wins_over_the_login(client, sessions, monkeypatc
 
 
 def test_complete_before_fulfilment_goes_back_to_waiting(client, sessions) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client)
     attempt = CheckoutAttempt.objects.get()
     response = client.get(f"/checkout/{attempt.pk}/complete/")
@@ -242,8 +243,8 @@ def test_complete_before_fulfilment_goes_back_to_waiting(client, sessions) -> No
 
 
 def test_cancel_returns_to_the_checkout_page_with_a_message(client, sessions) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client)
     attempt = CheckoutAttempt.objects.get()
     response = client.get(f"/checkout/{attempt.pk}/cancel/")
@@ -256,8 +257,8 @@ def test_cancel_returns_to_the_checkout_page_with_a_message(client, sessions) ->
 def test_the_sales_page_lists_payments_in_a_constant_number_of_queries(
     client, owner, monkeypatch, django_assert_num_queries
 ) -> None:
-    connect_account()
-    offer = paid_offer(amount=1250)
+    factories.stripe_account()
+    offer = factories.paid_offer(amount=1250)
     fake = FakeStripe(monkeypatch)
     for index in range(5):
         attempt = CheckoutAttempt.objects.create(
@@ -282,8 +283,8 @@ def test_the_sales_page_lists_payments_in_a_constant_number_of_queries(
 
 
 def test_the_return_page_shows_the_buyers_email_only_to_their_browser(client, sessions) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client)
     attempt = CheckoutAttempt.objects.get()
     assert "bea@example.com" in client.get(f"/checkout/{attempt.pk}/return/").content.decode()
@@ -297,8 +298,8 @@ def test_no_automatic_login_into_an_account_its_owner_has_since_used(client, ses
 
     from accounts.models import User
 
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client, email="stranger@example.com")
     attempt = CheckoutAttempt.objects.get()
     _fulfil(attempt, FakeStripe(monkeypatch))
@@ -311,8 +312,8 @@ def test_no_automatic_login_into_an_account_its_owner_has_since_used(client, ses
 def test_no_automatic_login_long_after_paying(client, sessions, monkeypatch) -> None:
     from datetime import timedelta
 
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client)
     attempt = CheckoutAttempt.objects.get()
     _fulfil(attempt, FakeStripe(monkeypatch))
@@ -323,8 +324,8 @@ def test_no_automatic_login_long_after_paying(client, sessions, monkeypatch) -> 
 
 
 def test_another_browser_is_not_shown_the_buyers_email(client, sessions, monkeypatch) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     _pay(client, email="private@example.com")
     attempt = CheckoutAttempt.objects.get()
     _fulfil(attempt, FakeStripe(monkeypatch))
@@ -336,8 +337,8 @@ def test_another_browser_is_not_shown_the_buyers_email(client, sessions, monkeyp
 
 def test_starting_checkouts_is_rate_limited(client, sessions, settings) -> None:
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "checkout_start": {"ip": 100, "email": 2, "window": 3600}}
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
     statuses = [_pay(client, email="flood@example.com").status_code for _ in range(3)]
     assert statuses[:2] == [302, 302]
     assert statuses[2] == 429
@@ -345,8 +346,8 @@ def test_starting_checkouts_is_rate_limited(client, sessions, settings) -> None:
 
 
 def test_an_email_stripe_refuses_is_a_field_error_with_the_form_kept(client, sessions, monkeypatch) -> None:
-    connect_account()
-    paid_offer()
+    factories.stripe_account()
+    factories.paid_offer()
 
     def refuse(**kwargs: Any) -> Any:
         raise gateway.StripeGatewayError("Invalid email address: bea@localhost", code="email_invalid")

@@ -9,7 +9,7 @@ import pytest
 from billing import stripe_gateway as gateway
 from billing.models import StripeAccount
 from billing.selectors import stripe_connected
-from tests.billing.helpers import connect_account
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +147,7 @@ def test_stripe_unreachable_during_the_exchange_is_explained(client, owner, sett
 
 
 def test_disconnect_revokes_the_connection(client, owner, monkeypatch) -> None:
-    connect_account()
+    factories.stripe_account()
     revoked = []
     monkeypatch.setattr(gateway, "oauth_deauthorize", lambda *, account_id: revoked.append(account_id))
     client.force_login(owner)
@@ -162,7 +162,7 @@ def test_disconnect_revokes_the_connection(client, owner, monkeypatch) -> None:
 
 def test_disconnect_keeps_the_account_when_stripe_is_down(client, owner, settings) -> None:
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"
-    connect_account()
+    factories.stripe_account()
     client.force_login(owner)
     response = client.post("/dashboard/settings/integrations/stripe/disconnect/", follow=True)
     assert "still connected" in response.content.decode()
@@ -176,7 +176,7 @@ def test_members_cannot_connect_stripe(client, member) -> None:
 
 
 def test_the_integrations_page_runs_a_constant_number_of_queries(client, owner, django_assert_num_queries) -> None:
-    account = connect_account()
+    account = factories.stripe_account()
     StripeAccount.objects.filter(pk=account.pk).update(connected_by=owner)
     client.force_login(owner)
     with django_assert_num_queries(2):  # user, the account with who connected it (the session is cached)
@@ -188,10 +188,9 @@ def test_the_integrations_page_runs_a_constant_number_of_queries(client, owner, 
 def test_disconnecting_with_active_subscribers_asks_for_confirmation_first(client, owner, monkeypatch) -> None:
     from accounts.models import User
     from memberships.models import Entitlement
-    from tests.billing.helpers import paid_offer
 
-    connect_account()
-    offer = paid_offer(recurring=True)
+    factories.stripe_account()
+    offer = factories.paid_offer(recurring=True)
     buyer = User.objects.create_user("subscriber@example.com")
     Entitlement.objects.create(user=buyer, offer=offer, source=Entitlement.Source.SUBSCRIPTION)
     revoked: list[str] = []

@@ -10,15 +10,15 @@ from django.test import Client
 
 from accounts.models import User
 from memberships.models import Entitlement, Offer
-from tests.billing.helpers import connect_account, paid_offer
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_already_a_member_answer_stops_after_the_limit_per_client(member: User, settings) -> None:
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "checkout_start": {"ip": 2, "email": 100, "window": 3600}}
-    connect_account()
-    offer = paid_offer()
+    factories.stripe_account()
+    offer = factories.paid_offer()
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.PURCHASE)
     browser = Client()
     answers = [
@@ -31,8 +31,8 @@ def test_the_already_a_member_answer_stops_after_the_limit_per_client(member: Us
 
 def test_the_already_a_member_answer_stops_after_the_limit_per_email(member: User, settings) -> None:
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "checkout_start": {"ip": 100, "email": 2, "window": 3600}}
-    connect_account()
-    offer = paid_offer()
+    factories.stripe_account()
+    offer = factories.paid_offer()
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.PURCHASE)
     statuses = [
         Client().post(f"/offers/{offer.slug}/checkout/pay/", {"email": member.email, "full_name": "X"}).status_code

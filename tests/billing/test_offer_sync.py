@@ -10,7 +10,7 @@ from billing import stripe_gateway as gateway
 from billing.models import OfferStripePrice
 from billing.tasks import sync_offer_to_stripe
 from memberships.models import Offer
-from tests.billing.helpers import connect_account
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ def _offer(*, stripe_ids: tuple[str, str] | None = None, **extra: Any) -> Offer:
 
 
 def test_the_first_sync_creates_the_product_and_price(catalog) -> None:
-    connect_account()
+    factories.stripe_account()
     offer = _offer()
     sync_offer_to_stripe.delay(offer.pk)
     offer.refresh_from_db()
@@ -91,7 +91,7 @@ def test_the_first_sync_creates_the_product_and_price(catalog) -> None:
 
 
 def test_a_new_price_replaces_and_archives_the_old_one(catalog) -> None:
-    connect_account()
+    factories.stripe_account()
     offer = _offer()
     sync_offer_to_stripe.delay(offer.pk)
     offer.refresh_from_db()
@@ -109,7 +109,7 @@ def test_a_new_price_replaces_and_archives_the_old_one(catalog) -> None:
 
 
 def test_an_unchanged_offer_makes_no_new_price(catalog) -> None:
-    connect_account()
+    factories.stripe_account()
     offer = _offer()
     sync_offer_to_stripe.delay(offer.pk)
     sync_offer_to_stripe.delay(offer.pk)
@@ -117,7 +117,7 @@ def test_an_unchanged_offer_makes_no_new_price(catalog) -> None:
 
 
 def test_prices_from_a_previously_connected_account_are_replaced(catalog) -> None:
-    connect_account()
+    factories.stripe_account()
     offer = _offer(stripe_ids=("prod_old", "price_old"))
     catalog.products["prod_old"] = {"name": "x"}  # the product lookup works, the price is gone
     sync_offer_to_stripe.delay(offer.pk)
@@ -130,7 +130,7 @@ def test_prices_from_a_previously_connected_account_are_replaced(catalog) -> Non
 def test_nothing_is_synced_without_a_connected_account_or_for_free_offers(catalog) -> None:
     paid = _offer()
     sync_offer_to_stripe.delay(paid.pk)
-    connect_account()
+    factories.stripe_account()
     free = _offer(slug="free", pricing=Offer.Pricing.FREE, interval="", price_amount=0)
     sync_offer_to_stripe.delay(free.pk)
     assert catalog.prices == {}

@@ -16,7 +16,8 @@ from billing.models import WebhookEvent
 from billing.services import webhooks
 from memberships import services
 from memberships.models import Offer
-from tests.billing.helpers import ACCOUNT_ID, FakeStripe, attempt_for, connect_account, event, paid_offer
+from tests import factories
+from tests.billing.helpers import ACCOUNT_ID, FakeStripe, event
 
 pytestmark = pytest.mark.django_db
 
@@ -39,11 +40,14 @@ def test_sweep_events_sends_lost_outbox_rows_and_requeues_lost_events_and_says_s
     monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     row = _lost_confirmation(django_capture_on_commit_callbacks)
-    connect_account()
+    factories.stripe_account()
     fake = FakeStripe(monkeypatch)
     with django_capture_on_commit_callbacks(execute=False):
         webhooks.webhook_event_record(
-            event=event("checkout.session.completed", fake.paid_session(attempt_for(paid_offer(slug="paid"))))
+            event=event(
+                "checkout.session.completed",
+                fake.paid_session(factories.checkout_attempt(factories.paid_offer(slug="paid"))),
+            )
         )
     WebhookEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
 
@@ -60,7 +64,7 @@ def test_sweep_events_sends_lost_outbox_rows_and_requeues_lost_events_and_says_s
 
 
 def test_reconcile_stripe_records_missed_events_since_the_time_asked_and_says_how_many(monkeypatch) -> None:
-    connect_account()
+    factories.stripe_account()
     asked: list[int] = []
 
     def events_list(*, account_id: str, types: list[str], created_gte: int) -> list[dict]:
@@ -85,7 +89,7 @@ def test_reconcile_stripe_without_a_connected_account_says_so() -> None:
 def test_reconcile_stripe_refuses_a_since_it_cannot_read() -> None:
     from django.core.management import CommandError
 
-    connect_account(account_id=ACCOUNT_ID)
+    factories.stripe_account(account_id=ACCOUNT_ID)
     with pytest.raises(CommandError, match="--since"):
         _run("reconcile_stripe", "--since", "yesterday")
 

@@ -24,7 +24,8 @@ from hubs import services as hub_services
 from hubs.models import Hub, HubGroup, Post
 from memberships.models import Offer
 from memberships.services import offer_update
-from tests.billing.helpers import FakeStripe, connect_account, paid_offer
+from tests import factories
+from tests.billing.helpers import FakeStripe
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def stripe(monkeypatch: pytest.MonkeyPatch) -> FakeStripe:
             }
         ),
     )
-    connect_account()
+    factories.stripe_account()
     return FakeStripe(monkeypatch)
 
 
@@ -84,7 +85,7 @@ def free_offer(free_hub: Hub) -> Offer:
 
 
 def _paid(hub: Hub, slug: str, price_id: str) -> Offer:
-    offer = paid_offer(slug=slug)
+    offer = factories.paid_offer(slug=slug)
     OfferStripePrice.objects.filter(offer=offer).update(price_id=price_id)
     offer.hub_groups.add(hub.group)
     return offer

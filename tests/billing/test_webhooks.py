@@ -17,16 +17,8 @@ from billing.models import CheckoutAttempt, Payment, WebhookEvent
 from billing.services import webhooks
 from memberships.models import Entitlement
 from memberships.services import RENEWAL_LEEWAY
-from tests.billing.helpers import (
-    ACCOUNT_ID,
-    FakeStripe,
-    attempt_for,
-    connect_account,
-    event,
-    paid_offer,
-    post_event,
-    sign,
-)
+from tests import factories
+from tests.billing.helpers import ACCOUNT_ID, FakeStripe, event, post_event, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +84,7 @@ def test_the_webhook_only_accepts_post(client) -> None:
 
 # --- Recording -----------------------------------------------------------------------------
 def test_an_unknown_event_type_is_recorded_and_ignored(client) -> None:
-    connect_account()
+    factories.stripe_account()
     response = post_event(client, event("customer.created", {"id": "cus_1"}, event_id="evt_unknown"))
     assert response.status_code == 200
     row = WebhookEvent.objects.get(event_id="evt_unknown")
@@ -102,7 +94,7 @@ def test_an_unknown_event_type_is_recorded_and_ignored(client) -> None:
 
 
 def test_an_event_for_an_account_that_is_not_connected_is_recorded_and_ignored(client, fake_stripe) -> None:
-    connect_account()
+    factories.stripe_account()
     response = post_event(
         client, event("checkout.session.completed", {"id": "cs_1"}, account="acct_Stranger", event_id="evt_x")
     )
@@ -113,8 +105,8 @@ def test_an_event_for_an_account_that_is_not_connected_is_recorded_and_ignored(c
 
 
 def test_a_replayed_event_is_stored_and_processed_once(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     payload = _completed(fake_stripe.paid_session(attempt))
     for _ in range(3):
         assert post_event(client, payload).status_code == 200
@@ -127,9 +119,9 @@ def test_a_replayed_event_is_stored_and_processed_once(client, fake_stripe) -> N
 
 # --- Fulfilment ----------------------------------------------------------------------------
 def test_a_completed_one_time_checkout_grants_the_offer_and_records_the_payment(client, fake_stripe) -> None:
-    connect_account()
-    offer = paid_offer()
-    attempt = attempt_for(offer, email="bea@example.com")
+    factories.stripe_account()
+    offer = factories.paid_offer()
+    attempt = factories.checkout_attempt(offer, email="bea@example.com")
     session = fake_stripe.paid_session(attempt)
 
     assert post_event(client, _completed(session)).status_code == 200
@@ -155,8 +147,8 @@ def test_a_completed_one_time_checkout_grants_the_offer_and_records_the_payment(
 
 def test_the_event_is_trusted_for_nothing_but_the_ids(client, fake_stripe) -> None:
     """The task re-reads the session: an event whose stale copy says unpaid still fulfils."""
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     session = fake_stripe.paid_session(attempt)
     stale = {**session, "payment_status": "unpaid", "amount_total": 1}
     post_event(client, _completed(stale))
@@ -165,8 +157,8 @@ def test_the_event_is_trusted_for_nothing_but_the_ids(client, fake_stripe) -> No
 
 
 def test_a_purchase_by_an_existing_account_does_not_create_another(client, fake_stripe, member) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer(), email="MEMBER@example.com ".strip().lower())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer(), email="MEMBER@example.com ".strip().lower())
     post_event(client, _completed(fake_stripe.paid_session(attempt)))
     assert User.objects.filter(email="member@example.com").count() == 1
     attempt.refresh_from_db()
@@ -176,8 +168,8 @@ def test_a_purchase_by_an_existing_account_does_not_create_another(client, fake_
 
 
 def test_an_amount_mismatch_is_flagged_and_not_granted(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer(amount=5000))
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer(amount=5000))
     post_event(client, _completed(fake_stripe.paid_session(attempt, amount=50)))
     row = WebhookEvent.objects.get()
     assert row.status == WebhookEvent.Status.FLAGGED
@@ -191,8 +183,8 @@ def test_an_amount_mismatch_is_flagged_and_not_granted(client, fake_stripe) -> N
 
 
 def test_a_currency_mismatch_is_flagged_and_not_granted(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     session = fake_stripe.paid_session(attempt)
     session["currency"] = "eur"
     post_event(client, _completed(session))
@@ -201,8 +193,8 @@ def test_a_currency_mismatch_is_flagged_and_not_granted(client, fake_stripe) -> 
 
 
 def test_a_checkout_still_processing_grants_nothing_until_the_async_payment_succeeds(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     session = fake_stripe.paid_session(attempt)
     session["payment_status"] = "unpaid"
     post_event(client, _completed(session))
@@ -219,8 +211,8 @@ def test_a_checkout_still_processing_grants_nothing_until_the_async_payment_succ
 
 
 def test_a_failed_async_payment_marks_the_attempt_failed(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     session = fake_stripe.paid_session(attempt)
     session["payment_status"] = "unpaid"
     post_event(client, event("checkout.session.async_payment_failed", session))
@@ -230,7 +222,7 @@ def test_a_failed_async_payment_marks_the_attempt_failed(client, fake_stripe) ->
 
 
 def test_a_session_not_started_here_is_ignored(client, fake_stripe) -> None:
-    connect_account()
+    factories.stripe_account()
     fake_stripe.sessions["cs_other"] = {"id": "cs_other", "client_reference_id": None, "payment_status": "paid"}
     post_event(client, event("checkout.session.completed", {"id": "cs_other"}))
     assert WebhookEvent.objects.get().status == WebhookEvent.Status.IGNORED
@@ -239,9 +231,9 @@ def test_a_session_not_started_here_is_ignored(client, fake_stripe) -> None:
 
 # --- Subscriptions -------------------------------------------------------------------------
 def test_a_recurring_checkout_gives_access_until_the_period_end(client, fake_stripe) -> None:
-    connect_account()
-    offer = paid_offer(recurring=True)
-    attempt = attempt_for(offer)
+    factories.stripe_account()
+    offer = factories.paid_offer(recurring=True)
+    attempt = factories.checkout_attempt(offer)
     session = fake_stripe.paid_session(attempt)
     post_event(client, _completed(session))
     entitlement = Entitlement.objects.get()
@@ -253,8 +245,8 @@ def test_a_recurring_checkout_gives_access_until_the_period_end(client, fake_str
 
 
 def test_invoice_paid_before_checkout_completed_grants_once(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer(recurring=True))
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer(recurring=True))
     session = fake_stripe.paid_session(attempt)
     invoice = fake_stripe.invoices[session["invoice"]]
 
@@ -271,8 +263,8 @@ def test_invoice_paid_before_checkout_completed_grants_once(client, fake_stripe)
 
 
 def test_a_renewal_invoice_extends_access_without_another_email(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer(recurring=True))
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer(recurring=True))
     session = fake_stripe.paid_session(attempt)
     post_event(client, _completed(session))
     first_until = Entitlement.objects.get().access_until
@@ -294,7 +286,7 @@ def test_a_renewal_invoice_extends_access_without_another_email(client, fake_str
 
 
 def test_an_invoice_from_another_subscription_is_ignored(client, fake_stripe) -> None:
-    connect_account()
+    factories.stripe_account()
     fake_stripe.invoices["in_x"] = {
         "id": "in_x",
         "status": "paid",
@@ -311,8 +303,8 @@ def test_an_invoice_from_another_subscription_is_ignored(client, fake_stripe) ->
 def test_stripe_down_while_processing_records_the_error_and_a_retry_fulfils(
     client, fake_stripe, django_capture_on_commit_callbacks
 ) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     payload = _completed(fake_stripe.paid_session(attempt))
     fake_stripe.down = True
     assert post_event(client, payload).status_code == 200
@@ -331,8 +323,8 @@ def test_stripe_down_while_processing_records_the_error_and_a_retry_fulfils(
 
 
 def test_the_sweep_requeues_events_stored_but_never_processed(fake_stripe, django_capture_on_commit_callbacks) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     payload = _completed(fake_stripe.paid_session(attempt))
     with django_capture_on_commit_callbacks(execute=False):
         webhooks.webhook_event_record(event=payload)  # the task is lost: never run
@@ -357,8 +349,8 @@ def test_the_sweep_and_the_reconciliation_run_on_the_beat_schedule(settings) -> 
 
 # --- The staff page ------------------------------------------------------------------------
 def test_staff_see_recent_events_with_their_status_and_error(client, owner, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     post_event(client, _completed(fake_stripe.paid_session(attempt, amount=50)))
     post_event(client, event("customer.created", {"id": "cus_1"}))
     client.force_login(owner)
@@ -372,7 +364,7 @@ def test_staff_see_recent_events_with_their_status_and_error(client, owner, fake
 
 
 def test_the_events_page_runs_a_constant_number_of_queries(client, owner, django_assert_num_queries) -> None:
-    connect_account()
+    factories.stripe_account()
     for index in range(30):
         webhooks.webhook_event_record(event=event("customer.created", {"id": f"cus_{index}"}))
     client.force_login(owner)
@@ -381,8 +373,8 @@ def test_the_events_page_runs_a_constant_number_of_queries(client, owner, django
 
 
 def test_staff_can_retry_a_failed_event(client, owner, fake_stripe, django_capture_on_commit_callbacks) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     fake_stripe.down = True
     post_event(client, _completed(fake_stripe.paid_session(attempt)))
     fake_stripe.down = False
@@ -407,7 +399,7 @@ def test_account_updated_refreshes_the_accounts_capabilities(client, monkeypatch
     from billing import stripe_gateway as gateway
     from billing.models import StripeAccount
 
-    connect_account(charges_enabled=False)
+    factories.stripe_account(charges_enabled=False)
     monkeypatch.setattr(
         gateway,
         "account_retrieve",
@@ -432,15 +424,15 @@ def test_a_deauthorization_from_stripe_disconnects_the_account(client, monkeypat
     from billing import stripe_gateway as gateway
     from billing.selectors import stripe_connected
 
-    connect_account()
+    factories.stripe_account()
     monkeypatch.setattr(gateway, "account_access_revoked", lambda *, account_id: account_id == ACCOUNT_ID)
     post_event(client, event("account.application.deauthorized", {"id": "ca_platform", "object": "application"}))
     assert not stripe_connected()
 
 
 def test_a_cheaper_renewal_after_a_coupon_still_renews_access(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer(recurring=True))
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer(recurring=True))
     session = fake_stripe.paid_session(attempt)
     post_event(client, _completed(session))
     first_until = Entitlement.objects.get().access_until
@@ -459,8 +451,8 @@ def test_a_cheaper_renewal_after_a_coupon_still_renews_access(client, fake_strip
 
 
 def test_a_first_payment_for_less_than_the_price_is_still_flagged(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer(recurring=True))
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer(recurring=True))
     session = fake_stripe.paid_session(attempt)
     fake_stripe.invoices[session["invoice"]]["amount_paid"] = 100
     post_event(client, event("invoice.paid", {"id": session["invoice"], "object": "invoice"}))
@@ -471,7 +463,7 @@ def test_a_first_payment_for_less_than_the_price_is_still_flagged(client, fake_s
 def test_an_old_deauthorization_does_not_disconnect_a_newer_connection(client) -> None:
     from billing.selectors import stripe_connected
 
-    connect_account()
+    factories.stripe_account()
     old = event("account.application.deauthorized", {"id": "ca_platform", "object": "application"})
     old["created"] = int(time.time()) - 3600  # from before this connection
     post_event(client, old)
@@ -480,8 +472,8 @@ def test_an_old_deauthorization_does_not_disconnect_a_newer_connection(client) -
 
 
 def test_a_late_still_processing_never_hides_a_failed_payment(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     session = fake_stripe.paid_session(attempt)
     session["payment_status"] = "unpaid"
     post_event(client, event("checkout.session.async_payment_failed", {"id": session["id"], "object": "x"}))
@@ -490,7 +482,7 @@ def test_a_late_still_processing_never_hides_a_failed_payment(client, fake_strip
 
 
 def test_failed_events_are_swept_again_with_growing_waits_for_three_days(fake_stripe) -> None:
-    connect_account()
+    factories.stripe_account()
     now = timezone.now()
 
     def failed(event_id: str, *, attempts: int, received_ago: timedelta, last_ago: timedelta) -> WebhookEvent:
@@ -518,8 +510,8 @@ def test_failed_events_are_swept_again_with_growing_waits_for_three_days(fake_st
 
 
 def test_retrying_a_processed_event_changes_nothing(client, fake_stripe) -> None:
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     post_event(client, _completed(fake_stripe.paid_session(attempt)))
     row = WebhookEvent.objects.get()
     assert row.status == WebhookEvent.Status.PROCESSED
@@ -531,8 +523,8 @@ def test_retrying_a_processed_event_changes_nothing(client, fake_stripe) -> None
 def test_an_event_processed_twice_records_one_confirmation_and_sends_one_email(client, fake_stripe) -> None:
     from accounts.models import OutboxMessage
 
-    connect_account()
-    attempt = attempt_for(paid_offer())
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer())
     post_event(client, _completed(fake_stripe.paid_session(attempt)))
     row = WebhookEvent.objects.get()
     # A worker died after fulfilling but before recording it: the event runs again.

@@ -17,8 +17,8 @@ from accounts.models import User
 from hubs.models import HubGroup
 from memberships import services
 from memberships.models import Offer
-from tests.hubs.conftest import add_post, make_group
-from tests.memberships.conftest import stored_image
+from tests import factories
+from tests.factories import stored_image
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b([^>]*)>", re.IGNORECASE)
@@ -77,8 +77,8 @@ def _parameterless_get_urls() -> list[str]:
 def site(db: None, owner: User, settings, tmp_path) -> dict[str, str]:
     """One of everything a page can show, and the URLs that show it."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    private = make_group("Inner Circle", HubGroup.Permission.PRIVATE)
-    post = add_post(private, owner)
+    private = factories.group("Inner Circle", HubGroup.Permission.PRIVATE)
+    post = factories.post(private, owner)
     offer = services.offer_publish(
         offer=services.offer_create(
             fields=services.OfferFields(title="Yoga Club", custom_code="<script>window.pixel = 1;</script>"),
@@ -176,7 +176,7 @@ def make_offer_with_redirect(db: None, settings, tmp_path):
         return services.offer_publish(
             offer=services.offer_create(
                 fields=services.OfferFields(title="Free Circle", redirect_enabled=True, redirect_url=redirect_url),
-                hub_groups=[make_group("Circle")],
+                hub_groups=[factories.group("Circle")],
                 thumbnail=stored_image(),
             )
         )

@@ -12,9 +12,8 @@ from django.urls import reverse
 from accounts.models import User
 from hubs.models import HubGroup, Post
 from memberships import services
-from tests.conftest import PASSWORD
-from tests.hubs.conftest import add_post, make_group
-from tests.memberships.conftest import stored_image
+from tests import factories
+from tests.factories import stored_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,18 +30,16 @@ def _violations(page: Any) -> list[str]:
     return page.evaluate("window.__cspViolations")
 
 
-def _log_in(page: Any, user: User) -> None:
+@pytest.fixture
+def page(page: Any) -> Any:
+    """Each page records the policy's violations from its first document on."""
     page.add_init_script(WATCH_VIOLATIONS)
-    page.goto("/accounts/login/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
+    return page
 
 
-def test_the_django_admin_works_under_the_policy(page: Any, owner: User) -> None:
+def test_the_django_admin_works_under_the_policy(page: Any, log_in: Any, owner: User) -> None:
     User.objects.filter(pk=owner.pk).update(is_superuser=True)
-    _log_in(page, owner)
+    log_in(page, owner)
     page.goto("/admin/")
     assert _violations(page) == []
     page.goto(f"/admin/accounts/user/{owner.pk}/change/")
@@ -53,10 +50,10 @@ def test_the_django_admin_works_under_the_policy(page: Any, owner: User) -> None
     assert _violations(page) == []
 
 
-def test_deleting_a_post_still_asks_first(page: Any, owner: User) -> None:
-    group = make_group("Inner Circle", HubGroup.Permission.PRIVATE)
-    post = add_post(group, owner)
-    _log_in(page, owner)
+def test_deleting_a_post_still_asks_first(page: Any, log_in: Any, owner: User) -> None:
+    group = factories.group("Inner Circle", HubGroup.Permission.PRIVATE)
+    post = factories.post(group, owner)
+    log_in(page, owner)
     page.goto(reverse("hubs:post", kwargs={"group_slug": group.slug, "hub_slug": post.hub.slug, "post_id": post.pk}))
     asked: list[str] = []
 
@@ -77,16 +74,16 @@ def test_deleting_a_post_still_asks_first(page: Any, owner: User) -> None:
     assert _violations(page) == []
 
 
-def test_the_stripe_events_filter_applies_when_chosen(page: Any, owner: User) -> None:
-    _log_in(page, owner)
+def test_the_stripe_events_filter_applies_when_chosen(page: Any, log_in: Any, owner: User) -> None:
+    log_in(page, owner)
     page.goto(reverse("billing:dashboard_webhook_events"))
     page.get_by_label("Status").select_option("failed")
     page.wait_for_url("**/events/?status=failed")
     assert _violations(page) == []
 
 
-def test_the_group_editor_and_the_offer_editor_run_their_scripts(page: Any, owner: User) -> None:
-    _log_in(page, owner)
+def test_the_group_editor_and_the_offer_editor_run_their_scripts(page: Any, log_in: Any, owner: User) -> None:
+    log_in(page, owner)
     page.goto("/dashboard/community/groups/new/")
     page.get_by_label("Public").check()
     assert not page.locator("[data-upsell-fieldset]").is_visible()
@@ -98,8 +95,8 @@ def test_the_group_editor_and_the_offer_editor_run_their_scripts(page: Any, owne
     assert _violations(page) == []
 
 
-def test_a_script_injected_into_a_page_is_refused(page: Any, owner: User) -> None:
-    _log_in(page, owner)
+def test_a_script_injected_into_a_page_is_refused(page: Any, log_in: Any, owner: User) -> None:
+    log_in(page, owner)
     page.evaluate(
         """() => {
           const script = document.createElement("script");
@@ -120,7 +117,7 @@ def test_a_free_claim_still_lands_on_the_creators_custom_link(page: Any, setting
             fields=services.OfferFields(
                 title="Free Circle", redirect_enabled=True, redirect_url="https://thanks.example.org/welcome"
             ),
-            hub_groups=[make_group("Circle")],
+            hub_groups=[factories.group("Circle")],
             thumbnail=stored_image(),
         )
     )

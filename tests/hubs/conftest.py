@@ -1,19 +1,14 @@
-"""Community fixtures: groups of each permission, each with a hub and a post."""
+"""Community fixtures: a hub group of each permission (each with a hub), and its first hub."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
 from django.core.cache.backends.locmem import LocMemCache
-from django.utils import timezone
 
-from accounts.models import User
-from hubs import services
-from hubs.models import AccessGrant, Hub, HubGroup, Post
-from memberships.models import Offer
+from hubs.models import Hub, HubGroup
+from tests import factories
 
 
 @pytest.fixture(autouse=True)
@@ -25,55 +20,20 @@ def _empty_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("hubs.views.cache", LocMemCache(f"hubs-test-{uuid.uuid4()}", {}))
 
 
-def make_group(name: str, permission: str = HubGroup.Permission.PRIVATE, *, hub: str = "General") -> HubGroup:
-    group = services.hub_group_create(name=name, permission=permission, description=f"About {name}.")
-    services.hub_create(group=group, name=hub)
-    return group
-
-
-@pytest.fixture
-def group_factory(db: None) -> Callable[..., HubGroup]:
-    return make_group
-
-
 @pytest.fixture
 def public_group(db: None) -> HubGroup:
-    return make_group("Open Lounge", HubGroup.Permission.PUBLIC)
+    return factories.group("Open Lounge", HubGroup.Permission.PUBLIC)
 
 
 @pytest.fixture
 def private_group(db: None) -> HubGroup:
-    return make_group("Inner Circle", HubGroup.Permission.PRIVATE)
+    return factories.group("Inner Circle", HubGroup.Permission.PRIVATE)
 
 
 @pytest.fixture
 def hidden_group(db: None) -> HubGroup:
-    return make_group("Team Room", HubGroup.Permission.HIDDEN)
+    return factories.group("Team Room", HubGroup.Permission.HIDDEN)
 
 
 def first_hub(group: HubGroup) -> Hub:
     return group.hubs.order_by("position", "id").first()  # type: ignore[return-value]
-
-
-def add_post(group: HubGroup, author: User, body: str = "A secret recipe for members") -> Post:
-    return services.post_create(hub=first_hub(group), author=author, title="", body=body)
-
-
-def grant(user: User, group: HubGroup, *, expired: bool = False, revoked: bool = False) -> AccessGrant:
-    made = services.access_grant_create(user=user, group=group, granted_by=None, note="test")
-    if expired:
-        AccessGrant.objects.filter(pk=made.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    if revoked:
-        services.access_grant_revoke(grant=made, revoked_by=None)
-    return made
-
-
-@pytest.fixture
-def offer_factory(db: None) -> Callable[..., Offer]:
-    def make(title: str = "Inner Circle Membership", *, groups: tuple[HubGroup, ...] = (), **fields: object) -> Offer:
-        fields.setdefault("status", Offer.Status.PUBLISHED)
-        offer = Offer.objects.create(title=title, slug=title.lower().replace(" ", "-"), **fields)
-        offer.hub_groups.set(groups)
-        return offer
-
-    return make

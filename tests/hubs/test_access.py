@@ -8,8 +8,9 @@ from django.urls import reverse
 
 from accounts.models import User
 from hubs.models import HubGroup, Post
+from tests import factories
 from tests.conftest import PASSWORD
-from tests.hubs.conftest import add_post, first_hub, grant, make_group
+from tests.hubs.conftest import first_hub
 
 PERMISSIONS = ["public", "private", "hidden"]
 PERSONAS = ["anonymous", "no_access", "granted", "expired_grant", "revoked_grant", "staff"]
@@ -32,13 +33,15 @@ def expected(permission: str, persona: str) -> str:
 def scene(request: pytest.FixtureRequest, db: None, client: Client) -> tuple[HubGroup, Client, str]:
     permission, persona = request.param
     author = User.objects.create_user("author@example.com", PASSWORD, is_staff=True)
-    group = make_group("Garden", permission)
-    add_post(group, author, "Members-only compost secrets")
+    group = factories.group("Garden", permission)
+    factories.post(group, author, "Members-only compost secrets")
     if persona != "anonymous":
         visitor = User.objects.create_user("visitor@example.com", PASSWORD, is_staff=persona == "staff")
         if persona in ("granted", "expired_grant", "revoked_grant"):
             # A grant on a public or hidden group is possible in the data; the rule must still hold.
-            grant(visitor, group, expired=persona == "expired_grant", revoked=persona == "revoked_grant")
+            factories.access_grant(
+                visitor, group, expired=persona == "expired_grant", revoked=persona == "revoked_grant"
+            )
         client.force_login(visitor)
     return group, client, expected(permission, persona)
 
@@ -98,11 +101,11 @@ def test_posting_in_a_hub_needs_access(scene: tuple[HubGroup, Client, str]) -> N
 
 
 def test_a_buyer_enters_the_groups_of_an_offer_with_an_active_entitlement(
-    client: Client, member: User, private_group: HubGroup, offer_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
     from memberships.models import Entitlement
 
-    offer = offer_factory(groups=(private_group,))
+    offer = factories.offer(groups=(private_group,))
     client.force_login(member)
     assert client.get(first_hub(private_group).get_absolute_url()).status_code == 403
     entitlement = Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.FREE)
@@ -113,27 +116,27 @@ def test_a_buyer_enters_the_groups_of_an_offer_with_an_active_entitlement(
 
 
 def test_revoking_a_grant_keeps_the_access_a_purchase_still_gives(
-    client: Client, member: User, private_group: HubGroup, offer_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
     from hubs import services
     from memberships.models import Entitlement
 
-    offer = offer_factory(groups=(private_group,))
+    offer = factories.offer(groups=(private_group,))
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.FREE)
-    made = grant(member, private_group)
+    made = factories.access_grant(member, private_group)
     services.access_grant_revoke(grant=made, revoked_by=None)
     client.force_login(member)
     assert client.get(first_hub(private_group).get_absolute_url()).status_code == 200
 
 
 def test_adding_a_group_to_an_offer_opens_it_to_every_past_buyer(
-    client: Client, member: User, private_group: HubGroup, offer_factory, group_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
     from memberships.models import Entitlement
 
-    offer = offer_factory(groups=(private_group,))
+    offer = factories.offer(groups=(private_group,))
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.PURCHASE)
-    yoga = group_factory("Yoga")
+    yoga = factories.group("Yoga")
     client.force_login(member)
     assert client.get(first_hub(yoga).get_absolute_url()).status_code == 403
     offer.hub_groups.add(yoga)

@@ -4,24 +4,15 @@ import pytest
 
 from accounts.models import User
 from hubs.models import Post
-from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _log_in(page, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
-
-
 def test_a_creator_opens_a_private_group_to_one_member_and_not_another(
-    page, new_page, owner: User, member: User, outsider: User
+    page, new_page, log_in, owner: User, member: User, outsider: User
 ) -> None:
     # The creator creates a private group with a hub.
-    _log_in(page, owner.email)
+    log_in(page, owner)
     page.goto("/dashboard/community/")
     page.get_by_role("link", name="New hub group").click()
     page.get_by_label("Name", exact=True).fill("Inner Circle")
@@ -46,7 +37,7 @@ def test_a_creator_opens_a_private_group_to_one_member_and_not_another(
 
     # The member finds the group in their communities and posts in the hub.
     member_page = new_page()
-    _log_in(member_page, member.email)
+    log_in(member_page, member)
     member_page.goto("/home/")
     member_page.get_by_role("link", name="Inner Circle").click()
     member_page.get_by_role("link", name="Deep dives").click()
@@ -58,7 +49,7 @@ def test_a_creator_opens_a_private_group_to_one_member_and_not_another(
 
     # A second member sees the paywall instead of the post.
     outsider_page = new_page()
-    _log_in(outsider_page, outsider.email)
+    log_in(outsider_page, outsider)
     outsider_page.goto("/community/")
     assert outsider_page.get_by_text("Locked").is_visible()
     response = outsider_page.goto("/community/inner-circle/deep-dives/")
@@ -68,8 +59,8 @@ def test_a_creator_opens_a_private_group_to_one_member_and_not_another(
     assert outsider_page.get_by_text("Hello").count() == 0
 
 
-def test_the_group_form_shows_only_the_upsell_fields_that_apply(page, owner: User) -> None:
-    _log_in(page, owner.email)
+def test_the_group_form_shows_only_the_upsell_fields_that_apply(page, log_in, owner: User) -> None:
+    log_in(page, owner)
     page.goto("/dashboard/community/groups/new/")
     page.get_by_label("Name", exact=True).fill("Yoga")
     upsell = page.get_by_label("Upsell (optional)", exact=True)

@@ -9,13 +9,14 @@ from django.urls import reverse
 from accounts.models import User
 from hubs import selectors, services
 from hubs.models import HubGroup, Post
-from tests.hubs.conftest import first_hub, grant
+from tests import factories
+from tests.hubs.conftest import first_hub
 
 
 def test_the_access_rule_is_one_query_memoised_on_the_request(
     rf, member: User, private_group: HubGroup, public_group: HubGroup, django_assert_num_queries
 ) -> None:
-    grant(member, private_group)
+    factories.access_grant(member, private_group)
     request = rf.get("/")
     with django_assert_num_queries(1):
         assert selectors.can_enter(user=member, group=private_group, request=request)
@@ -41,10 +42,8 @@ def test_a_url_upsell_sends_users_without_access_to_the_outside_page(
     assert "Join on our site" in body
 
 
-def test_a_popup_upsell_leads_to_the_offer_page(
-    client: Client, member: User, private_group: HubGroup, offer_factory
-) -> None:
-    offer = offer_factory("Inner Circle Membership", groups=(private_group,))
+def test_a_popup_upsell_leads_to_the_offer_page(client: Client, member: User, private_group: HubGroup) -> None:
+    offer = factories.offer(groups=(private_group,))
     services.hub_group_update(
         group=private_group,
         name=private_group.name,
@@ -65,9 +64,9 @@ def test_a_popup_upsell_leads_to_the_offer_page(
 
 
 def test_a_popup_upsell_for_an_unpublished_offer_is_not_shown(
-    client: Client, member: User, private_group: HubGroup, offer_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
-    offer = offer_factory("Draft Membership", groups=(private_group,), status="draft")
+    offer = factories.offer("Draft Membership", groups=(private_group,), status="draft")
     services.hub_group_update(
         group=private_group,
         name=private_group.name,
@@ -111,7 +110,7 @@ def test_a_members_home_lists_their_communities(
     body = client.get(reverse("accounts:home")).content.decode()
     assert "Open Lounge" in body
     assert "Inner Circle" not in body
-    grant(member, private_group)
+    factories.access_grant(member, private_group)
     body = client.get(reverse("accounts:home")).content.decode()
     assert "Inner Circle" in body
     assert "Team Room" not in body
@@ -131,7 +130,7 @@ def test_the_demo_community_is_seeded_once(db: None) -> None:
 
 
 def test_the_cached_community_home_follows_every_change(
-    client: Client, member: User, owner: User, private_group: HubGroup, offer_factory
+    client: Client, member: User, owner: User, private_group: HubGroup
 ) -> None:
     from memberships.models import Entitlement
 
@@ -139,12 +138,12 @@ def test_the_cached_community_home_follows_every_change(
     page = client.get(reverse("hubs:community")).content.decode()
     assert "Locked" in page
     # A grant opens the group at once, for this member only.
-    made = grant(member, private_group)
+    made = factories.access_grant(member, private_group)
     assert "Locked" not in client.get(reverse("hubs:community")).content.decode()
     services.access_grant_revoke(grant=made, revoked_by=None)
     assert "Locked" in client.get(reverse("hubs:community")).content.decode()
     # So does a purchase.
-    Entitlement.objects.create(user=member, offer=offer_factory(groups=(private_group,)), source="free")
+    Entitlement.objects.create(user=member, offer=factories.offer(groups=(private_group,)), source="free")
     assert "Locked" not in client.get(reverse("hubs:community")).content.decode()
     # Creators' edits show: a new hub, a renamed group, a deleted hub.
     hub = services.hub_create(group=private_group, name="Fresh hub")
@@ -181,9 +180,9 @@ def test_the_community_home_works_without_its_cache(
 
 
 def test_a_popup_upsell_for_an_offer_that_stopped_selling_the_group_is_not_shown(
-    client: Client, member: User, private_group: HubGroup, group_factory, offer_factory
+    client: Client, member: User, private_group: HubGroup
 ) -> None:
-    offer = offer_factory("Yoga Pass", groups=(private_group,))
+    offer = factories.offer("Yoga Pass", groups=(private_group,))
     services.hub_group_update(
         group=private_group,
         name=private_group.name,
@@ -194,7 +193,7 @@ def test_a_popup_upsell_for_an_offer_that_stopped_selling_the_group_is_not_shown
         upsell_cta="Buy the Yoga Pass",
         upsell_description="",
     )
-    offer.hub_groups.set([group_factory("Weights")])  # the creator changed what the offer sells
+    offer.hub_groups.set([factories.group("Weights")])  # the creator changed what the offer sells
     client.force_login(member)
     body = client.get(first_hub(private_group).get_absolute_url()).content.decode()
     assert "Buy the Yoga Pass" not in body

@@ -13,6 +13,7 @@ from PIL import Image
 from accounts.models import User
 from hubs.models import Hub, HubGroup
 from memberships.selectors import upsell_offer_for
+from tests import factories
 from tests.hubs.conftest import first_hub
 
 
@@ -74,15 +75,15 @@ def test_a_url_upsell_must_be_http_or_https(client: Client, owner: User) -> None
     assert (group.upsell, group.upsell_url, group.upsell_cta) == ("url", "https://example.com/join", "Join now")
 
 
-def test_a_popup_upsell_needs_an_offer_that_sells_the_group(client: Client, owner: User, offer_factory) -> None:
+def test_a_popup_upsell_needs_an_offer_that_sells_the_group(client: Client, owner: User) -> None:
     client.force_login(owner)
     client.post(reverse("hubs:dashboard_group_create"), GROUP)
     group = HubGroup.objects.get()
-    unrelated = offer_factory("Other Thing")
+    unrelated = factories.offer("Other Thing")
     url = reverse("hubs:dashboard_group", kwargs={"pk": group.pk})
     data = {**GROUP, "upsell": "popup", "upsell_offer": unrelated.pk, "upsell_cta": "Unlock", "upsell_description": "d"}
     assert "does not give access to this group" in client.post(url, data).content.decode()
-    selling = offer_factory("Weight Training Membership", groups=(group,))
+    selling = factories.offer("Weight Training Membership", groups=(group,))
     response = client.post(url, {**data, "upsell_offer": selling.pk})
     assert response.status_code == 302
     group.refresh_from_db()
@@ -105,8 +106,8 @@ def test_renaming_a_group_keeps_its_address(client: Client, owner: User, private
     assert (private_group.name, private_group.slug) == ("Renamed", "inner-circle")
 
 
-def test_groups_are_reordered_with_move_buttons(client: Client, owner: User, group_factory) -> None:
-    a, b, c = group_factory("A"), group_factory("B"), group_factory("C")
+def test_groups_are_reordered_with_move_buttons(client: Client, owner: User) -> None:
+    a, b, c = factories.group("A"), factories.group("B"), factories.group("C")
     client.force_login(owner)
     client.post(reverse("hubs:dashboard_group_move", kwargs={"pk": c.pk}), {"direction": "up"})
     assert list(HubGroup.objects.values_list("name", flat=True)) == ["A", "C", "B"]
@@ -116,10 +117,8 @@ def test_groups_are_reordered_with_move_buttons(client: Client, owner: User, gro
     assert client.post(reverse("hubs:dashboard_group_move", kwargs={"pk": b.pk}), {"direction": "x"}).status_code == 404
 
 
-def test_deleting_a_group_an_offer_still_sells_is_refused(
-    client: Client, owner: User, private_group: HubGroup, offer_factory
-) -> None:
-    offer_factory("Inner Circle Membership", groups=(private_group,), status="draft")
+def test_deleting_a_group_an_offer_still_sells_is_refused(client: Client, owner: User, private_group: HubGroup) -> None:
+    factories.offer("Inner Circle Membership", groups=(private_group,), status="draft")
     client.force_login(owner)
     url = reverse("hubs:dashboard_group_delete", kwargs={"pk": private_group.pk})
     assert "cannot be deleted: it is sold by" in client.get(url).content.decode()
@@ -129,9 +128,9 @@ def test_deleting_a_group_an_offer_still_sells_is_refused(
 
 
 def test_a_group_only_an_archived_offer_sold_can_be_deleted(
-    client: Client, owner: User, private_group: HubGroup, offer_factory
+    client: Client, owner: User, private_group: HubGroup
 ) -> None:
-    offer = offer_factory("Old Membership", groups=(private_group,), status="archived")
+    offer = factories.offer("Old Membership", groups=(private_group,), status="archived")
     client.force_login(owner)
     url = reverse("hubs:dashboard_group_delete", kwargs={"pk": private_group.pk})
     assert "1 hub " in client.get(url).content.decode()
@@ -297,17 +296,15 @@ def test_members_cannot_manage_the_community(client: Client, member: User, priva
     assert HubGroup.objects.count() == 1
 
 
-def test_the_community_page_runs_fixed_queries(
-    client: Client, owner: User, group_factory, django_assert_num_queries
-) -> None:
+def test_the_community_page_runs_fixed_queries(client: Client, owner: User, django_assert_num_queries) -> None:
     from hubs import services
 
     client.force_login(owner)
-    services.hub_create(group=group_factory("Group 0"), name="Extra")
+    services.hub_create(group=factories.group("Group 0"), name="Extra")
     with django_assert_num_queries(3):  # user, groups, hubs (the session comes from the cache)
         client.get(reverse("hubs:dashboard_community"))
     for n in range(1, 30):
-        services.hub_create(group=group_factory(f"Group {n}"), name="Extra")
+        services.hub_create(group=factories.group(f"Group {n}"), name="Extra")
     with django_assert_num_queries(3):
         response = client.get(reverse("hubs:dashboard_community"))
     assert response.content.decode().count("Extra") == 30

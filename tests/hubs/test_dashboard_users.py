@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from hubs.models import AccessGrant, AccessGrantEvent, HubGroup
-from tests.hubs.conftest import first_hub, grant
+from tests import factories
+from tests.hubs.conftest import first_hub
 
 
 def _user_url(user: User) -> str:
@@ -99,7 +100,7 @@ def test_granting_again_updates_the_live_grant_and_records_it(
 def test_staff_revoke_a_grant_and_the_history_says_who_and_when(
     client: Client, owner: User, member: User, private_group: HubGroup
 ) -> None:
-    made = grant(member, private_group)
+    made = factories.access_grant(member, private_group)
     client.force_login(owner)
     url = reverse("hubs:dashboard_grant_revoke", kwargs={"pk": member.pk, "grant_id": made.pk})
     assert client.post(url).status_code == 302
@@ -119,7 +120,7 @@ def test_staff_revoke_a_grant_and_the_history_says_who_and_when(
 def test_a_grant_cannot_be_revoked_through_another_user(
     client: Client, owner: User, member: User, outsider: User, private_group: HubGroup
 ) -> None:
-    made = grant(member, private_group)
+    made = factories.access_grant(member, private_group)
     client.force_login(owner)
     url = reverse("hubs:dashboard_grant_revoke", kwargs={"pk": outsider.pk, "grant_id": made.pk})
     assert client.post(url).status_code == 404
@@ -128,14 +129,14 @@ def test_a_grant_cannot_be_revoked_through_another_user(
 
 
 def test_the_user_page_shows_purchases_and_grants_as_sources(
-    client: Client, owner: User, member: User, private_group: HubGroup, group_factory, offer_factory
+    client: Client, owner: User, member: User, private_group: HubGroup
 ) -> None:
     from memberships.models import Entitlement
 
-    yoga = group_factory("Yoga")
-    offer = offer_factory("Yoga Membership", groups=(yoga,))
+    yoga = factories.group("Yoga")
+    offer = factories.offer("Yoga Membership", groups=(yoga,))
     Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.PURCHASE)
-    grant(member, private_group, expired=True)
+    factories.access_grant(member, private_group, expired=True)
     client.force_login(owner)
     page = client.get(_user_url(member)).content.decode()
     purchases = page.split('id="purchases-heading"', 1)[1].split("</section>", 1)[0]
@@ -156,9 +157,7 @@ def test_members_cannot_grant_access(client: Client, member: User, outsider: Use
     assert not AccessGrant.objects.exists()
 
 
-def test_the_user_page_runs_fixed_queries(
-    client: Client, owner: User, member: User, group_factory, offer_factory, django_assert_num_queries
-) -> None:
+def test_the_user_page_runs_fixed_queries(client: Client, owner: User, member: User, django_assert_num_queries) -> None:
     from memberships.models import Entitlement
 
     def page_queries() -> int:
@@ -170,15 +169,15 @@ def test_the_user_page_runs_fixed_queries(
         return len(queries)
 
     client.force_login(owner)
-    group = group_factory("Group 0")
-    grant(member, group)
-    offer = offer_factory("Offer 0", groups=(group,))
+    group = factories.group("Group 0")
+    factories.access_grant(member, group)
+    offer = factories.offer("Offer 0", groups=(group,))
     Entitlement.objects.create(user=member, offer=offer, source="purchase")
     few = page_queries()
     for n in range(1, 15):
-        group = group_factory(f"Group {n}")
-        grant(member, group, revoked=n % 2 == 0)
-        offer = offer_factory(f"Offer {n}", groups=(group,))
+        group = factories.group(f"Group {n}")
+        factories.access_grant(member, group, revoked=n % 2 == 0)
+        offer = factories.offer(f"Offer {n}", groups=(group,))
         Entitlement.objects.create(user=member, offer=offer, source="purchase")
     with django_assert_num_queries(few):
         response = client.get(_user_url(member))

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from hubs.models import Comment, HubGroup, Post
-from tests.hubs.conftest import add_post, first_hub, grant
+from tests import factories
+from tests.hubs.conftest import first_hub
 
 
 def _post_url(post: Post, name: str = "hubs:post") -> str:
@@ -42,7 +43,7 @@ def test_posted_markup_renders_inert(
 
 
 def test_a_comment_with_a_script_renders_inert(client: Client, member: User, public_group: HubGroup) -> None:
-    post = add_post(public_group, member)
+    post = factories.post(public_group, member)
     client.force_login(member)
     response = client.post(_post_url(post), {"body": "nice <script>steal()</script> **work**"})
     assert response.status_code == 302
@@ -54,7 +55,7 @@ def test_a_comment_with_a_script_renders_inert(client: Client, member: User, pub
 def test_markdown_is_rendered_and_links_are_marked_as_user_content(
     client: Client, member: User, public_group: HubGroup
 ) -> None:
-    post = add_post(public_group, member, "**Bold** and [a link](https://example.com)")
+    post = factories.post(public_group, member, "**Bold** and [a link](https://example.com)")
     assert "<strong>Bold</strong>" in post.body_html
     assert 'href="https://example.com"' in post.body_html
     assert 'rel="nofollow noopener noreferrer ugc"' in post.body_html
@@ -82,7 +83,7 @@ def test_a_too_long_post_keeps_what_was_typed(client: Client, member: User, publ
 
 
 def test_an_author_edits_their_own_post(client: Client, member: User, public_group: HubGroup) -> None:
-    post = add_post(public_group, member, "first draft")
+    post = factories.post(public_group, member, "first draft")
     client.force_login(member)
     assert "first draft" in client.get(_post_url(post, "hubs:post_edit")).content.decode()
     response = client.post(_post_url(post, "hubs:post_edit"), {"title": "Better", "body": "*second* draft"})
@@ -97,7 +98,7 @@ def test_an_author_edits_their_own_post(client: Client, member: User, public_gro
 def test_another_member_cannot_edit_or_delete_a_post(
     client: Client, member: User, outsider: User, public_group: HubGroup
 ) -> None:
-    post = add_post(public_group, member, "mine")
+    post = factories.post(public_group, member, "mine")
     client.force_login(outsider)
     assert client.get(_post_url(post)).status_code == 200
     assert "Edit</a>" not in client.get(_post_url(post)).content.decode()
@@ -111,7 +112,7 @@ def test_another_member_cannot_edit_or_delete_a_post(
 def test_an_author_deletes_their_own_post_with_its_comments(
     client: Client, member: User, outsider: User, public_group: HubGroup
 ) -> None:
-    post = add_post(public_group, member)
+    post = factories.post(public_group, member)
     client.force_login(outsider)
     client.post(_post_url(post), {"body": "reply"})
     client.force_login(member)
@@ -122,7 +123,7 @@ def test_an_author_deletes_their_own_post_with_its_comments(
 
 
 def test_staff_moderate_any_post_and_comment(client: Client, member: User, owner: User, public_group: HubGroup) -> None:
-    post = add_post(public_group, member, "spam spam")
+    post = factories.post(public_group, member, "spam spam")
     client.force_login(member)
     client.post(_post_url(post), {"body": "more spam"})
     comment = Comment.objects.get()
@@ -145,9 +146,9 @@ def test_staff_moderate_any_post_and_comment(client: Client, member: User, owner
 def test_a_member_comments_and_edits_only_their_own_comment(
     client: Client, member: User, outsider: User, private_group: HubGroup
 ) -> None:
-    grant(member, private_group)
-    grant(outsider, private_group)
-    post = add_post(private_group, member)
+    factories.access_grant(member, private_group)
+    factories.access_grant(outsider, private_group)
+    post = factories.post(private_group, member)
     client.force_login(outsider)
     response = client.post(_post_url(post), {"body": "Great point"})
     comment = Comment.objects.get()
@@ -163,17 +164,17 @@ def test_a_member_comments_and_edits_only_their_own_comment(
 def test_commenting_in_a_locked_group_is_refused(
     client: Client, member: User, owner: User, private_group: HubGroup
 ) -> None:
-    post = add_post(private_group, owner)
+    post = factories.post(private_group, owner)
     client.force_login(member)
     assert client.get(_post_url(post)).status_code == 403
     assert client.post(_post_url(post), {"body": "let me in"}).status_code == 403
     assert not Comment.objects.exists()
 
 
-def test_a_post_from_another_hub_is_not_found(client: Client, member: User, group_factory) -> None:
-    one = group_factory("One", "public")
-    two = group_factory("Two", "public")
-    post = add_post(one, member)
+def test_a_post_from_another_hub_is_not_found(client: Client, member: User) -> None:
+    one = factories.group("One", "public")
+    two = factories.group("Two", "public")
+    post = factories.post(one, member)
     client.force_login(member)
     url = reverse("hubs:post", kwargs={"group_slug": two.slug, "hub_slug": first_hub(two).slug, "post_id": post.pk})
     assert client.get(url).status_code == 404

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from hubs.models import Comment, Hub, HubGroup, Post
-from tests.hubs.conftest import grant
+from tests import factories
 
 # User, the access rule, the community stamp; then groups and their hubs unless cached.
 # (Sessions are read from the cache.)
@@ -30,7 +30,7 @@ def _groups(count: int, member: User) -> None:
     )
     for group in groups:
         if group.permission == HubGroup.Permission.PRIVATE and group.pk % 2:
-            grant(member, group)
+            factories.access_grant(member, group)
 
 
 @pytest.mark.parametrize("count", [1, 300])

@@ -12,7 +12,8 @@ from accounts.models import User
 from hubs.models import AccessGrant, HubGroup
 from hubs.selectors import accessible_group_ids
 from memberships import services
-from memberships.models import Entitlement
+from memberships.models import Entitlement, Offer
+from tests import factories
 from tests.memberships.test_editor import form_data
 
 
@@ -24,9 +25,11 @@ def edit_url(offer) -> str:
     return reverse("memberships:offer_edit", kwargs={"pk": offer.pk})
 
 
-def test_the_editor_shows_the_offers_current_values(client: Client, owner: User, make_offer, make_group) -> None:
-    yoga = make_group("Yoga")
-    offer = make_offer(title="Weight Training", groups=[yoga], pricing="one_time", price_amount=1250, published=False)
+def test_the_editor_shows_the_offers_current_values(client: Client, owner: User) -> None:
+    yoga = factories.group("Yoga")
+    offer = factories.offer(
+        title="Weight Training", groups=[yoga], pricing="one_time", price_amount=1250, status=Offer.Status.DRAFT
+    )
     client.force_login(owner)
     body = client.get(edit_url(offer)).content.decode()
     assert 'value="Weight Training"' in body
@@ -35,12 +38,10 @@ def test_the_editor_shows_the_offers_current_values(client: Client, owner: User,
     assert "checked" in body
 
 
-def test_adding_a_group_asks_first_then_gives_it_to_every_past_buyer(
-    client: Client, owner: User, make_offer, make_group, make_buyer
-) -> None:
-    weights, yoga = make_group("Weight Training"), make_group("Yoga")
-    offer = make_offer(title="Weight Training", groups=[weights])
-    buyers = [make_buyer(offer) for _ in range(3)]
+def test_adding_a_group_asks_first_then_gives_it_to_every_past_buyer(client: Client, owner: User) -> None:
+    weights, yoga = factories.group("Weight Training"), factories.group("Yoga")
+    offer = factories.offer(title="Weight Training", groups=[weights])
+    buyers = [factories.buyer(offer) for _ in range(3)]
     assert not any(can_enter(buyer, yoga) for buyer in buyers)
     client.force_login(owner)
 
@@ -58,16 +59,14 @@ def test_adding_a_group_asks_first_then_gives_it_to_every_past_buyer(
     assert confirmed.status_code == 302
     assert all(can_enter(buyer, yoga) for buyer in buyers)
     # Future buyers get it too.
-    assert can_enter(make_buyer(offer), yoga)
+    assert can_enter(factories.buyer(offer), yoga)
 
 
-def test_removing_a_group_takes_it_only_from_buyers_without_another_source(
-    client: Client, owner: User, make_offer, make_group, make_buyer
-) -> None:
-    weights, yoga = make_group("Weight Training"), make_group("Yoga")
-    offer = make_offer(groups=[weights, yoga])
-    other_offer = make_offer(title="Yoga Only", groups=[yoga])
-    plain, granted, double = make_buyer(offer), make_buyer(offer), make_buyer(offer)
+def test_removing_a_group_takes_it_only_from_buyers_without_another_source(client: Client, owner: User) -> None:
+    weights, yoga = factories.group("Weight Training"), factories.group("Yoga")
+    offer = factories.offer(groups=[weights, yoga])
+    other_offer = factories.offer(title="Yoga Only", groups=[yoga])
+    plain, granted, double = factories.buyer(offer), factories.buyer(offer), factories.buyer(offer)
     AccessGrant.objects.create(user=granted, group=yoga, granted_by=owner, note="Teacher")
     Entitlement.objects.create(user=double, offer=other_offer, source="free")
     client.force_login(owner)
@@ -83,10 +82,10 @@ def test_removing_a_group_takes_it_only_from_buyers_without_another_source(
     assert all(can_enter(buyer, weights) for buyer in (plain, granted, double))
 
 
-def test_an_expired_or_revoked_grant_does_not_keep_access(owner: User, make_offer, make_group, make_buyer) -> None:
-    yoga = make_group("Yoga")
-    offer = make_offer(groups=[yoga])
-    expired, revoked = make_buyer(offer), make_buyer(offer)
+def test_an_expired_or_revoked_grant_does_not_keep_access(owner: User) -> None:
+    yoga = factories.group("Yoga")
+    offer = factories.offer(groups=[yoga])
+    expired, revoked = factories.buyer(offer), factories.buyer(offer)
     AccessGrant.objects.create(user=expired, group=yoga, expires_at=timezone.now() - timedelta(days=1))
     AccessGrant.objects.create(user=revoked, group=yoga, revoked_at=timezone.now())
     services.offer_update(offer=offer, hub_groups=[])
@@ -94,13 +93,11 @@ def test_an_expired_or_revoked_grant_does_not_keep_access(owner: User, make_offe
     assert not can_enter(revoked, yoga)
 
 
-def test_ended_entitlements_give_nothing_and_are_not_counted(
-    client: Client, owner: User, make_offer, make_group, make_buyer
-) -> None:
-    weights, yoga = make_group("Weights"), make_group("Yoga")
-    offer = make_offer(groups=[weights])
-    active = make_buyer(offer)
-    refunded = make_buyer(offer)
+def test_ended_entitlements_give_nothing_and_are_not_counted(client: Client, owner: User) -> None:
+    weights, yoga = factories.group("Weights"), factories.group("Yoga")
+    offer = factories.offer(groups=[weights])
+    active = factories.buyer(offer)
+    refunded = factories.buyer(offer)
     services.entitlement_end(entitlement=refunded.entitlements.get(), status=Entitlement.Status.REFUNDED)
     client.force_login(owner)
     notice = client.post(edit_url(offer), form_data(hub_groups=[weights.pk, yoga.pk])).content.decode()
@@ -110,42 +107,38 @@ def test_ended_entitlements_give_nothing_and_are_not_counted(
     assert not can_enter(refunded, yoga)
 
 
-def test_an_offer_without_buyers_saves_group_changes_at_once(
-    client: Client, owner: User, make_offer, make_group
-) -> None:
-    offer = make_offer()
-    extra = make_group("Extra")
+def test_an_offer_without_buyers_saves_group_changes_at_once(client: Client, owner: User) -> None:
+    offer = factories.offer()
+    extra = factories.group("Extra")
     client.force_login(owner)
     response = client.post(edit_url(offer), form_data(hub_groups=[extra.pk]))
     assert response.status_code == 302
     assert list(offer.hub_groups.all()) == [extra]
 
 
-def test_the_editor_knows_the_buyer_count_for_its_live_notice(
-    client: Client, owner: User, make_offer, make_buyer
-) -> None:
-    offer = make_offer()
-    make_buyer(offer)
-    make_buyer(offer)
+def test_the_editor_knows_the_buyer_count_for_its_live_notice(client: Client, owner: User) -> None:
+    offer = factories.offer()
+    factories.buyer(offer)
+    factories.buyer(offer)
     client.force_login(owner)
     body = client.get(edit_url(offer)).content.decode()
     assert 'data-buyers="2"' in body
     assert 'id="groups-live-notice"' in body
 
 
-def test_a_new_thumbnail_survives_the_buyers_notice(
-    client: Client, owner: User, make_offer, make_group, make_buyer
-) -> None:
-    from tests.memberships.conftest import image_bytes, upload
+def test_a_new_thumbnail_survives_the_buyers_notice(client: Client, owner: User) -> None:
+    from tests.memberships.conftest import upload
 
-    weights, yoga = make_group("Weights"), make_group("Yoga")
-    offer = make_offer(groups=[weights])
+    weights, yoga = factories.group("Weights"), factories.group("Yoga")
+    offer = factories.offer(groups=[weights])
     old_thumbnail = offer.thumbnail.name
-    make_buyer(offer)
+    factories.buyer(offer)
     client.force_login(owner)
     notice = client.post(
         edit_url(offer),
-        form_data(hub_groups=[weights.pk, yoga.pk], thumbnail=upload("new.jpg", image_bytes("JPEG", (900, 900)))),
+        form_data(
+            hub_groups=[weights.pk, yoga.pk], thumbnail=upload("new.jpg", factories.image_bytes("JPEG", (900, 900)))
+        ),
     )
     assert "This change affects 1 buyer." in notice.content.decode()
     token = notice.context["form"].data["thumbnail_pending"]

@@ -8,25 +8,21 @@ from accounts.models import User
 from hubs.models import HubGroup
 from hubs.selectors import accessible_group_ids
 from memberships.models import Entitlement, Offer
-from tests.conftest import PASSWORD, body_text
-from tests.memberships.conftest import image_bytes
+from tests import factories
+from tests.conftest import body_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
-    page, new_page, owner: User, celery_worker, settings, tmp_path
+    page, new_page, log_in, owner: User, celery_worker, settings, tmp_path
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     morning = HubGroup.objects.create(name="Morning Yoga", slug="morning-yoga", permission="private")
     evening = HubGroup.objects.create(name="Evening Yoga", slug="evening-yoga", permission="private")
 
     # The creator logs in and starts a membership from Digital Offers.
-    page.goto("/accounts/login/")
-    page.get_by_label("Email address").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
+    log_in(page, owner)
     page.get_by_label("Dashboard").get_by_role("link", name="Digital Offers").click()
     page.get_by_role("link", name="New offer").click()
     page.get_by_role("link", name="Membership").click()
@@ -42,10 +38,12 @@ def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
     page.get_by_label("Morning Yoga").check()
     page.get_by_label("Evening Yoga").check()
     page.set_input_files(
-        "#id_thumbnail", files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": image_bytes(size=(800, 800))}]
+        "#id_thumbnail",
+        files=[{"name": "thumb.png", "mimeType": "image/png", "buffer": factories.image_bytes(size=(800, 800))}],
     )
     page.set_input_files(
-        "#id_cover", files=[{"name": "cover.jpg", "mimeType": "image/jpeg", "buffer": image_bytes("JPEG", (1600, 500))}]
+        "#id_cover",
+        files=[{"name": "cover.jpg", "mimeType": "image/jpeg", "buffer": factories.image_bytes("JPEG", (1600, 500))}],
     )
     # The live email preview follows the title.
     assert page.locator("#email-preview-subject").text_content() == "You're in: Yoga Circle"
@@ -91,18 +89,14 @@ def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
 
 
 def test_a_creator_gives_past_buyers_a_new_group_after_seeing_how_many_it_affects(
-    page, owner: User, make_offer, make_group, make_buyer, settings, tmp_path
+    page, log_in, owner: User, settings, tmp_path
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
-    weights, yoga = make_group("Weight Training"), make_group("Yoga")
-    offer = make_offer(title="Weight Training", groups=[weights])
-    buyers = [make_buyer(offer) for _ in range(2)]
+    weights, yoga = factories.group("Weight Training"), factories.group("Yoga")
+    offer = factories.offer(title="Weight Training", groups=[weights])
+    buyers = [factories.buyer(offer) for _ in range(2)]
 
-    page.goto("/accounts/login/")
-    page.get_by_label("Email address").fill(owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
+    log_in(page, owner)
     page.goto("/dashboard/offers/")
     page.get_by_role("link", name="Weight Training").first.click()
     page.get_by_label("Yoga").check()

@@ -13,6 +13,7 @@ from django.urls import reverse
 from accounts.models import User
 from memberships import services
 from memberships.models import Offer
+from tests import factories
 
 PIXEL = '<script id="fb-pixel">window.pixelFired = true;</script>'
 
@@ -29,9 +30,9 @@ def policy(response) -> dict[str, list[str]]:
 
 
 def test_the_custom_code_is_served_alone_in_a_sandbox_only_the_checkout_page_may_frame(
-    client: Client, make_offer
+    db: None, client: Client
 ) -> None:
-    offer = make_offer(custom_code=PIXEL)
+    offer = factories.offer(custom_code=PIXEL)
     response = client.get(code_url(offer), headers={"Sec-Fetch-Dest": "iframe"})
     assert response.status_code == 200
     assert PIXEL in response.content.decode()
@@ -46,30 +47,30 @@ def test_the_custom_code_is_served_alone_in_a_sandbox_only_the_checkout_page_may
     assert "csrfmiddlewaretoken" not in response.content.decode()
 
 
-def test_the_checkout_pages_frame_has_the_same_sandbox_as_the_custom_codes_policy(client: Client, make_offer) -> None:
-    offer = make_offer(custom_code=PIXEL)
+def test_the_checkout_pages_frame_has_the_same_sandbox_as_the_custom_codes_policy(db: None, client: Client) -> None:
+    offer = factories.offer(custom_code=PIXEL)
     checkout = client.get(reverse("billing:checkout", kwargs={"slug": offer.slug})).content.decode()
     [sandbox] = re.findall(r'<iframe class="custom-code" src="[^"]+" sandbox="([^"]*)"', checkout)
     assert sandbox == django_settings.CUSTOM_CODE_SANDBOX
     assert not {"allow-same-origin", "allow-top-navigation", "allow-popups"} & set(sandbox.split())
 
 
-def test_nothing_about_the_visitor_reaches_the_custom_code(client: Client, owner: User, make_offer) -> None:
-    offer = make_offer(custom_code=PIXEL)
+def test_nothing_about_the_visitor_reaches_the_custom_code(client: Client, owner: User) -> None:
+    offer = factories.offer(custom_code=PIXEL)
     client.force_login(owner)
     body = client.get(code_url(offer)).content.decode()
     assert owner.email not in body
     assert "csrfmiddlewaretoken" not in body
 
 
-def test_a_checkout_page_without_custom_code_has_no_frame(client: Client, make_offer) -> None:
-    offer = make_offer(custom_code="")
+def test_a_checkout_page_without_custom_code_has_no_frame(db: None, client: Client) -> None:
+    offer = factories.offer(custom_code="")
     checkout = client.get(reverse("billing:checkout", kwargs={"slug": offer.slug})).content.decode()
     assert "<iframe" not in checkout
 
 
-def test_opened_in_a_tab_of_its_own_it_sends_the_visitor_to_the_checkout_page(client: Client, make_offer) -> None:
-    offer = make_offer(custom_code=PIXEL)
+def test_opened_in_a_tab_of_its_own_it_sends_the_visitor_to_the_checkout_page(db: None, client: Client) -> None:
+    offer = factories.offer(custom_code=PIXEL)
     response = client.get(code_url(offer), headers={"Sec-Fetch-Dest": "document"})
     assert response.status_code == 302
     assert response.url == reverse("billing:checkout", kwargs={"slug": offer.slug})
@@ -78,9 +79,9 @@ def test_opened_in_a_tab_of_its_own_it_sends_the_visitor_to_the_checkout_page(cl
 
 @pytest.mark.parametrize("persona", ["anonymous", "member", "owner"])
 def test_a_published_offers_custom_code_is_there_for_everyone_and_only_for_get(
-    client: Client, make_offer, persona: str, request: pytest.FixtureRequest
+    db: None, client: Client, persona: str, request: pytest.FixtureRequest
 ) -> None:
-    offer = make_offer(custom_code=PIXEL)
+    offer = factories.offer(custom_code=PIXEL)
     if persona != "anonymous":
         client.force_login(request.getfixturevalue(persona))
     assert client.get(code_url(offer)).status_code == 200
@@ -89,9 +90,9 @@ def test_a_published_offers_custom_code_is_there_for_everyone_and_only_for_get(
 
 @pytest.mark.parametrize(("persona", "status"), [("anonymous", 404), ("member", 404), ("owner", 200)])
 def test_a_drafts_custom_code_is_a_preview_for_staff_only(
-    client: Client, make_offer, persona: str, status: int, request: pytest.FixtureRequest
+    db: None, client: Client, persona: str, status: int, request: pytest.FixtureRequest
 ) -> None:
-    offer = make_offer(custom_code=PIXEL, published=False)
+    offer = factories.offer(custom_code=PIXEL, status=Offer.Status.DRAFT)
     if persona != "anonymous":
         client.force_login(request.getfixturevalue(persona))
     response = client.get(code_url(offer))
@@ -100,9 +101,9 @@ def test_a_drafts_custom_code_is_a_preview_for_staff_only(
 
 
 def test_an_unpublished_offers_custom_code_is_gone_at_once(
-    client: Client, make_offer, django_capture_on_commit_callbacks
+    db: None, client: Client, django_capture_on_commit_callbacks
 ) -> None:
-    offer = make_offer(custom_code=PIXEL)
+    offer = factories.offer(custom_code=PIXEL)
     client.get(reverse("billing:checkout", kwargs={"slug": offer.slug}))  # cached, with its code
     with django_capture_on_commit_callbacks(execute=True):
         services.offer_unpublish(offer=offer)
@@ -110,9 +111,9 @@ def test_an_unpublished_offers_custom_code_is_gone_at_once(
 
 
 def test_after_the_cached_checkout_page_its_frame_runs_no_query(
-    client: Client, make_offer, django_assert_num_queries
+    db: None, client: Client, django_assert_num_queries
 ) -> None:
-    offer = make_offer(custom_code=PIXEL)
+    offer = factories.offer(custom_code=PIXEL)
     client.get(reverse("billing:checkout", kwargs={"slug": offer.slug}))
     with django_assert_num_queries(0):
         assert PIXEL in client.get(code_url(offer)).content.decode()

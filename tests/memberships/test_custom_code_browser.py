@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,15 +18,15 @@ from accounts.models import User
 from hubs.models import HubGroup
 from memberships import services
 from memberships.models import Offer
-from tests.conftest import PASSWORD
-from tests.memberships.conftest import stored_image
+from tests.factories import stored_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TRACKER = "https://pixel.tracker.example"
 
-# Twice a second for a while, the pixel tries what the review's test pixel did, and more, then
-# tells its own server what it found. Its requests to this site say "pixel" in their query.
+# Twice a second for a minute (longer than any test here takes, however slow the machine), the
+# pixel tries what the review's test pixel did, and more, then tells its own server what it
+# found. Its requests to this site say "pixel" in their query.
 PIXEL = """
 <script>
 (function () {
@@ -71,13 +71,21 @@ PIXEL = """
       sink.src = "/dashboard/community/?pixel=frame&round=" + round;
     }
     if (round === 2) { window.open("/dashboard/?pixel=popup"); }
-    if (round < 20) { setTimeout(attack, 500); } else { location.assign("/dashboard/?pixel=self"); }
+    if (round < 120) { setTimeout(attack, 500); } else { location.assign("/dashboard/?pixel=self"); }
   }
   attack();
 })();
 </script>
 <p id="widget">Chat with us</p>
 """.replace("__TRACKER__", TRACKER)
+
+
+def _wait_until(page: Any, ready: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Let the browser run until ``ready()`` holds or ``timeout`` seconds pass (the caller's
+    assertions then say what is missing). Playwright answers routes while it waits."""
+    deadline = time.monotonic() + timeout
+    while not ready() and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
 
 
 class Tracker:
@@ -93,10 +101,8 @@ class Tracker:
             self.reports.append(json.loads(route.request.post_data))
         route.fulfill(status=204, headers={"Access-Control-Allow-Origin": "*"})
 
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.reports) < count and time.monotonic() < deadline:
-            self.page.wait_for_timeout(100)  # Playwright answers routes while it waits
+    def wait_for(self, count: int) -> list[dict[str, Any]]:
+        _wait_until(self.page, lambda: len(self.reports) >= count)
         assert len(self.reports) >= count, f"the pixel sent {len(self.reports)} reports"
         return self.reports
 
@@ -142,14 +148,6 @@ def _offer(*, published: bool = True) -> Offer:
     return services.offer_publish(offer=offer) if published else offer
 
 
-def _log_in(page: Any, user: User) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/dashboard/")
-
-
 def _assert_isolated(reports: list[dict[str, Any]]) -> None:
     for found in reports:
         assert found["origin"] == "null"  # opaque
@@ -162,35 +160,42 @@ def _assert_isolated(reports: list[dict[str, Any]]) -> None:
 
 
 def _assert_no_session_reached_the_server(pixel_requests: PixelRequests, page: Any) -> None:
-    page.wait_for_timeout(500)
+    tried = {"GET /dashboard/", "POST /dashboard/community/groups/new/", "GET /dashboard/community/"}
+    _wait_until(page, lambda: tried <= {request for request, _ in pixel_requests.received})
+    page.wait_for_timeout(500)  # and whatever the pixel sent meanwhile is received too
     sent = {request for request, _ in pixel_requests.received}
-    assert {"GET /dashboard/", "POST /dashboard/community/groups/new/", "GET /dashboard/community/"} <= sent
+    assert tried <= sent
     assert pixel_requests.others_with_session > 0  # staff is logged in, in this browser
     assert pixel_requests.with_session() == []
     assert not HubGroup.objects.filter(name__startswith="Pwned").exists()
 
 
 def test_a_pixel_on_the_checkout_page_cannot_act_for_staff_who_log_in_in_another_tab_later(
-    page, live_server, settings, tmp_path, owner: User, pixel_requests: PixelRequests
+    page, live_server, log_in, settings, tmp_path, owner: User, pixel_requests: PixelRequests
 ) -> None:
+    from playwright.sync_api import expect
+
     settings.MEDIA_ROOT = tmp_path / "media"
     offer = _offer()
     groups_before = HubGroup.objects.count()
     tracker = Tracker(page)
 
     page.goto(f"/offers/{offer.slug}/checkout/")  # anonymous: the cached page
-    assert page.frame_locator("iframe[data-custom-code]").locator("#widget").is_visible()
+    expect(page.frame_locator("iframe[data-custom-code]").locator("#widget")).to_be_visible()
     # The frame takes the room its content needs: the widget's line and the pixel's own frame.
     frame = page.locator("iframe[data-custom-code]")
     page.wait_for_function("frame => frame.getBoundingClientRect().height > 10", arg=frame.element_handle())
     assert frame.evaluate("frame => frame.getBoundingClientRect().height") < 300
-    before_login = len(tracker.wait_for(2))
+    tracker.wait_for(2)
 
-    # Staff logs in in another tab of the same browser while the pixel keeps running.
+    # Staff logs in in another tab of the same browser while the pixel keeps running. What counts
+    # is what the pixel does after the login, however long the login took: its reports and
+    # requests from then on, waited for rather than assumed to have come within a fixed time.
     staff_tab = page.context.new_page()
-    _log_in(staff_tab, owner)
+    log_in(staff_tab, owner)
     since_login = len(pixel_requests.received)
-    reports = tracker.wait_for(before_login + 4)
+    reports = tracker.wait_for(len(tracker.reports) + 4)
+    _wait_until(page, lambda: len(pixel_requests.received) > since_login + 4)
 
     _assert_isolated(reports)
     assert len(pixel_requests.received) > since_login + 4
@@ -199,12 +204,12 @@ def test_a_pixel_on_the_checkout_page_cannot_act_for_staff_who_log_in_in_another
 
 
 def test_a_pixel_cannot_act_for_staff_already_logged_in_even_on_a_drafts_preview(
-    page, live_server, settings, tmp_path, owner: User, pixel_requests: PixelRequests
+    page, live_server, log_in, settings, tmp_path, owner: User, pixel_requests: PixelRequests
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     offer = _offer(published=False)
     tracker = Tracker(page)
-    _log_in(page, owner)
+    log_in(page, owner)
 
     page.goto(f"/offers/{offer.slug}/checkout/")
     assert page.get_by_text("only staff can see this page").is_visible()
@@ -213,12 +218,12 @@ def test_a_pixel_cannot_act_for_staff_already_logged_in_even_on_a_drafts_preview
 
 
 def test_opened_in_a_tab_of_its_own_the_custom_code_runs_only_framed_and_the_checkout_form_works(
-    page, new_page, live_server, settings, tmp_path, owner: User, pixel_requests: PixelRequests
+    page, new_page, live_server, log_in, settings, tmp_path, owner: User, pixel_requests: PixelRequests
 ) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     offer = _offer()
     tracker = Tracker(page)
-    _log_in(page, owner)
+    log_in(page, owner)
 
     page.goto(f"/offers/{offer.slug}/custom-code/")
     page.wait_for_url(f"**/offers/{offer.slug}/checkout/")

@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from memberships.models import Offer
-from tests.memberships.conftest import image_bytes, upload
+from tests import factories
+from tests.memberships.conftest import upload
 
 CREATE_URL = reverse("memberships:offer_create", kwargs={"kind": "membership"})
 
@@ -52,8 +53,8 @@ def errors_of(response: Any) -> dict[str, list[str]]:
 # --- Creating and validating --------------------------------------------------------------------
 
 
-def test_a_creator_picks_membership_then_creates_a_free_draft(staff_client: Client, make_group) -> None:
-    group = make_group("Yoga")
+def test_a_creator_picks_membership_then_creates_a_free_draft(staff_client: Client) -> None:
+    group = factories.group("Yoga")
     choose = staff_client.get(reverse("memberships:offer_new"))
     assert "Membership" in choose.content.decode()
     response = staff_client.post(CREATE_URL, form_data(hub_groups=[group.pk], thumbnail=upload()))
@@ -144,8 +145,8 @@ def test_bad_images_get_a_clear_form_error(staff_client: Client, name: str, cont
     assert message in response.content.decode()
 
 
-def test_nothing_typed_is_lost_on_an_error_and_an_uploaded_image_is_kept(staff_client: Client, make_group) -> None:
-    group = make_group("Yoga")
+def test_nothing_typed_is_lost_on_an_error_and_an_uploaded_image_is_kept(staff_client: Client) -> None:
+    group = factories.group("Yoga")
     response = staff_client.post(
         CREATE_URL,
         form_data(
@@ -154,7 +155,7 @@ def test_nothing_typed_is_lost_on_an_error_and_an_uploaded_image_is_kept(staff_c
             price="0.49",
             confirmation_body="Welcome aboard, {{ buyer_name }}!",
             hub_groups=[group.pk],
-            thumbnail=upload("t.png", image_bytes(size=(800, 800))),
+            thumbnail=upload("t.png", factories.image_bytes(size=(800, 800))),
         ),
     )
     body = response.content.decode()
@@ -181,14 +182,14 @@ def test_a_forged_pending_image_is_ignored(staff_client: Client) -> None:
     assert not Offer.objects.get().thumbnail
 
 
-def test_a_taken_address_is_refused(staff_client: Client, make_offer) -> None:
-    make_offer()
+def test_a_taken_address_is_refused(staff_client: Client) -> None:
+    factories.offer()
     response = staff_client.post(CREATE_URL, form_data(slug="inner-circle"))
     assert errors_of(response) == {"slug": ["Another offer already uses this address."]}
 
 
-def test_the_address_does_not_change_with_the_title(staff_client: Client, make_offer) -> None:
-    offer = make_offer()
+def test_the_address_does_not_change_with_the_title(staff_client: Client) -> None:
+    offer = factories.offer()
     groups = [group.pk for group in offer.hub_groups.all()]
     staff_client.post(
         reverse("memberships:offer_edit", kwargs={"pk": offer.pk}), form_data(title="A New Name", hub_groups=groups)
@@ -198,8 +199,8 @@ def test_the_address_does_not_change_with_the_title(staff_client: Client, make_o
     assert staff_client.get(reverse("memberships:offer_page", kwargs={"slug": "inner-circle"})).status_code == 302
 
 
-def test_two_offers_with_one_title_get_distinct_addresses(make_offer) -> None:
-    assert [make_offer().slug, make_offer().slug, make_offer().slug] == [
+def test_two_offers_with_one_title_get_distinct_addresses(db: None) -> None:
+    assert [factories.offer().slug, factories.offer().slug, factories.offer().slug] == [
         "inner-circle",
         "inner-circle-2",
         "inner-circle-3",
@@ -235,15 +236,15 @@ def test_saving_a_free_offer_does_not_touch_stripe(staff_client: Client) -> None
 
 
 def test_a_paid_offer_cannot_be_published_until_stripe_is_connected(
-    staff_client: Client, make_offer, django_capture_on_commit_callbacks
+    staff_client: Client, django_capture_on_commit_callbacks
 ) -> None:
-    offer = make_offer(published=False, pricing="one_time", price_amount=500)
+    offer = factories.offer(status=Offer.Status.DRAFT, pricing="one_time", price_amount=500)
     response = staff_client.post(reverse("memberships:offer_publish", kwargs={"pk": offer.pk}), follow=True)
     assert "Not published: Connect a Stripe account (Settings &gt; Integrations)" in response.content.decode()
     offer.refresh_from_db()
     assert offer.status == "draft"
+    factories.stripe_account()  # the creator connects Stripe
     with (
-        mock.patch("billing.selectors.stripe_connected", return_value=True),
         mock.patch("billing.tasks.sync_offer_to_stripe.delay") as sync,
         django_capture_on_commit_callbacks(execute=True),
     ):
@@ -275,8 +276,8 @@ def test_resell_rights_are_stored_for_paid_offers(staff_client: Client) -> None:
 # --- Publishing, status and the list -------------------------------------------------------------
 
 
-def test_publishing_needs_a_group_and_a_thumbnail(staff_client: Client, make_offer) -> None:
-    offer = make_offer(published=False, groups=[], thumbnail=False)
+def test_publishing_needs_a_group_and_a_thumbnail(staff_client: Client) -> None:
+    offer = factories.offer(status=Offer.Status.DRAFT, groups=[], thumbnail=False)
     page = staff_client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk})).content.decode()
     assert "Choose at least one hub group under Community permissions." in page
     assert "Upload a thumbnail." in page
@@ -288,8 +289,8 @@ def test_publishing_needs_a_group_and_a_thumbnail(staff_client: Client, make_off
     assert offer.status == "draft"
 
 
-def test_a_ready_free_offer_is_published_unpublished_and_archived(staff_client: Client, make_offer) -> None:
-    offer = make_offer(published=False)
+def test_a_ready_free_offer_is_published_unpublished_and_archived(staff_client: Client) -> None:
+    offer = factories.offer(status=Offer.Status.DRAFT)
     staff_client.post(reverse("memberships:offer_publish", kwargs={"pk": offer.pk}))
     offer.refresh_from_db()
     assert offer.status == "published"
@@ -307,9 +308,9 @@ def test_a_ready_free_offer_is_published_unpublished_and_archived(staff_client: 
     assert edit_link in archived
 
 
-def test_duplicating_makes_a_draft_copy_with_the_same_groups(staff_client: Client, make_offer, make_group) -> None:
-    groups = [make_group("Yoga"), make_group("Weights")]
-    offer = make_offer(groups=groups, custom_code="<!-- pixel -->")
+def test_duplicating_makes_a_draft_copy_with_the_same_groups(staff_client: Client) -> None:
+    groups = [factories.group("Yoga"), factories.group("Weights")]
+    offer = factories.offer(groups=groups, custom_code="<!-- pixel -->")
     response = staff_client.post(reverse("memberships:offer_duplicate", kwargs={"pk": offer.pk}))
     copy = Offer.objects.exclude(pk=offer.pk).get()
     assert response.url == reverse("memberships:offer_edit", kwargs={"pk": copy.pk})
@@ -319,13 +320,13 @@ def test_duplicating_makes_a_draft_copy_with_the_same_groups(staff_client: Clien
     assert copy.custom_code == "<!-- pixel -->"
 
 
-def test_the_offers_list_shows_status_price_buyers_and_links(
-    staff_client: Client, make_offer, make_buyer, django_assert_num_queries
-) -> None:
-    free = make_offer(title="Free Lounge")
-    paid = make_offer(title="Pro Pass", published=False, pricing="recurring", price_amount=1900, interval="month")
+def test_the_offers_list_shows_status_price_buyers_and_links(staff_client: Client, django_assert_num_queries) -> None:
+    free = factories.offer(title="Free Lounge")
+    paid = factories.offer(
+        title="Pro Pass", status=Offer.Status.DRAFT, pricing="recurring", price_amount=1900, interval="month"
+    )
     for _ in range(3):
-        make_buyer(free)
+        factories.buyer(free)
     with django_assert_num_queries(3):  # user, offers with counts, their groups (session: cache)
         response = staff_client.get(reverse("memberships:dashboard_offers"))
     rows = response.content.decode()
@@ -337,13 +338,13 @@ def test_the_offers_list_shows_status_price_buyers_and_links(
     assert "<td>3</td>" in rows
     assert reverse("memberships:offer_page", kwargs={"slug": paid.slug}) in rows
     for _ in range(5):
-        make_offer(title="More")
+        factories.offer(title="More")
     with django_assert_num_queries(3):
         staff_client.get(reverse("memberships:dashboard_offers"))
 
 
-def test_members_cannot_reach_the_editor(client: Client, member: User, make_offer) -> None:
-    offer = make_offer()
+def test_members_cannot_reach_the_editor(client: Client, member: User) -> None:
+    offer = factories.offer()
     client.force_login(member)
     assert client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk})).status_code == 403
     assert client.post(reverse("memberships:offer_publish", kwargs={"pk": offer.pk})).status_code == 403
@@ -382,8 +383,8 @@ def test_the_editor_offers_a_live_preview_with_the_default_wording(staff_client:
     assert "offer_editor.js" in body
 
 
-def test_a_published_offer_keeps_meeting_the_publish_rules(staff_client: Client, make_offer) -> None:
-    offer = make_offer()
+def test_a_published_offer_keeps_meeting_the_publish_rules(staff_client: Client) -> None:
+    offer = factories.offer()
     url = reverse("memberships:offer_edit", kwargs={"pk": offer.pk})
     response = staff_client.post(url, form_data(pricing="one_time", price="10"))
     assert errors_of(response) == {
@@ -400,21 +401,21 @@ def test_a_published_offer_keeps_meeting_the_publish_rules(staff_client: Client,
 
 @pytest.mark.parametrize("groups", [1, 30])
 def test_the_editor_runs_a_fixed_number_of_queries(
-    staff_client: Client, make_offer, make_group, make_buyer, django_assert_num_queries, groups: int
+    staff_client: Client, django_assert_num_queries, groups: int
 ) -> None:
-    offer = make_offer(groups=[make_group() for _ in range(groups)])
+    offer = factories.offer(groups=[factories.group() for _ in range(groups)])
     for _ in range(groups):
-        make_buyer(offer)
+        factories.buyer(offer)
     # 9 with the one that asks billing whether a Stripe account is connected.
     with django_assert_num_queries(9):
         response = staff_client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk}))
     assert response.status_code == 200
 
 
-def test_an_address_taken_at_the_same_moment_is_a_form_error_not_a_crash(make_offer) -> None:
+def test_an_address_taken_at_the_same_moment_is_a_form_error_not_a_crash(db: None) -> None:
     from memberships import services
 
-    first = make_offer(title="First")
-    second = make_offer(title="Second")
+    first = factories.offer(title="First")
+    second = factories.offer(title="Second")
     with pytest.raises(services.OfferSlugTaken):
         services.offer_update(offer=second, fields=services.OfferFields(title="Second"), hub_groups=[], slug=first.slug)

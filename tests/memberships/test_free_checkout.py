@@ -10,7 +10,9 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from billing.models import StripeAccount
 from memberships.models import Entitlement, Offer
+from tests import factories
 from tests.conftest import body_text
 
 
@@ -30,11 +32,11 @@ def login_link(text: str) -> str:
 
 
 def test_a_new_buyer_is_logged_in_lands_in_the_community_and_gets_the_email(
-    client: Client, make_offer, make_group, django_capture_on_commit_callbacks, settings
+    db: None, client: Client, django_capture_on_commit_callbacks, settings
 ) -> None:
     settings.SITE_URL = "https://club.example"
-    lounge = make_group("Lounge")
-    offer = make_offer(title="Inner Circle", groups=[lounge])
+    lounge = factories.group("Lounge")
+    offer = factories.offer(title="Inner Circle", groups=[lounge])
     response = claim(client, offer, django_capture_on_commit_callbacks, email="  Nia@Example.com ")
     user = User.objects.get(email="nia@example.com")
     assert user.full_name == "Nia New"
@@ -55,9 +57,9 @@ def test_a_new_buyer_is_logged_in_lands_in_the_community_and_gets_the_email(
 
 
 def test_an_existing_email_is_not_logged_in_but_gets_a_login_link(
-    client: Client, member: User, make_offer, django_capture_on_commit_callbacks
+    client: Client, member: User, django_capture_on_commit_callbacks
 ) -> None:
-    offer = make_offer()
+    offer = factories.offer()
     response = claim(client, offer, django_capture_on_commit_callbacks, email="MEMBER@example.com")
     assert response.status_code == 200
     assert SESSION_KEY not in client.session
@@ -79,9 +81,9 @@ def test_an_existing_email_is_not_logged_in_but_gets_a_login_link(
 
 
 def test_claiming_twice_makes_one_entitlement_and_one_email(
-    client: Client, make_offer, django_capture_on_commit_callbacks
+    db: None, client: Client, django_capture_on_commit_callbacks
 ) -> None:
-    offer = make_offer()
+    offer = factories.offer()
     claim(client, offer, django_capture_on_commit_callbacks)
     other_browser = Client()
     second = claim(other_browser, offer, django_capture_on_commit_callbacks)
@@ -96,9 +98,9 @@ def test_claiming_twice_makes_one_entitlement_and_one_email(
 
 
 def test_a_logged_in_member_claims_with_one_click(
-    client: Client, member: User, make_offer, django_capture_on_commit_callbacks
+    client: Client, member: User, django_capture_on_commit_callbacks
 ) -> None:
-    offer = make_offer()
+    offer = factories.offer()
     client.force_login(member)
     page = client.get(checkout_url(offer)).content.decode()
     assert "You're logged in as <strong>member@example.com</strong>" in page
@@ -111,9 +113,9 @@ def test_a_logged_in_member_claims_with_one_click(
 
 
 def test_the_custom_destination_receives_the_buyer(
-    client: Client, make_offer, django_capture_on_commit_callbacks
+    db: None, client: Client, django_capture_on_commit_callbacks
 ) -> None:
-    offer = make_offer(redirect_enabled=True, redirect_url="https://example.com/thank-you")
+    offer = factories.offer(redirect_enabled=True, redirect_url="https://example.com/thank-you")
     response = claim(client, offer, django_capture_on_commit_callbacks)
     assert response.status_code == 302
     assert response.url == "https://example.com/thank-you"
@@ -129,9 +131,9 @@ def test_the_custom_destination_receives_the_buyer(
     ],
 )
 def test_bad_details_are_shown_next_to_the_field_and_kept(
-    client: Client, make_offer, django_capture_on_commit_callbacks, data: dict[str, str], field: str, message: str
+    db: None, client: Client, django_capture_on_commit_callbacks, data: dict[str, str], field: str, message: str
 ) -> None:
-    offer = make_offer()
+    offer = factories.offer()
     response = claim(client, offer, django_capture_on_commit_callbacks, **data)
     assert response.status_code == 400
     assert response.context["form"].errors[field] == [message]
@@ -144,10 +146,9 @@ def test_bad_details_are_shown_next_to_the_field_and_kept(
 
 
 def test_a_paid_offer_cannot_be_claimed_for_free(
-    client: Client, make_offer, monkeypatch, django_capture_on_commit_callbacks
+    client: Client, stripe_account: StripeAccount, django_capture_on_commit_callbacks
 ) -> None:
-    monkeypatch.setattr("billing.selectors.stripe_connected", lambda: True)
-    offer = make_offer(pricing="one_time", price_amount=900)
+    offer = factories.offer(pricing="one_time", price_amount=900)
     response = claim(client, offer, django_capture_on_commit_callbacks)
     assert response.status_code == 200  # the page again; payment starts at billing's URL
     assert not Entitlement.objects.exists()
@@ -155,9 +156,9 @@ def test_a_paid_offer_cannot_be_claimed_for_free(
 
 
 def test_the_confirmation_uses_the_creators_wording_with_escaped_placeholders(
-    client: Client, make_offer, django_capture_on_commit_callbacks
+    db: None, client: Client, django_capture_on_commit_callbacks
 ) -> None:
-    offer = make_offer(
+    offer = factories.offer(
         title="Tom & Jerry's <Club>",
         confirmation_subject="Welcome to {{ offer_title }}, {{ buyer_name }}",
         confirmation_body="Dear {{buyer_name}},\n\n<b>not bold</b> — log in: {{ login_link }}",
@@ -174,8 +175,8 @@ def test_the_confirmation_uses_the_creators_wording_with_escaped_placeholders(
     assert f'<a href="{link}">{link}</a>' in html
 
 
-def test_the_free_path_through_a_real_worker(client: Client, make_offer, celery_worker) -> None:
-    offer = make_offer(title="Worker Club")
+def test_the_free_path_through_a_real_worker(client: Client, celery_worker) -> None:
+    offer = factories.offer(title="Worker Club")
     response = client.post(checkout_url(offer), {"full_name": "Wes Worker", "email": "wes@example.com"})
     assert response.status_code == 302
     [message] = celery_worker.wait_for(1)
@@ -185,10 +186,10 @@ def test_the_free_path_through_a_real_worker(client: Client, make_offer, celery_
 
 
 def test_a_closed_account_gets_a_clear_message_and_nothing_else(
-    client: Client, member: User, make_offer, django_capture_on_commit_callbacks
+    client: Client, member: User, django_capture_on_commit_callbacks
 ) -> None:
     User.objects.filter(pk=member.pk).update(is_active=False)
-    offer = make_offer()
+    offer = factories.offer()
     response = claim(client, offer, django_capture_on_commit_callbacks, email=member.email)
     assert response.status_code == 400
     assert "The account with this email address is closed. Please contact the community" in (response.content.decode())
@@ -196,11 +197,9 @@ def test_a_closed_account_gets_a_clear_message_and_nothing_else(
     assert not mail.outbox
 
 
-def test_free_claims_for_one_email_are_limited(
-    make_offer, make_group, settings, django_capture_on_commit_callbacks
-) -> None:
+def test_free_claims_for_one_email_are_limited(db: None, settings, django_capture_on_commit_callbacks) -> None:
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "free_claim": {"ip": 100, "email": 2, "window": 3600}}
-    offer = make_offer(title="Limited", groups=[make_group("Lounge")])
+    offer = factories.offer(title="Limited", groups=[factories.group("Lounge")])
     for _ in range(2):
         claim(Client(), offer, django_capture_on_commit_callbacks, email="victim@example.com")
     assert len(mail.outbox) == 2  # the confirmation, then a login link for the repeated claim

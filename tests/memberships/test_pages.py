@@ -9,7 +9,9 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from billing.models import StripeAccount
 from memberships.models import Offer
+from tests import factories
 
 
 def offer_url(offer: Offer) -> str:
@@ -23,18 +25,17 @@ def checkout_url(offer: Offer) -> str:
 PIXEL = '<script id="fb-pixel">window.pixelFired = true;</script>'
 
 
-def test_without_a_landing_page_the_offer_page_goes_to_checkout_keeping_the_query(client: Client, make_offer) -> None:
-    offer = make_offer()
+def test_without_a_landing_page_the_offer_page_goes_to_checkout_keeping_the_query(db: None, client: Client) -> None:
+    offer = factories.offer()
     response = client.get(offer_url(offer) + "?ref=amy")
     assert response.status_code == 302
     assert response.url == checkout_url(offer) + "?ref=amy"
 
 
-def test_the_checkout_page_shows_thumbnail_cover_title_and_price(client: Client, make_offer) -> None:
-    from tests.memberships.conftest import stored_image
+def test_the_checkout_page_shows_thumbnail_cover_title_and_price(db: None, client: Client) -> None:
 
-    offer = make_offer(title="Yoga Club")
-    Offer.objects.filter(pk=offer.pk).update(cover=stored_image("cover"))
+    offer = factories.offer(title="Yoga Club")
+    Offer.objects.filter(pk=offer.pk).update(cover=factories.stored_image("cover"))
     offer.refresh_from_db()
     body = client.get(checkout_url(offer)).content.decode()
     assert "<h1>Yoga Club</h1>" in body
@@ -44,9 +45,8 @@ def test_the_checkout_page_shows_thumbnail_cover_title_and_price(client: Client,
     assert "Join for free" in body
 
 
-def test_a_paid_checkout_posts_the_buyer_details_to_billing(client: Client, make_offer, monkeypatch) -> None:
-    monkeypatch.setattr("billing.selectors.stripe_connected", lambda: True)
-    offer = make_offer(pricing="recurring", price_amount=1900, interval="quarter")
+def test_a_paid_checkout_posts_the_buyer_details_to_billing(client: Client, stripe_account: StripeAccount) -> None:
+    offer = factories.offer(pricing="recurring", price_amount=1900, interval="quarter")
     body = client.get(checkout_url(offer)).content.decode()
     assert f'action="{reverse("billing:checkout_start", kwargs={"slug": offer.slug})}"' in body
     assert 'name="email"' in body
@@ -55,8 +55,8 @@ def test_a_paid_checkout_posts_the_buyer_details_to_billing(client: Client, make
 
 
 @pytest.mark.parametrize("status", ["draft", "archived"])
-def test_unpublished_offers_are_a_404_to_the_public(client: Client, make_offer, member: User, status: str) -> None:
-    offer = make_offer(landing_enabled=True)
+def test_unpublished_offers_are_a_404_to_the_public(client: Client, member: User, status: str) -> None:
+    offer = factories.offer(landing_enabled=True)
     Offer.objects.filter(pk=offer.pk).update(status=status)
     for url in (offer_url(offer), checkout_url(offer)):
         assert client.get(url).status_code == 404
@@ -70,8 +70,8 @@ def test_an_unknown_offer_is_a_404(client: Client, db: None) -> None:
     assert client.get(reverse("billing:checkout", kwargs={"slug": "nope"})).status_code == 404
 
 
-def test_staff_preview_a_draft_clearly_marked(client: Client, owner: User, make_offer) -> None:
-    offer = make_offer(published=False, landing_enabled=True, landing_headline="Come in")
+def test_staff_preview_a_draft_clearly_marked(client: Client, owner: User) -> None:
+    offer = factories.offer(status=Offer.Status.DRAFT, landing_enabled=True, landing_headline="Come in")
     client.force_login(owner)
     for url in (offer_url(offer), checkout_url(offer)):
         response = client.get(url)
@@ -84,17 +84,15 @@ def test_staff_preview_a_draft_clearly_marked(client: Client, owner: User, make_
     assert not offer.entitlements.exists()
 
 
-def test_a_published_offer_shows_no_preview_banner(client: Client, owner: User, make_offer) -> None:
-    offer = make_offer()
+def test_a_published_offer_shows_no_preview_banner(client: Client, owner: User) -> None:
+    offer = factories.offer()
     client.force_login(owner)
     assert "Preview" not in client.get(checkout_url(offer)).content.decode()
 
 
-def test_the_landing_page_renders_sanitised_markdown_includes_and_the_button(
-    client: Client, make_offer, make_group
-) -> None:
-    offer = make_offer(
-        groups=[make_group("Yoga"), make_group("Weights")],
+def test_the_landing_page_renders_sanitised_markdown_includes_and_the_button(db: None, client: Client) -> None:
+    offer = factories.offer(
+        groups=[factories.group("Yoga"), factories.group("Weights")],
         landing_enabled=True,
         landing_headline="Get strong",
         landing_body=(
@@ -113,10 +111,10 @@ def test_the_landing_page_renders_sanitised_markdown_includes_and_the_button(
     assert f'href="{checkout_url(offer)}?ref=amy">Sign me up</a>' in body
 
 
-def test_a_second_view_of_the_landing_page_does_not_render_the_markdown_again(client: Client, make_offer) -> None:
+def test_a_second_view_of_the_landing_page_does_not_render_the_markdown_again(db: None, client: Client) -> None:
     from core.markdown import render_markdown
 
-    offer = make_offer(landing_enabled=True, landing_body="**Strong** words")
+    offer = factories.offer(landing_enabled=True, landing_body="**Strong** words")
     with patch("memberships.views.render_markdown", wraps=render_markdown) as renderer:
         first = client.get(offer_url(offer)).content.decode()
         second = client.get(offer_url(offer)).content.decode()
@@ -125,8 +123,8 @@ def test_a_second_view_of_the_landing_page_does_not_render_the_markdown_again(cl
     assert "<strong>Strong</strong> words" in second
 
 
-def test_the_landing_page_shows_new_text_as_soon_as_it_is_saved(client: Client, make_offer) -> None:
-    offer = make_offer(landing_enabled=True, landing_body="Old *text*")
+def test_the_landing_page_shows_new_text_as_soon_as_it_is_saved(db: None, client: Client) -> None:
+    offer = factories.offer(landing_enabled=True, landing_body="Old *text*")
     assert "Old <em>text</em>" in client.get(offer_url(offer)).content.decode()
     Offer.objects.filter(pk=offer.pk).update(landing_body="New *text*")
     body = client.get(offer_url(offer)).content.decode()
@@ -134,8 +132,8 @@ def test_the_landing_page_shows_new_text_as_soon_as_it_is_saved(client: Client, 
     assert "Old" not in body
 
 
-def test_the_landing_page_lists_the_creators_own_includes(client: Client, make_offer) -> None:
-    offer = make_offer(landing_enabled=True, landing_includes="Weekly calls\n\nA private forum\n")
+def test_the_landing_page_lists_the_creators_own_includes(db: None, client: Client) -> None:
+    offer = factories.offer(landing_enabled=True, landing_includes="Weekly calls\n\nA private forum\n")
     body = client.get(offer_url(offer)).content.decode()
     assert "<li>Weekly calls</li>" in body
     assert "<li>A private forum</li>" in body
@@ -143,9 +141,9 @@ def test_the_landing_page_lists_the_creators_own_includes(client: Client, make_o
 
 
 def test_custom_code_appears_only_in_the_checkout_pages_sandboxed_frame(
-    client: Client, owner: User, make_offer, django_capture_on_commit_callbacks, mailoutbox
+    client: Client, owner: User, django_capture_on_commit_callbacks, mailoutbox
 ) -> None:
-    offer = make_offer(custom_code=PIXEL, landing_enabled=True)
+    offer = factories.offer(custom_code=PIXEL, landing_enabled=True)
     frame_url = reverse("memberships:custom_code", kwargs={"slug": offer.slug})
     assert PIXEL in client.get(frame_url).content.decode()
     checkout = client.get(checkout_url(offer)).content.decode()
@@ -171,14 +169,14 @@ def test_custom_code_appears_only_in_the_checkout_pages_sandboxed_frame(
 
 @pytest.mark.parametrize("offers", [1, 30])
 def test_the_offer_and_checkout_pages_run_a_fixed_number_of_queries(
-    client: Client, make_offer, make_group, make_buyer, django_assert_num_queries, offers: int
+    db: None, client: Client, django_assert_num_queries, offers: int
 ) -> None:
-    groups = [make_group() for _ in range(offers)]
+    groups = [factories.group() for _ in range(offers)]
     target = None
     for _ in range(offers):
-        target = make_offer(groups=groups, landing_enabled=True)
+        target = factories.offer(groups=groups, landing_enabled=True)
         for _ in range(offers):
-            make_buyer(target)
+            factories.buyer(target)
     assert target is not None
     with django_assert_num_queries(2):  # the offer, its groups
         assert client.get(offer_url(target)).status_code == 200
@@ -188,10 +186,8 @@ def test_the_offer_and_checkout_pages_run_a_fixed_number_of_queries(
         assert client.get(checkout_url(target)).status_code == 200
 
 
-def test_a_logged_in_visitor_adds_only_the_user_query(
-    client: Client, member: User, make_offer, django_assert_num_queries
-) -> None:
-    offer = make_offer(landing_enabled=True)
+def test_a_logged_in_visitor_adds_only_the_user_query(client: Client, member: User, django_assert_num_queries) -> None:
+    offer = factories.offer(landing_enabled=True)
     client.force_login(member)
     # The session comes from the cache (cached_db sessions).
     with django_assert_num_queries(2):  # user, offer
@@ -200,8 +196,8 @@ def test_a_logged_in_visitor_adds_only_the_user_query(
         assert client.get(offer_url(offer)).status_code == 200
 
 
-def test_each_visitor_of_the_cached_page_gets_a_working_csrf_token(client: Client, make_offer) -> None:
-    offer = make_offer()
+def test_each_visitor_of_the_cached_page_gets_a_working_csrf_token(db: None, client: Client) -> None:
+    offer = factories.offer()
     first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
     tokens = []
     for visitor in (first, second):
@@ -217,11 +213,11 @@ def test_each_visitor_of_the_cached_page_gets_a_working_csrf_token(client: Clien
 
 
 def test_edits_and_unpublishing_reach_the_cached_page_at_once(
-    client: Client, make_offer, django_capture_on_commit_callbacks
+    db: None, client: Client, django_capture_on_commit_callbacks
 ) -> None:
     from memberships import services
 
-    offer = make_offer(title="Old Title")
+    offer = factories.offer(title="Old Title")
     assert "Old Title" in client.get(checkout_url(offer)).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         services.offer_update(
@@ -235,14 +231,12 @@ def test_edits_and_unpublishing_reach_the_cached_page_at_once(
     assert client.get(checkout_url(offer)).status_code == 404
 
 
-def test_hidden_groups_are_never_named_on_public_pages_nor_used_as_the_landing(
-    client: Client, make_offer, make_group
-) -> None:
+def test_hidden_groups_are_never_named_on_public_pages_nor_used_as_the_landing(db: None, client: Client) -> None:
     from memberships.selectors import community_path
 
-    team = make_group("Secret Team Room", permission="hidden")
-    lounge = make_group("Open Lounge")
-    offer = make_offer(groups=[team, lounge], landing_enabled=True)
+    team = factories.group("Secret Team Room", permission="hidden")
+    lounge = factories.group("Open Lounge")
+    offer = factories.offer(groups=[team, lounge], landing_enabled=True)
     body = client.get(offer_url(offer)).content.decode()
     assert "Open Lounge" in body
     assert "Secret Team Room" not in body

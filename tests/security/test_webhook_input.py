@@ -11,7 +11,8 @@ import pytest
 from django.test import Client, TestCase, override_settings
 
 from billing.models import WebhookEvent
-from tests.billing.helpers import ACCOUNT_ID, connect_account, event, sign
+from tests import factories
+from tests.billing.helpers import ACCOUNT_ID, event, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +82,7 @@ def test_values_no_database_can_store_are_refused(client) -> None:
     ],
 )
 def test_an_event_of_the_wrong_shape_is_recorded_as_failed_with_a_readable_error(client, data) -> None:
-    connect_account()
+    factories.stripe_account()
     payload = {**event("checkout.session.completed", {}), "data": data}
     assert _signed(client, json.dumps(payload).encode()) == 200
     row = WebhookEvent.objects.get()
