@@ -14,7 +14,7 @@ class BillingConfig(AppConfig):
         from memberships import hooks
 
         # Memberships may not import billing: billing tells it whether paid offers can be sold
-        # (looked up when asked, so that tests can patch it), and hears about every offer
+        # (looked up when asked, from the connected account's row), and hears about every offer
         # change, to sync the offer's Stripe product and price after commit.
         hooks.paid_offer_check_register(lambda: selectors.stripe_connected())
         hooks.offer_changed_register(offer_changed)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import User
 from hubs.models import Post
@@ -66,15 +67,15 @@ def test_the_group_form_shows_only_the_upsell_fields_that_apply(page, log_in, ow
     upsell = page.get_by_label("Upsell (optional)", exact=True)
     assert upsell.count() == 1
     page.get_by_label("Public").check()
-    assert not upsell.is_visible()
+    expect(upsell).to_be_hidden()
     page.get_by_label("Private").check()
     page.get_by_label("Upsell (optional)", exact=True).select_option("url")
-    assert page.get_by_label("Upsell URL").is_visible()
-    assert not page.get_by_label("Access-granting offer").is_visible()
+    expect(page.get_by_label("Upsell URL")).to_be_visible()
+    expect(page.get_by_label("Access-granting offer")).to_be_hidden()
     page.get_by_label("Paywall call-to-action text").fill("Join Yoga")
     page.get_by_label("Upsell URL").fill("ftp://example.com/yoga")
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_text("Enter a web address starting with http:// or https://.").is_visible()
+    expect(page.get_by_text("Enter a web address starting with http:// or https://.")).to_be_visible()
     assert page.get_by_label("Paywall call-to-action text").input_value() == "Join Yoga"
     page.get_by_label("Upsell URL").fill("https://example.com/yoga")
     page.get_by_role("button", name="Save").click()
