@@ -764,6 +764,7 @@ def _run(
     converged_after: float | None = None
     result = check(buyers, emails_dir)
     last_report = 0.0
+    settled_since: float | None = None
     while True:
         queued, unacked = _broker_holds_or_busy(redis_server)
         if result.converged and converged_after is None:
@@ -774,6 +775,14 @@ def _run(
         if not result.converged:
             converged_after = None  # a late redelivery undid it: measure again
         if time.monotonic() > deadline:
+            break
+        # Nothing left anywhere that could still change a buyer: no event to process, no task
+        # in the broker, no outbox row. Past two reconciliations more, waiting cannot help.
+        idle = queued == 0 and unacked == 0 and not (result.events_pending or result.events_failed)
+        idle = idle and not result.outbox_unsent
+        settled_since = (settled_since or time.monotonic()) if idle else None
+        if settled_since is not None and time.monotonic() - settled_since > GIVE_UP_AFTER:
+            log(f"nothing left in flight for {GIVE_UP_AFTER} s and still not right: what is missing is lost")
             break
         if time.monotonic() - last_report > 30:
             last_report = time.monotonic()
@@ -807,6 +816,10 @@ def _run(
         buyers=buyers,
         faults_on=faults_on,
     )
+
+
+# Longer than two reconciliation intervals: an event that was never delivered is found by then.
+GIVE_UP_AFTER = 2 * int(TIMEOUTS["WEBHOOK_RECONCILE_INTERVAL"]) + 15
 
 
 def _broker_holds_or_busy(redis_server: PrivateRedis) -> tuple[int, int]:
@@ -877,7 +890,7 @@ def report(
         f" beat SIGKILLed {faults.beat_kills}x, Redis killed and restarted {faults.redis_restarts}x,"
         f" {faults.drops} webhook events dropped; supervisor started the worker {worker_starts}x, beat {beat_starts}x"
     )
-    converged = f"{converged_after:.1f} s" if converged_after is not None else "never (deadline)"
+    converged = f"{converged_after:.1f} s" if converged_after is not None else "never"
     print(f"  last payment -> convergence: {converged}")
     print(f"  last payment -> broker drained (nothing left to redeliver): {drained_after:.1f} s")
     print(f"  whole run: {total:.0f} s")
@@ -891,7 +904,7 @@ def report(
     if not drained:
         failures.append("the broker still held tasks at the deadline")
     if converged_after is None:
-        failures.append("no convergence before the deadline")
+        failures.append("no convergence")
     if faults_on and (faults.worker_kills < 1 or faults.redis_restarts < 1):
         failures.append("the faults were not all injected")
     if failures:
