@@ -884,7 +884,10 @@ def report(
     )
     print(f"  5xx answered by gunicorn (access log): {web_5xx}{_top(access)}")
     print(f"  5xx seen by buyers: {sum(traffic.server_errors.values())}{_top(traffic.server_errors)}")
-    print(f"  webhook deliveries answered 5xx: {refused_5xx} of {delivered} (other non-2xx: {_top(refused)})")
+    print(
+        f"  webhook deliveries answered 5xx: {refused_5xx} of the latest {delivered} the sandbox keeps"
+        f" (other non-2xx:{_top(refused) or ' none'}); every one is in gunicorn's access log above"
+    )
     print(f"  webhook deliveries still pending in the sandbox: {pending_deliveries}")
     print(f"  buyers' dropped connections (retried): {traffic.connection_errors}")
     retried = sum(1 for buyer in buyers if buyer.tries > 1)
