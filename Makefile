@@ -9,7 +9,7 @@ PORT ?= 8000
 SANDBOX_PORT ?= 12111
 SANDBOX_URL := http://127.0.0.1:$(SANDBOX_PORT)
 
-.PHONY: run test bench lint typecheck chromium clean demo
+.PHONY: run test bench chaos lint typecheck chromium clean demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,13 @@ test: $(VENV)/.installed-dev chromium lint typecheck
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
+
+# N purchases under faults (worker SIGKILLs, a Redis restart, webhooks duplicated, reordered,
+# delayed and dropped), then proof that nothing was lost. Needs PostgreSQL on 127.0.0.1:5432
+# and redis-server; it starts its own Redis, database and processes, and removes them.
+N ?= 1000
+chaos: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.chaos --n $(N) $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .import_linter_cache
