@@ -145,9 +145,9 @@ class OutboxQuerySet(models.QuerySet["OutboxMessage"]):
 
 # A pending row this old has missed its task and at least one sweep.
 OUTBOX_STUCK_PENDING_AFTER = timedelta(minutes=5)
-# Longer than any send takes (tasks are killed after five minutes): a row still sending after
-# this was claimed by a process that died, before or after the email left.
-OUTBOX_STUCK_SENDING_AFTER = timedelta(minutes=10)
+# Longer than any send can take, since a task is killed at CELERY_TASK_TIME_LIMIT: a row still
+# sending a minute after that was claimed by a process that died, before or after the email left.
+OUTBOX_STUCK_SENDING_AFTER = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
 
 
 class OutboxMessage(models.Model):
