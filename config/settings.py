@@ -136,8 +136,9 @@ CACHES: dict[str, dict[str, Any]] = {
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-# Sessions are read on every logged-in request: keep them in the cache, backed by the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions are read on every logged-in request: keep them in the cache, backed by the database
+# (accounts/sessions.py: the database alone answers while the cache is down).
+SESSION_ENGINE = "accounts.sessions"
 # Every password check, the admin's login included, goes through the login rate limit. One
 # backend only, so that login() never needs to be told which one.
 AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
