@@ -190,6 +190,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
     chosen = request.GET.get("status", "")
     status = WebhookEvent.Status(chosen) if chosen in WebhookEvent.Status.values else None
+    stuck = list(OutboxMessage.objects.stuck(now=timezone.now())[:100])
     return render(
         request,
         "billing/webhook_events.html",
@@ -198,7 +199,8 @@ def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
             "events": selectors.webhook_events_recent(status=status),
             "statuses": WebhookEvent.Status.choices,
             "current_status": status,
-            "stuck_messages": OutboxMessage.objects.stuck(now=timezone.now())[:100],
+            "stuck_emails": [m for m in stuck if m.kind == OutboxMessage.Kind.EMAIL],
+            "stuck_stripe_writes": [m for m in stuck if m.kind == OutboxMessage.Kind.STRIPE],
         },
     )
 
@@ -218,10 +220,11 @@ def dashboard_webhook_event_retry(request: HttpRequest, pk: int) -> HttpResponse
 @require_POST
 def dashboard_outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
     message = get_object_or_404(OutboxMessage, pk=pk)
+    what = "Stripe write" if message.kind == OutboxMessage.Kind.STRIPE else "email"
     if outbox.outbox_retry(message=message):
-        messages.success(request, f"The {message.kind} {message.key} was queued again.")
+        messages.success(request, f"The {what} {message.key} was queued again.")
     else:
-        messages.info(request, f"The {message.kind} {message.key} is already {message.get_status_display().lower()}.")
+        messages.info(request, f"The {what} {message.key} is already {message.get_status_display().lower()}.")
     return redirect("billing:dashboard_webhook_events")
 
 
