@@ -19,3 +19,11 @@ class BillingConfig(AppConfig):
         hooks.paid_offer_check_register(lambda: selectors.stripe_connected())
         hooks.offer_changed_register(offer_changed)
         accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started, order=10)
+
+        # The Stripe writes that committed changes require, carried out by the outbox.
+        from accounts import outbox
+        from billing.services import lifecycle
+
+        outbox.action_register(lifecycle.REFUND_ACTION, lifecycle.perform_refund)
+        outbox.action_register(lifecycle.CANCEL_ACTION, lifecycle.perform_cancel)
+        outbox.action_register(lifecycle.CANCEL_AT_PERIOD_END_ACTION, lifecycle.perform_cancel_at_period_end)
