@@ -1,10 +1,10 @@
-"""Money after the sale: refunds, application fees, disputes, transfers, the billing portal."""
+"""Money after the sale: refunds, application fees, disputes, transfers (the billing portal is in
+test_portal.py)."""
 
 from __future__ import annotations
 
-import http.client
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import stripe
@@ -135,67 +135,3 @@ def test_a_transfer_to_an_account_that_is_not_connected_is_refused(stripe_sandbo
         stripe_sandbox.client().v1.transfers.create({"amount": 300, "currency": "usd", "destination": stranger["id"]})
 
     assert caught.value.param == "destination"
-
-
-def test_the_billing_portal_lets_a_buyer_cancel_at_period_end(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
-    session = creator.session(creator.price(2000, interval="month"), customer_email="mia@example.com")
-    stripe_sandbox.pay_checkout(session.id)
-    paid = creator.client.v1.checkout.sessions.retrieve(session.id, options=creator.options)
-
-    portal = creator.client.v1.billing_portal.sessions.create(
-        {"customer": paid.customer, "return_url": "http://localhost:8000/account/"}, creator.options
-    )
-    parts = urlsplit(portal.url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
-    connection.request("GET", parts.path)
-    page = connection.getresponse().read().decode()
-    connection.request(
-        "POST",
-        parts.path,
-        body=urlencode({"subscription": paid.subscription, "action": "cancel"}),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    after = connection.getresponse().read().decode()
-
-    assert "$20.00 per month" in page
-    assert "Cancel plan" in page
-    assert 'href="http://localhost:8000/account/"' in page
-    assert "will be canceled at the end of the period" in after
-    subscription = creator.client.v1.subscriptions.retrieve(paid.subscription, options=creator.options)
-    assert subscription.cancel_at_period_end is True
-
-
-def portal_post(url: str, form: dict[str, str]) -> tuple[int, str]:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
-    connection.request(
-        "POST", parts.path, body=urlencode(form), headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    response = connection.getresponse()
-    return response.status, response.read().decode()
-
-
-def test_a_new_card_in_the_portal_pays_a_failed_renewal(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
-    session = creator.session(creator.price(2000, interval="month"), customer_email="mia@example.com")
-    stripe_sandbox.pay_checkout(session.id, card="4000000000000341")
-    paid = creator.client.v1.checkout.sessions.retrieve(session.id, {"expand": ["subscription"]}, creator.options)
-    period_end = paid.subscription["items"].data[0].current_period_end
-    stripe_sandbox.advance_clock(period_end - stripe_sandbox.now() + 60)
-    assert creator.client.v1.subscriptions.retrieve(paid.subscription.id, options=creator.options).status == "past_due"
-    portal = creator.client.v1.billing_portal.sessions.create({"customer": paid.customer}, creator.options)
-
-    card = {"card_number": "4242 4242 4242 4242", "expiry": "12 / 34", "cvc": "123", "name": "Mia", "action": "card"}
-    declined_status, declined = portal_post(portal.url, {**card, "card_number": "4000 0000 0000 0002"})
-    status, page = portal_post(portal.url, card)
-
-    assert declined_status == 400
-    assert "Your card was declined." in declined
-    assert status == 200
-    assert "Your card was updated." in page
-    recovered = creator.client.v1.subscriptions.retrieve(paid.subscription.id, options=creator.options)
-    invoice = creator.client.v1.invoices.retrieve(recovered.latest_invoice, options=creator.options)
-    assert recovered.status == "active"
-    assert (invoice.status, invoice.billing_reason) == ("paid", "subscription_cycle")
-    stripe_sandbox.advance_clock(40 * 24 * 3600)
-    renewed = creator.client.v1.invoices.list({"subscription": recovered.id, "status": "paid"}, creator.options)
-    assert len(renewed.data) == 3
