@@ -687,6 +687,17 @@ route("GET", r"/v1/refunds/(?P<id>[^/]+)")(_retrieve("refund"))
 route("GET", r"/v1/disputes/(?P<id>[^/]+)")(_retrieve("dispute"))
 
 
+@route("GET", r"/v1/disputes")
+def dispute_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "charge", "payment_intent", "limit", "starting_after", "ending_before", "created")
+    disputes = created_filter(sandbox.store.find("dispute", request.owner), params)
+    for key in ("charge", "payment_intent"):
+        if key in params:
+            disputes = [dispute for dispute in disputes if dispute.get(key) == params[key]]
+    return paginate(disputes, params, "/v1/disputes")
+
+
 route("GET", r"/v1/balance_transactions/(?P<id>[^/]+)")(_retrieve("balance_transaction"))
 
 

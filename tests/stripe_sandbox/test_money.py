@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator, WebhookReceiver
 from tests.stripe_sandbox.control import StripeSandbox
 
 
@@ -104,6 +104,102 @@ def test_a_dispute_opens_and_closes_with_stripes_events(stripe_sandbox: StripeSa
     assert created[0].account == creator.account
     assert (closed[0].data.object.status, closed[0].data.previous_attributes.status) == ("lost", "needs_response")
     assert creator.client.v1.disputes.retrieve(dispute["id"], options=creator.options).status == "lost"
+
+
+def test_a_refund_by_payment_intent_is_delivered_as_refund_created_and_charge_refunded(
+    stripe_sandbox: StripeSandbox, creator: Creator, webhook_receiver: WebhookReceiver
+) -> None:
+    charge = paid_charge(stripe_sandbox, creator, amount=2500)
+    other = paid_charge(stripe_sandbox, creator, amount=1000)
+    stripe_sandbox.wait_for_deliveries()
+    webhook_receiver.received.clear()
+
+    refund = creator.client.v1.refunds.create(
+        {
+            "payment_intent": charge.payment_intent,
+            "amount": 1000,
+            "reason": "requested_by_customer",
+            "metadata": {"payment": "42"},
+        },
+        creator.options,
+    )
+    creator.client.v1.refunds.create({"charge": other.id}, creator.options)
+
+    stripe_sandbox.wait_for_deliveries()
+    delivered = {
+        (event["type"], event["data"]["object"]["id"]): event["data"]["object"] for event in webhook_receiver.events()
+    }
+    refunded = delivered[("charge.refunded", charge.id)]
+    created = delivered[("refund.created", refund.id)]
+    assert sorted(kind for kind, _ in delivered) == [
+        "charge.refunded",
+        "charge.refunded",
+        "refund.created",
+        "refund.created",
+    ]
+    assert (refunded["amount_refunded"], refunded["refunded"]) == (1000, False)
+    assert refunded["payment_method_details"]["card"]["last4"] == "4242"
+    assert (created["charge"], created["amount"], created["metadata"]) == (charge.id, 1000, {"payment": "42"})
+    assert created["reason"] == "requested_by_customer"
+    listed = creator.client.v1.refunds.list({"payment_intent": charge.payment_intent}, creator.options)
+    assert [item.id for item in listed.data] == [refund.id]
+
+
+def test_a_won_dispute_is_read_back_and_listed_by_charge_or_payment_intent(
+    stripe_sandbox: StripeSandbox, creator: Creator, webhook_receiver: WebhookReceiver
+) -> None:
+    charge = paid_charge(stripe_sandbox, creator)
+    other = paid_charge(stripe_sandbox, creator)
+    dispute = stripe_sandbox.create_dispute(charge.id)
+    stripe_sandbox.create_dispute(other.payment_intent)
+
+    opened = creator.client.v1.disputes.retrieve(dispute["id"], options=creator.options)
+    stripe_sandbox.close_dispute(dispute["id"], status="won")
+    won = creator.client.v1.disputes.retrieve(dispute["id"], options=creator.options)
+
+    assert opened.status == "needs_response"
+    assert won.status == "won"
+    by_charge = creator.client.v1.disputes.list({"charge": charge.id}, creator.options)
+    by_intent = creator.client.v1.disputes.list({"payment_intent": charge.payment_intent}, creator.options)
+    assert [item.id for item in by_charge.data] == [item.id for item in by_intent.data] == [dispute["id"]]
+    assert len(creator.client.v1.disputes.list(options=creator.options).data) == 2
+    stripe_sandbox.wait_for_deliveries()
+    about = [
+        (event["type"], event["data"]["object"]["status"])
+        for event in webhook_receiver.events()
+        if event["data"]["object"]["id"] == dispute["id"]
+    ]
+    assert ("charge.dispute.created", "needs_response") in about
+    assert ("charge.dispute.closed", "won") in about
+
+
+def test_disputes_of_another_account_are_not_listed(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    charge = paid_charge(stripe_sandbox, creator)
+    stripe_sandbox.create_dispute(charge.id)
+    other = connected(stripe_sandbox, "Partner Pat")
+
+    assert creator.client.v1.disputes.list(options={"stripe_account": other}).data == []
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        creator.client.v1.disputes.list({"colour": "red"}, creator.options)
+    assert caught.value.param == "colour"
+
+
+def test_a_subscription_invoices_charge_is_found_through_its_invoice_payment(
+    stripe_sandbox: StripeSandbox, creator: Creator
+) -> None:
+    session = creator.session(creator.price(2000, interval="month"))
+    assert stripe_sandbox.pay_checkout(session.id, card="4000000000000341").paid
+    paid = creator.client.v1.checkout.sessions.retrieve(session.id, options=creator.options)
+
+    payments = creator.client.v1.invoice_payments.list({"invoice": paid.invoice}, creator.options)
+    intent = creator.client.v1.payment_intents.retrieve(
+        payments.data[0].payment.payment_intent, {"expand": ["latest_charge"]}, creator.options
+    )
+
+    assert payments.data[0].status == "paid"
+    assert intent.latest_charge.amount == 2000
+    assert intent.latest_charge.payment_method_details.card.last4 == "0341"
+    assert creator.client.v1.refunds.create({"charge": intent.latest_charge.id}, creator.options).amount == 2000
 
 
 def test_transfers_go_to_connected_accounts_and_can_be_reversed(stripe_sandbox: StripeSandbox) -> None:
