@@ -644,22 +644,34 @@ PORTAL_FEATURES: dict[str, Any] = {
 }
 
 
+PORTAL_CONFIGURATION_MARK = {"created_by": "membership-platform"}
+
+
 def portal_session_create(*, account_id: str, customer_id: str, return_url: str) -> str:
-    """A fresh billing portal session's URL. A connected account needs a portal configuration
-    first: the platform's own is created (once, idempotently) if the account has no default."""
+    """A fresh billing portal session's URL. A connected account needs a portal configuration:
+    the platform uses its own (made once, idempotently, the first time), named explicitly, so
+    whatever the account's default is, buyers get the features the platform relies on."""
     configurations = _call(
-        lambda: client().v1.billing_portal.configurations.list({"is_default": True, "limit": 1}, _on(account_id))
+        lambda: client().v1.billing_portal.configurations.list({"active": True, "limit": 100}, _on(account_id))
     )
-    if not configurations.data:
-        _call(
+    ours = [
+        _plain(item)
+        for item in configurations.data
+        if (_plain(item).get("metadata") or {}).get("created_by") == PORTAL_CONFIGURATION_MARK["created_by"]
+    ]
+    if ours:
+        configuration_id = str(ours[0]["id"])
+    else:
+        created = _call(
             lambda: client().v1.billing_portal.configurations.create(
-                {"features": PORTAL_FEATURES, "metadata": {"created_by": "membership-platform"}},
+                {"features": PORTAL_FEATURES, "metadata": PORTAL_CONFIGURATION_MARK},
                 _on(account_id, f"portal-configuration-{account_id}"),
             )
         )
+        configuration_id = str(created.id)
     session = _call(
         lambda: client().v1.billing_portal.sessions.create(
-            {"customer": customer_id, "return_url": return_url}, _on(account_id)
+            {"customer": customer_id, "return_url": return_url, "configuration": configuration_id}, _on(account_id)
         )
     )
     return str(session.url)

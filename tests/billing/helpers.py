@@ -168,3 +168,18 @@ class FakeStripe:
             }
         self.sessions[session_id] = session
         return session
+
+    def renewal(self, session: dict[str, Any], invoice_id: str, *, period_end: int, amount: int | None = None) -> None:
+        """A renewal as Stripe makes it: the subscription moves to its next period and a
+        ``subscription_cycle`` invoice for that period is paid."""
+        now = int(time.time())
+        first = self.invoices[session["invoice"]]
+        self.invoices[invoice_id] = {
+            **first,
+            "id": invoice_id,
+            "amount_paid": first["amount_paid"] if amount is None else amount,
+            "billing_reason": "subscription_cycle",
+            "lines": {"data": [{"period": {"start": now, "end": period_end}}]},
+        }
+        item = self.subscriptions[session["subscription"]]["items"]["data"][0]
+        item.update(current_period_start=now, current_period_end=period_end)
