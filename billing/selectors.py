@@ -150,3 +150,25 @@ def memberships_for(*, user: User, now: datetime | None = None) -> list[Membersh
             )
         )
     return memberships
+
+
+def purchase_terms(entitlement: Entitlement) -> dict[str, str]:
+    """The confirmation email's terms (``memberships.hooks.purchase_terms``): what the purchase
+    backing the entitlement paid, how often it renews, and when next."""
+    payments = Payment.objects.filter(user=entitlement.user_id, offer=entitlement.offer_id)
+    if entitlement.backed_by.startswith("sub_"):
+        payments = payments.filter(stripe_subscription_id=entitlement.backed_by)
+    elif entitlement.backed_by:
+        payments = payments.filter(payment_intent_id=entitlement.backed_by)
+    payment = payments.order_by("-paid_at", "-pk").first()
+    if payment is None:
+        return {}
+    terms = {"amount_paid": payment.amount_label}
+    offer = entitlement.offer
+    if entitlement.source == Entitlement.Source.SUBSCRIPTION:
+        terms["interval_label"] = offer.get_interval_display()
+        if entitlement.renews_at:
+            terms["next_payment_date"] = timezone.localtime(entitlement.renews_at).strftime("%B %-d, %Y")
+    else:
+        terms["interval_label"] = "One-time payment"
+    return terms

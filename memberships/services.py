@@ -584,6 +584,10 @@ def confirmation_email(*, entitlement: Entitlement) -> outbox.Email:
         "login_link": magic_link_create(user=user, next_url=path),
         "community_url": settings.SITE_URL + path,
     }
+    if entitlement.source != Entitlement.Source.FREE:
+        # What was paid, how often and when next, from billing (memberships.hooks).
+        values.update(hooks.purchase_terms(entitlement))
+        values["memberships_url"] = settings.SITE_URL + reverse("billing:my_memberships")
     rendered = emails.render_confirmation(
         subject=offer.confirmation_subject, body=offer.confirmation_body, values=values
     )
