@@ -80,6 +80,18 @@ class OfferForm(forms.Form):
         initial=3,
         help_text="How long a buyer whose renewal payment fails keeps access while Stripe retries.",
     )
+    refund_policy = forms.ChoiceField(
+        label="Refund policy",
+        choices=Offer.RefundPolicy.choices,
+        initial=Offer.RefundPolicy.REVOKE,
+        widget=forms.RadioSelect,
+        help_text="When a payment is refunded in full or a dispute is lost",
+        error_messages={
+            "required": "Choose whether a refunded buyer keeps access.",
+            "invalid_choice": "Choose whether a refunded buyer keeps access.",
+        },
+    )
+    renewal_receipts = forms.BooleanField(label="Email a receipt for each renewal", required=False)
     hub_groups = ModelMultipleChoiceField(
         label="Community permissions",
         queryset=HubGroup.objects.exclude(permission=HubGroup.Permission.HIDDEN),
