@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.utils import formats, timezone
 
 from billing.models import Payment
@@ -37,6 +38,12 @@ def major_units(amount: int) -> Decimal:
     return (Decimal(amount) / 100).quantize(Decimal("0.01"))
 
 
+def _choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    return field
+
+
 class _RequestKeyForm(forms.Form):
     """A confirmation page's form: its hidden key, made when the page is shown, names the
     request, so submitting it twice does one thing."""
@@ -51,8 +58,9 @@ class _RequestKeyForm(forms.Form):
     def with_fresh_key_if_expired(self) -> None:
         """After a bad key, show the page again with a new one (and what was typed)."""
         if self.is_bound and "request_key" in self.errors:
-            self.data = self.data.copy()
-            self.data["request_key"] = str(uuid.uuid4())
+            data = self.data.copy() if isinstance(self.data, QueryDict) else QueryDict(mutable=True)
+            data["request_key"] = str(uuid.uuid4())
+            self.data = data
 
 
 class MembershipCancelForm(_RequestKeyForm):
@@ -84,12 +92,9 @@ class MembershipCancelForm(_RequestKeyForm):
     def __init__(self, *args: Any, membership: Membership, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.membership = membership
-        period_end = membership.next_payment_at or membership.ends_at
-        self.fields["when"].choices = [
-            (
-                self.WHEN_PERIOD_END,
-                f"At the end of the period (on {_day(period_end)})" if period_end else "At the end of the period",
-            ),
+        self.period_end = membership.next_payment_at or membership.ends_at
+        _choice_field(self, "when").choices = [
+            (self.WHEN_PERIOD_END, f"At the end of the period{self.period_end_words}"),
             (self.WHEN_NOW, "Immediately"),
         ]
         self.last_payment = last_refundable_payment(membership)
@@ -101,7 +106,16 @@ class MembershipCancelForm(_RequestKeyForm):
             currency = self.last_payment.currency if self.last_payment else membership.offer.currency
             amount = format_money(membership.prorated_refund, currency)
             refunds.append((self.REFUND_PRORATED, f"The unused part of the current period ({amount})"))
-        self.fields["refund"].choices = refunds
+        _choice_field(self, "refund").choices = refunds
+
+    @property
+    def period_end_words(self) -> str:
+        return f" (on {_day(self.period_end)})" if self.period_end else ""
+
+    def refund_label(self, refund: str) -> str:
+        """``"last"`` -> ``"the last payment in full ($25.00)"``, as the page offered it."""
+        label = str(dict(_choice_field(self, "refund").choices)[refund])
+        return label[:1].lower() + label[1:]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -89,13 +89,11 @@ def _cancel_requested(membership: selectors.Membership, *, when: str, refund: st
     title = membership.offer.title
     if when == MembershipCancelForm.WHEN_PERIOD_END:
         return (
-            f"Cancellation requested: {title} stops renewing and ends at the end of the period. "
+            f"Cancellation requested: {title} stops renewing and ends at the end of the period"
+            f"{form.period_end_words}. "
             "Stripe confirms it in a moment; the history shows it then."
         )
-    refunded = ""
-    if refund != MembershipCancelForm.REFUND_NONE:
-        label = str(dict(form.fields["refund"].choices)[refund])
-        refunded = f", with a refund of {label[:1].lower()}{label[1:]}"
+    refunded = "" if refund == MembershipCancelForm.REFUND_NONE else f", with a refund of {form.refund_label(refund)}"
     return (
         f"Cancellation requested: {title} ends now{refunded}. "
         "Stripe confirms it in a moment; the history shows it then."
@@ -112,7 +110,7 @@ REFUND_BACK = {"sales": "billing:dashboard_sales"}
 def payment_refund(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then request, a refund of a payment, in full or in part."""
     payment = get_object_or_404(Payment.objects.select_related("user", "offer"), pk=pk)
-    back = request.POST.get("next", "") if request.method == "POST" else request.GET.get("next", "")
+    back = request.POST.get("next") or request.GET.get("next", "")
     back = back if back in REFUND_BACK else ""
     form = PaymentRefundForm(request.POST if request.method == "POST" else None, payment=payment)
     if request.method == "POST" and form.is_valid():

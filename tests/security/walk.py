@@ -160,6 +160,7 @@ PK_BY_PREFIX = {
     "dashboard/community/groups/": "hubgroup",
     "dashboard/community/hubs/": "hub",
     "dashboard/users/": "user",
+    "dashboard/payments/": "payment",
     "dashboard/offers/": "offer",
     "dashboard/settings/integrations/stripe/events/": "webhookevent",
     "dashboard/settings/integrations/outbox/": "outboxmessage",
@@ -200,6 +201,8 @@ def fill(route: Route, world: World) -> str:
             values[name] = str(o["post"].pk)
         elif name == "comment_id":
             values[name] = str(o["comment"].pk)
+        elif name == "entitlement_id":
+            values[name] = str(o["subscription_entitlement"].pk)
         elif name == "grant_id":
             values[name] = str(o["accessgrant"].pk)
         elif name == "slug":
