@@ -151,9 +151,9 @@ OUTBOX_STUCK_SENDING_AFTER = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT +
 
 
 class OutboxMessage(models.Model):
-    """A side effect that a committed change requires (an email now; Stripe writes later),
-    written in the change's own transaction and carried out after it by a task, or by the
-    sweep if that task was lost.
+    """A side effect that a committed change requires (an email, or a Stripe write such as a
+    refund), written in the change's own transaction and carried out after it by a task, or by
+    the sweep if that task was lost.
 
     ``key`` says which change asked for it (``confirmation:<entitlement>:<grant>``), so
     recording it again is a no-op. ``payload`` holds ids, not a rendered message: the email is
@@ -162,6 +162,7 @@ class OutboxMessage(models.Model):
 
     class Kind(models.TextChoices):
         EMAIL = "email", "Email"
+        STRIPE = "stripe", "Stripe write"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -171,7 +172,8 @@ class OutboxMessage(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EMAIL)
     key = models.CharField(max_length=200, unique=True)
-    # For an email: {"email": <the registered builder's name>, ...the ids it builds from}.
+    # For an email: {"email": <the registered builder's name>, ...the ids it builds from}; for a
+    # Stripe write: {"action": <the registered performer's name>, ...the ids it acts on}.
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -181,6 +183,8 @@ class OutboxMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # What a Stripe write returned (the refund's id, say); blank for emails.
+    result = models.CharField(max_length=255, blank=True)
 
     objects = OutboxQuerySet.as_manager()
 

@@ -8,8 +8,9 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         # The deploy checks, and the tasks that services queue by name (core.tasks).
+        from accounts import outbox
         from accounts import slots as accounts_slots
-        from billing import checks, panels, selectors, tasks  # noqa: F401
+        from billing import checks, lifecycle_emails, panels, selectors, tasks  # noqa: F401
         from billing.services.catalog import offer_changed
         from hubs import slots as hubs_slots
         from memberships import hooks
@@ -21,3 +22,13 @@ class BillingConfig(AppConfig):
         hooks.offer_changed_register(offer_changed)
         accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started, order=10)
         hubs_slots.USER_PAGE.register(panels.user_memberships, order=20)  # after memberships' Purchases
+        accounts_slots.MEMBER_HOME.register(panels.member_home_memberships, order=20)  # after Your communities
+        for name, builder in lifecycle_emails.BUILDERS.items():
+            outbox.email_builder_register(name, builder)
+
+        # The Stripe writes that committed changes require, carried out by the outbox.
+        from billing.services import lifecycle
+
+        outbox.action_register(lifecycle.REFUND_ACTION, lifecycle.perform_refund)
+        outbox.action_register(lifecycle.CANCEL_ACTION, lifecycle.perform_cancel)
+        outbox.action_register(lifecycle.CANCEL_AT_PERIOD_END_ACTION, lifecycle.perform_cancel_at_period_end)

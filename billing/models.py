@@ -5,7 +5,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from memberships.models import Offer, format_money
@@ -179,11 +179,22 @@ class WebhookEvent(models.Model):
 class Payment(models.Model):
     """Money received: one row per Stripe object that carries it (a payment intent for a
     one-time purchase, an invoice for each subscription period). The unique key makes replayed
-    or reordered events record it once."""
+    or reordered events record it once.
+
+    Refunds and disputes are Stripe's state of the payment's charge, re-read whenever an event
+    about it arrives (``billing/services/lifecycle.py``): ``amount_refunded`` is the charge's
+    total refunded so far, ``dispute_status`` its dispute, if any.
+    """
 
     class Kind(models.TextChoices):
         ONE_TIME = "one_time", "One-time payment"
         INVOICE = "invoice", "Subscription invoice"
+
+    class DisputeStatus(models.TextChoices):
+        NONE = "", "No dispute"
+        OPEN = "open", "Disputed"
+        WON = "won", "Dispute won"
+        LOST = "lost", "Dispute lost"
 
     stripe_object_id = models.CharField(max_length=255, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -195,11 +206,28 @@ class Payment(models.Model):
     attempt = models.ForeignKey(
         CheckoutAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
     )
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    charge_id = models.CharField(max_length=255, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
+    is_renewal = models.BooleanField(default=False)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    amount_refunded = models.PositiveIntegerField(default=0)
+    dispute_status = models.CharField(max_length=4, choices=DisputeStatus.choices, blank=True, default="")
+    # Stripe's time of the payment (its ``created``); ``created_at`` is when it was recorded here.
+    paid_at = models.DateTimeField(null=True, blank=True)
+    charge_read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="billing_payment_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__lte=F("amount")), name="billing_payment_refund_within_amount"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.stripe_object_id} {self.amount} {self.currency}"
@@ -207,3 +235,57 @@ class Payment(models.Model):
     @property
     def amount_label(self) -> str:
         return format_money(self.amount, self.currency)
+
+    @property
+    def refundable_amount(self) -> int:
+        return self.amount - self.amount_refunded
+
+    @property
+    def is_fully_refunded(self) -> bool:
+        return self.amount_refunded >= self.amount
+
+    @property
+    def amount_refunded_label(self) -> str:
+        return format_money(self.amount_refunded, self.currency) if self.amount_refunded else ""
+
+
+class StripeSubscription(models.Model):
+    """Billing's copy of a subscription on the connected account, re-read from Stripe whenever
+    an event about it arrives. The entitlement's state is computed from it (and from its
+    payments), never from an event's own copy, so events may arrive in any order.
+
+    ``synced_at`` is when the copy's read began: a read that began earlier never overwrites
+    one that began later, so two workers racing on one subscription keep the newer state.
+    """
+
+    subscription_id = models.CharField(max_length=255, unique=True)
+    stripe_account_id = models.CharField(max_length=255)
+    customer_id = models.CharField(max_length=255, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_subscriptions")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="stripe_subscriptions")
+    attempt = models.ForeignKey(
+        CheckoutAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="subscriptions"
+    )
+    status = models.CharField(max_length=20)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # When the renewal now failing was first attempted (its invoice's creation); null if none.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    failing_invoice_id = models.CharField(max_length=255, blank=True)
+    created = models.DateTimeField()
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["user", "offer"])]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        """Stripe may still charge it."""
+        return self.status in ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")

@@ -21,3 +21,8 @@ def user_memberships(*, request: HttpRequest, person: User) -> Panel | None:
     if not memberships:
         return None
     return Panel("billing/panels/user_memberships.html", {"memberships": memberships})
+
+
+def member_home_memberships(*, request: HttpRequest) -> Panel:
+    """The member home's link to *My memberships* (receipts, card, cancelling)."""
+    return Panel("billing/panels/member_home_memberships.html")

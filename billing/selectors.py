@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime
 
-from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent, browser_key_hash
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from billing.models import CheckoutAttempt, Payment, StripeAccount, StripeSubscription, WebhookEvent, browser_key_hash
+from memberships.models import Entitlement, EntitlementChange, Offer
 
 
 def stripe_account_current() -> StripeAccount | None:
@@ -41,3 +47,106 @@ def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) ->
 
 def payments_recent(*, limit: int = 100) -> QuerySet[Payment]:
     return Payment.objects.select_related("user", "offer").order_by("-created_at")[:limit]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    payment: Payment
+    amount_label: str
+    refunded_label: str
+    paid_at: datetime
+    card_last4: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A buyer's membership as they and the creator read it."""
+
+    entitlement: Entitlement
+    offer: Offer
+    status: Entitlement.Status
+    status_label: str
+    price_label: str
+    has_access: bool
+    next_payment_at: datetime | None
+    ends_at: datetime | None
+    receipts: list[Receipt]
+    history: list[EntitlementChange]
+    subscription: StripeSubscription | None
+    can_manage_billing: bool
+    can_cancel: bool
+    can_resubscribe: bool
+    prorated_refund: int
+
+
+def _receipt(payment: Payment) -> Receipt:
+    if payment.kind == Payment.Kind.ONE_TIME:
+        description = "One-time payment"
+    else:
+        description = "Renewal" if payment.is_renewal else "First payment"
+    return Receipt(
+        payment=payment,
+        amount_label=payment.amount_label,
+        refunded_label=payment.amount_refunded_label,
+        paid_at=payment.paid_at or payment.created_at,
+        card_last4=payment.card_last4,
+        description=description,
+    )
+
+
+def memberships_for(*, user: User, now: datetime | None = None) -> list[Membership]:
+    """Every entitlement of ``user``, newest first, with its payments, subscription and history:
+    a fixed number of queries whatever the number of memberships."""
+    from billing.services.lifecycle import prorated_refund_amount
+
+    now = now or timezone.now()
+    entitlements = list(
+        Entitlement.objects.filter(user=user)
+        .select_related("offer")
+        .prefetch_related(Prefetch("changes", queryset=EntitlementChange.objects.select_related("by")))
+        .order_by("-started_at")
+    )
+    payments: dict[int, list[Payment]] = {}
+    for payment in Payment.objects.filter(user=user).order_by("-paid_at", "-created_at"):
+        payments.setdefault(payment.offer_id, []).append(payment)
+    subscriptions = {
+        row.subscription_id: row
+        for row in StripeSubscription.objects.filter(user=user, subscription_id__in=[e.backed_by for e in entitlements])
+    }
+    memberships = []
+    for entitlement in entitlements:
+        subscription = subscriptions.get(entitlement.backed_by)
+        status = entitlement.effective_status(now)
+        has_access = entitlement.has_access(now)
+        live = subscription is not None and subscription.is_live
+        renewing = live and has_access and not entitlement.cancel_at_period_end
+        if has_access:
+            ends_at = entitlement.access_until if (entitlement.cancel_at_period_end or not renewing) else None
+        else:
+            ends_at = entitlement.ended_at or entitlement.access_until
+        customer = bool(subscription and subscription.customer_id) or any(
+            payment.attempt_id for payment in payments.get(entitlement.offer_id, [])
+        )
+        memberships.append(
+            Membership(
+                entitlement=entitlement,
+                offer=entitlement.offer,
+                status=status,
+                status_label=str(status.label),
+                price_label=entitlement.offer.price_label,
+                has_access=has_access,
+                next_payment_at=entitlement.renews_at if renewing else None,
+                ends_at=ends_at,
+                receipts=[_receipt(payment) for payment in payments.get(entitlement.offer_id, [])],
+                history=list(entitlement.changes.all()),
+                subscription=subscription,
+                can_manage_billing=customer and live,
+                can_cancel=renewing,
+                can_resubscribe=entitlement.offer.is_published
+                and entitlement.source != Entitlement.Source.FREE
+                and (not has_access or entitlement.cancel_at_period_end),
+                prorated_refund=prorated_refund_amount(entitlement=entitlement, now=now) if renewing else 0,
+            )
+        )
+    return memberships

@@ -151,6 +151,12 @@ class PaidObject:
     # A renewal invoice may be lower than the first price (a coupon, account credit): it is
     # checked by currency, and the amount Stripe collected is recorded.
     is_renewal: bool = False
+    period_start: datetime | None = None
+    created: datetime | None = None
+
+
+def _moment(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, int) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -159,16 +165,94 @@ class Subscription:
     # The checkout attempt that started it (its metadata, set at checkout), or "".
     checkout_attempt: str
     period_end: datetime | None
+    status: str = ""
+    customer_id: str = ""
+    period_start: datetime | None = None
+    cancel_at_period_end: bool = False
+    canceled_at: datetime | None = None
+    ended_at: datetime | None = None
+    created: datetime | None = None
+    latest_invoice_id: str = ""
 
     @classmethod
     def from_stripe(cls, subscription: dict[str, Any]) -> Subscription:
-        ends = [item.get("current_period_end") for item in (subscription.get("items") or {}).get("data") or []]
+        items = (subscription.get("items") or {}).get("data") or []
+        ends = [item.get("current_period_end") for item in items]
         ends.append(subscription.get("current_period_end"))
+        starts = [item.get("current_period_start") for item in items]
+        starts.append(subscription.get("current_period_start"))
         return cls(
             subscription_id=_id(subscription.get("id")),
             checkout_attempt=str((subscription.get("metadata") or {}).get("checkout_attempt") or ""),
             period_end=_latest(ends),
+            status=str(subscription.get("status") or ""),
+            customer_id=_id(subscription.get("customer")),
+            period_start=_latest(starts),
+            # A cancellation scheduled for the period's end, by either of Stripe's two fields.
+            cancel_at_period_end=bool(subscription.get("cancel_at_period_end") or subscription.get("cancel_at")),
+            canceled_at=_moment(subscription.get("canceled_at")),
+            ended_at=_moment(subscription.get("ended_at")),
+            created=_moment(subscription.get("created")),
+            latest_invoice_id=_id(subscription.get("latest_invoice")),
         )
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A charge's money state: what was refunded of it, and its dispute."""
+
+    charge_id: str
+    payment_intent_id: str
+    amount: int
+    amount_refunded: int
+    currency: str
+    card_last4: str
+    created: datetime | None
+    disputed: bool = False
+
+    @classmethod
+    def from_stripe(cls, charge: dict[str, Any]) -> Charge:
+        card = ((charge.get("payment_method_details") or {}).get("card")) or {}
+        return cls(
+            charge_id=_id(charge.get("id")),
+            payment_intent_id=_id(charge.get("payment_intent")),
+            amount=int(charge.get("amount") or 0),
+            amount_refunded=int(charge.get("amount_refunded") or 0),
+            currency=str(charge.get("currency") or ""),
+            card_last4=str(card.get("last4") or "")[:4],
+            created=_moment(charge.get("created")),
+            disputed=bool(charge.get("disputed")),
+        )
+
+
+@dataclass(frozen=True)
+class Dispute:
+    dispute_id: str
+    charge_id: str
+    payment_intent_id: str
+    # Stripe's status: warning_needs_response, warning_under_review, warning_closed,
+    # needs_response, under_review, won, lost.
+    status: str
+
+    @classmethod
+    def from_stripe(cls, dispute: dict[str, Any]) -> Dispute:
+        return cls(
+            dispute_id=_id(dispute.get("id")),
+            charge_id=_id(dispute.get("charge")),
+            payment_intent_id=_id(dispute.get("payment_intent")),
+            status=str(dispute.get("status") or ""),
+        )
+
+    @property
+    def outcome(self) -> Literal["", "open", "won", "lost"]:
+        """``Payment.DisputeStatus``: an inquiry closed without a chargeback counts as no dispute."""
+        if self.status == "lost":
+            return "lost"
+        if self.status == "won":
+            return "won"
+        if self.status == "warning_closed":
+            return ""
+        return "open"
 
 
 @dataclass(frozen=True)
@@ -234,11 +318,15 @@ class Invoice:
     customer_id: str
     period_end: datetime | None
     is_renewal: bool
+    created: datetime | None = None
+    period_start: datetime | None = None
 
     @classmethod
     def from_stripe(cls, invoice: dict[str, Any]) -> Invoice:
         details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
-        ends = [(line.get("period") or {}).get("end") for line in ((invoice.get("lines") or {}).get("data") or [])]
+        lines = (invoice.get("lines") or {}).get("data") or []
+        ends = [(line.get("period") or {}).get("end") for line in lines]
+        starts = [(line.get("period") or {}).get("start") for line in lines]
         return cls(
             invoice_id=_id(invoice.get("id")),
             status=str(invoice.get("status") or ""),
@@ -248,6 +336,8 @@ class Invoice:
             customer_id=_id(invoice.get("customer")),
             period_end=_latest(ends),
             is_renewal=invoice.get("billing_reason") == "subscription_cycle",
+            created=_moment(invoice.get("created")),
+            period_start=_latest(starts),
         )
 
     def paid(self) -> PaidObject:
@@ -260,6 +350,8 @@ class Invoice:
             subscription_id=self.subscription_id,
             period_end=self.period_end,
             is_renewal=self.is_renewal,
+            period_start=self.period_start,
+            created=self.created,
         )
 
 
@@ -463,6 +555,126 @@ def subscription_retrieve(*, account_id: str, subscription_id: str) -> Subscript
 
 def invoice_retrieve(*, account_id: str, invoice_id: str) -> Invoice:
     return Invoice.from_stripe(_plain(_call(lambda: client().v1.invoices.retrieve(invoice_id, None, _on(account_id)))))
+
+
+def subscription_read(*, account_id: str, subscription_id: str) -> tuple[Subscription, Invoice | None]:
+    """The subscription and, while a renewal is failing, its latest invoice (for when the
+    failure began)."""
+    subscription = subscription_retrieve(account_id=account_id, subscription_id=subscription_id)
+    invoice = None
+    if subscription.status in ("past_due", "unpaid") and subscription.latest_invoice_id:
+        invoice = invoice_retrieve(account_id=account_id, invoice_id=subscription.latest_invoice_id)
+    return subscription, invoice
+
+
+def charge_retrieve(*, account_id: str, charge_id: str) -> Charge:
+    return Charge.from_stripe(_plain(_call(lambda: client().v1.charges.retrieve(charge_id, None, _on(account_id)))))
+
+
+def payment_intent_charge(*, account_id: str, payment_intent_id: str) -> Charge | None:
+    """The payment intent's successful charge, if it has one."""
+    params = {"expand": ["latest_charge"]}
+    intent = _plain(_call(lambda: client().v1.payment_intents.retrieve(payment_intent_id, params, _on(account_id))))
+    charge = intent.get("latest_charge")
+    if isinstance(charge, dict):
+        return Charge.from_stripe(charge)
+    return charge_retrieve(account_id=account_id, charge_id=charge) if isinstance(charge, str) and charge else None
+
+
+def invoice_payment_intent_id(*, account_id: str, invoice_id: str) -> str:
+    """The payment intent that paid the invoice ("" if none did), from its invoice payments."""
+    payments = _call(lambda: client().v1.invoice_payments.list({"invoice": invoice_id, "limit": 10}, _on(account_id)))
+    for payment in payments.data:
+        plain = _plain(payment)
+        if plain.get("status") == "paid":
+            return _id((plain.get("payment") or {}).get("payment_intent"))
+    return ""
+
+
+def refund_charge_id(*, account_id: str, refund_id: str) -> str:
+    refund = _plain(_call(lambda: client().v1.refunds.retrieve(refund_id, None, _on(account_id))))
+    return _id(refund.get("charge"))
+
+
+def dispute_retrieve(*, account_id: str, dispute_id: str) -> Dispute:
+    return Dispute.from_stripe(_plain(_call(lambda: client().v1.disputes.retrieve(dispute_id, None, _on(account_id)))))
+
+
+def charge_dispute(*, account_id: str, charge_id: str) -> Dispute | None:
+    """The charge's dispute, if it has one (a charge is disputed at most once)."""
+    listed = _call(lambda: client().v1.disputes.list({"charge": charge_id, "limit": 1}, _on(account_id)))
+    return Dispute.from_stripe(_plain(listed.data[0])) if listed.data else None
+
+
+def refund_create(
+    *, account_id: str, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
+) -> str:
+    params = {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata}
+    refund = _call(lambda: client().v1.refunds.create(params, _on(account_id, idempotency_key)))
+    return str(refund.id)
+
+
+def subscription_cancel(*, account_id: str, subscription_id: str, idempotency_key: str) -> str:
+    """Cancel at once. A subscription already canceled counts as done."""
+    try:
+        subscription = _call(
+            lambda: client().v1.subscriptions.cancel(subscription_id, None, _on(account_id, idempotency_key))
+        )
+    except StripeGatewayError as exc:
+        if "canceled" in str(exc).lower():
+            return "already canceled"
+        raise
+    return str(subscription.status)
+
+
+def subscription_set_cancel_at_period_end(
+    *, account_id: str, subscription_id: str, cancel: bool, idempotency_key: str
+) -> str:
+    params = {"cancel_at_period_end": cancel}
+    subscription = _call(
+        lambda: client().v1.subscriptions.update(subscription_id, params, _on(account_id, idempotency_key))
+    )
+    return str(subscription.status)
+
+
+PORTAL_FEATURES: dict[str, Any] = {
+    "payment_method_update": {"enabled": True},
+    "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+    "invoice_history": {"enabled": True},
+}
+
+
+PORTAL_CONFIGURATION_MARK = {"created_by": "membership-platform"}
+
+
+def portal_session_create(*, account_id: str, customer_id: str, return_url: str) -> str:
+    """A fresh billing portal session's URL. A connected account needs a portal configuration:
+    the platform uses its own (made once, idempotently, the first time), named explicitly, so
+    whatever the account's default is, buyers get the features the platform relies on."""
+    configurations = _call(
+        lambda: client().v1.billing_portal.configurations.list({"active": True, "limit": 100}, _on(account_id))
+    )
+    ours = [
+        _plain(item)
+        for item in configurations.data
+        if (_plain(item).get("metadata") or {}).get("created_by") == PORTAL_CONFIGURATION_MARK["created_by"]
+    ]
+    if ours:
+        configuration_id = str(ours[0]["id"])
+    else:
+        created = _call(
+            lambda: client().v1.billing_portal.configurations.create(
+                {"features": PORTAL_FEATURES, "metadata": PORTAL_CONFIGURATION_MARK},
+                _on(account_id, f"portal-configuration-{account_id}"),
+            )
+        )
+        configuration_id = str(created.id)
+    session = _call(
+        lambda: client().v1.billing_portal.sessions.create(
+            {"customer": customer_id, "return_url": return_url, "configuration": configuration_id}, _on(account_id)
+        )
+    )
+    return str(session.url)
 
 
 def events_list(*, account_id: str, types: list[str], created_gte: int, cap: int = 1000) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from accounts.outbox import outbox_sweep
 from billing.services.catalog import offer_stripe_sync
+from billing.services.lifecycle import grace_reminders_record
 from billing.services.webhooks import webhook_event_process, webhook_events_reconcile, webhook_events_sweep
 from core.tasks import ReliableTask
 
@@ -28,9 +29,11 @@ def process_webhook_event(event_pk: int) -> None:
 
 @shared_task
 def sweep_webhook_events() -> int:
-    """Periodic: re-queue events that were stored but never processed, and send the outbox's
-    rows that their own task never sent (the one sweep of everything a lost task leaves)."""
+    """Periodic: re-queue events that were stored but never processed, record the reminders
+    of grace periods ending within a day, and send the outbox's rows that their own task never
+    sent (the one sweep of everything a lost task leaves)."""
     queued = webhook_events_sweep()
+    grace_reminders_record()
     outbox_sweep()
     return queued
 

@@ -34,6 +34,8 @@ urlpatterns = [
         views.dashboard_outbox_retry,
         name="dashboard_outbox_retry",
     ),
+    path("account/memberships/", views.my_memberships, name="my_memberships"),
+    path("account/memberships/<id:pk>/billing/", views.membership_portal, name="membership_portal"),
     path("stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
     path("offers/<slug:slug>/checkout/", views.checkout, name="checkout"),
     path("offers/<slug:slug>/checkout/pay/", views.checkout_start, name="checkout_start"),

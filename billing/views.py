@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,7 +27,7 @@ from billing.services import checkout as checkout_services
 from billing.services import connect, lifecycle, webhooks
 from memberships import selectors as membership_selectors
 from memberships import views as membership_views
-from memberships.models import Offer, format_money
+from memberships.models import Entitlement, Offer, format_money
 
 logger = logging.getLogger(__name__)
 
@@ -288,6 +289,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
     chosen = request.GET.get("status", "")
     status = WebhookEvent.Status(chosen) if chosen in WebhookEvent.Status.values else None
+    stuck = list(OutboxMessage.objects.stuck(now=timezone.now())[:100])
     return render(
         request,
         "billing/webhook_events.html",
@@ -296,7 +298,8 @@ def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
             "events": selectors.webhook_events_recent(status=status),
             "statuses": WebhookEvent.Status.choices,
             "current_status": status,
-            "stuck_messages": OutboxMessage.objects.stuck(now=timezone.now())[:100],
+            "stuck_emails": [m for m in stuck if m.kind == OutboxMessage.Kind.EMAIL],
+            "stuck_stripe_writes": [m for m in stuck if m.kind == OutboxMessage.Kind.STRIPE],
         },
     )
 
@@ -316,11 +319,59 @@ def dashboard_webhook_event_retry(request: HttpRequest, pk: int) -> HttpResponse
 @require_POST
 def dashboard_outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
     message = get_object_or_404(OutboxMessage, pk=pk)
+    what = "Stripe write" if message.kind == OutboxMessage.Kind.STRIPE else "email"
     if outbox.outbox_retry(message=message):
-        messages.success(request, f"The {message.kind} {message.key} was queued again.")
+        messages.success(request, f"The {what} {message.key} was queued again.")
     else:
-        messages.info(request, f"The {message.kind} {message.key} is already {message.get_status_display().lower()}.")
+        messages.info(request, f"The {what} {message.key} is already {message.get_status_display().lower()}.")
     return redirect("billing:dashboard_webhook_events")
+
+
+# --- The buyer's memberships ----------------------------------------------------------------
+@login_required
+@require_GET
+def my_memberships(request: HttpRequest) -> HttpResponse:
+    """*My memberships*: each of the buyer's memberships, its receipts and its history."""
+    assert isinstance(request.user, User)
+    now = timezone.now()
+    memberships = selectors.memberships_for(user=request.user, now=now)
+    return render(request, "billing/my_memberships.html", {"memberships": memberships, "now": now})
+
+
+def _own_entitlement(request: HttpRequest, pk: int) -> Entitlement:
+    """The logged-in buyer's own entitlement, or a 404 (staff included: this is the buyer's door)."""
+    return get_object_or_404(Entitlement.objects.select_related("offer"), pk=pk, user_id=request.user.pk)
+
+
+@never_cache
+@login_required
+@require_GET
+def membership_portal(request: HttpRequest, pk: int) -> HttpResponse:
+    """Open a fresh Stripe billing portal session, where the buyer updates the card or cancels.
+
+    A GET because emails link here: the portal's own address expires, this one does not.
+    """
+    entitlement = _own_entitlement(request, pk)
+    assert isinstance(request.user, User)
+    if not ratelimit.allow_request(request, scope="billing_portal", email=request.user.email):
+        # Each visit calls Stripe on the creator's account: a flood must not spend its API limit.
+        messages.error(request, ratelimit.TOO_MANY)
+        return redirect("billing:my_memberships")
+    return_url = settings.SITE_URL + reverse("billing:my_memberships")
+    try:
+        url = lifecycle.portal_session_url(entitlement=entitlement, return_url=return_url)
+    except lifecycle.PortalNotAvailable as exc:
+        messages.error(request, str(exc))
+        return redirect("billing:my_memberships")
+    except gateway.StripeGatewayError as exc:
+        logger.warning("billing portal for entitlement %s failed: %s", entitlement.pk, exc)
+        messages.error(
+            request,
+            f"Stripe's billing page for {entitlement.offer.title} could not be opened, so nothing was changed. "
+            f"{exc.user_message}",
+        )
+        return redirect("billing:my_memberships")
+    return redirect(url)
 
 
 # --- Paid checkout -------------------------------------------------------------------------

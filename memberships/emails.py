@@ -4,6 +4,12 @@ The creator writes plain text with placeholders such as ``{{ buyer_name }}``. Pl
 the only thing substituted (the text never goes through the template engine), and in the HTML
 part both the creator's text and every value are escaped, so neither a buyer's name nor the
 creator's text can inject markup.
+
+After the creator's text the email states the purchase's terms, from optional values that
+are not placeholders (the creator cannot move or drop them): ``amount_paid`` (``$25.00``),
+``interval_label`` (``Monthly``), ``next_payment_date`` (as the buyer reads it) and
+``memberships_url`` (My memberships). A free claim has no terms; each line is shown only when
+its value is given.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ PLACEHOLDERS: dict[str, str] = {
     "community_url": "the address of the community",
 }
 LINK_PLACEHOLDERS = {"login_link", "community_url"}
+TERMS = ("amount_paid", "interval_label", "next_payment_date", "memberships_url")
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-zA-Z_]+)\s*\}\}")
 
 DEFAULT_SUBJECT = "You're in: {{ offer_title }}"
@@ -38,6 +45,11 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
+    # The purchase's terms, shown after the text by the templates when not blank (see TERMS).
+    amount_paid: str = ""
+    interval_label: str = ""
+    next_payment_date: str = ""
+    memberships_url: str = ""
 
 
 def unknown_placeholders(text: str) -> list[str]:
@@ -45,7 +57,8 @@ def unknown_placeholders(text: str) -> list[str]:
 
 
 def render_confirmation(*, subject: str, body: str, values: dict[str, str]) -> RenderedEmail:
-    """Fill the placeholders of ``subject`` and ``body`` (blank: the defaults)."""
+    """Fill the placeholders of ``subject`` and ``body`` (blank: the defaults), and carry the
+    purchase's terms (``TERMS``) found in ``values`` to the templates."""
     subject = subject.strip() or DEFAULT_SUBJECT
     body = body.strip() or DEFAULT_BODY
 
@@ -71,4 +84,5 @@ def render_confirmation(*, subject: str, body: str, values: dict[str, str]) -> R
         position = match.end()
     pieces.append(str(escape(body[position:])))
     html = linebreaks("".join(pieces), autoescape=False)
-    return RenderedEmail(subject=rendered_subject, text=text, html=html)
+    terms = {name: values[name] for name in TERMS if values.get(name)}
+    return RenderedEmail(subject=rendered_subject, text=text, html=html, **terms)

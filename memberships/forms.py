@@ -80,18 +80,17 @@ class OfferForm(forms.Form):
         initial=3,
         help_text="How long a buyer whose renewal payment fails keeps access while Stripe retries.",
     )
-    refund_policy = forms.ChoiceField(
-        label="Refund policy",
+    refund_policy = forms.TypedChoiceField(
+        label="When a payment is refunded in full",
         choices=Offer.RefundPolicy.choices,
         initial=Offer.RefundPolicy.REVOKE,
+        # Left out (an older form, a script): the default, as for a new offer.
+        required=False,
+        empty_value=Offer.RefundPolicy.REVOKE,
         widget=forms.RadioSelect,
-        help_text="When a payment is refunded in full or a dispute is lost",
-        error_messages={
-            "required": "Choose whether a refunded buyer keeps access.",
-            "invalid_choice": "Choose whether a refunded buyer keeps access.",
-        },
+        help_text="A lost dispute always ends access.",
     )
-    renewal_receipts = forms.BooleanField(label="Email a receipt for each renewal", required=False)
+    renewal_receipts = forms.BooleanField(label="Email a receipt for each renewal", required=False, initial=True)
     hub_groups = ModelMultipleChoiceField(
         label="Community permissions",
         queryset=HubGroup.objects.exclude(permission=HubGroup.Permission.HIDDEN),

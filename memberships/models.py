@@ -84,6 +84,15 @@ class Offer(models.Model):
     # Days a failing renewal keeps access before the entitlement is suspended.
     grace_period_days = models.PositiveSmallIntegerField(default=3)
 
+    class RefundPolicy(models.TextChoices):
+        REVOKE = "revoke", "Revoke access"
+        KEEP = "keep", "Keep access"
+
+    # What a full refund (or a lost dispute: always revoked) does to the buyer's access.
+    refund_policy = models.CharField(max_length=10, choices=RefundPolicy.choices, default=RefundPolicy.REVOKE)
+    # The platform's own receipt for each renewal (Stripe's are off on connected accounts).
+    renewal_receipts = models.BooleanField("Email a receipt for each renewal", default=True)
+
     # Purchase destination: by default the buyer is logged in and lands in the community.
     redirect_enabled = models.BooleanField("Redirect users to a custom link", default=False)
     redirect_url = models.URLField(max_length=500, blank=True)
@@ -191,17 +200,26 @@ class Entitlement(models.Model):
     """A buyer's right to an offer. Access to hub groups is derived from it, never copied.
 
     ``active`` and ``past_due`` give access until ``access_until`` (null: no end): a one-time
-    purchase has none; a recurring one runs to the paid period's end (plus the grace period
-    while a renewal is failing). The other statuses give no access.
+    purchase has none; a recurring one runs to the paid period's end (while a renewal is
+    failing: to the failure plus the offer's grace period). The other stored statuses give no
+    access. Access is decided when it is read, by comparing ``access_until`` with now: the
+    dates come from Stripe's objects, so no job has to run for access to end on time.
+
+    ``backed_by`` is the Stripe subscription or payment intent that currently backs it: a
+    re-purchase restarts the same entitlement under its new backing, and events about an
+    older subscription no longer change it.
     """
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         PAST_DUE = "past_due", "Past due (grace period)"
         CANCELED = "canceled", "Canceled"
-        SUSPENDED = "suspended", "Suspended"
+        SUSPENDED = "suspended", "Suspended: payment failed"
         REFUNDED = "refunded", "Refunded"
-        DISPUTED = "disputed", "Disputed"
+        DISPUTED = "disputed", "Suspended: payment disputed"
+        DISPUTE_LOST = "dispute_lost", "Ended: dispute lost"
+        # Shown, never stored: an active entitlement whose paid period ran out.
+        EXPIRED = "expired", "Ended"
 
     ACCESS_STATUSES = (Status.ACTIVE, Status.PAST_DUE)
 
@@ -215,6 +233,10 @@ class Entitlement(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     source = models.CharField(max_length=12, choices=Source.choices)
     access_until = models.DateTimeField(null=True, blank=True)
+    backed_by = models.CharField(max_length=255, blank=True)
+    # The next payment date while the subscription renews; null otherwise.
+    renews_at = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -228,6 +250,42 @@ class Entitlement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.offer} ({self.status})"
+
+    def has_access(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.status in self.ACCESS_STATUSES and (self.access_until is None or self.access_until > now)
+
+    def effective_status(self, now: datetime | None = None) -> Entitlement.Status:
+        """The stored status, or what it has become since: a past-due entitlement whose grace
+        period ran out is suspended, an active one whose paid period ran out has ended."""
+        status = self.Status(self.status)
+        if status in self.ACCESS_STATUSES and not self.has_access(now):
+            return self.Status.SUSPENDED if status == self.Status.PAST_DUE else self.Status.EXPIRED
+        return status
+
+    def effective_status_label(self, now: datetime | None = None) -> str:
+        return str(self.effective_status(now).label)
+
+
+class EntitlementChange(models.Model):
+    """One change to an entitlement: what changed, why, and what caused it (a Stripe event,
+    or a person: a staff member, or the buyer through the billing portal's event)."""
+
+    entitlement = models.ForeignKey(Entitlement, on_delete=models.CASCADE, related_name="changes")
+    at = models.DateTimeField(default=timezone.now)
+    status_before = models.CharField(max_length=12, choices=Entitlement.Status.choices, blank=True)
+    status_after = models.CharField(max_length=12, choices=Entitlement.Status.choices)
+    access_until_before = models.DateTimeField(null=True, blank=True)
+    access_until_after = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300)
+    event_id = models.CharField(max_length=255, blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.entitlement_id}: {self.status_before or '-'} → {self.status_after} ({self.reason})"
 
 
 class GroupUpsellOffer(models.Model):

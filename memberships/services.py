@@ -19,13 +19,13 @@ from django.utils import timezone
 from django.utils.connection import ConnectionProxy
 
 from accounts import mail, outbox
-from accounts.models import User
+from accounts.models import OutboxMessage, User
 from accounts.services import magic_link_create, user_access_added, user_get_or_create
 from core.images import ProcessedImage
 from core.slugs import unique_slug
 from hubs.models import HubGroup
 from memberships import emails, hooks
-from memberships.models import Entitlement, GroupUpsellOffer, Offer
+from memberships.models import Entitlement, EntitlementChange, GroupUpsellOffer, Offer
 from memberships.selectors import checkout_cache_key, community_path
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
@@ -46,6 +46,8 @@ class OfferFields:
     currency: str = "usd"
     interval: Offer.Interval | Literal[""] = ""
     grace_period_days: int = 3
+    refund_policy: Offer.RefundPolicy = Offer.RefundPolicy.REVOKE
+    renewal_receipts: bool = True
     confirmation_subject: str = ""
     confirmation_body: str = ""
     redirect_enabled: bool = False
@@ -64,6 +66,7 @@ class OfferFields:
         # Rows and forms hold choices as plain strings; these hold the members (or refuse).
         object.__setattr__(self, "pricing", Offer.Pricing(self.pricing))
         object.__setattr__(self, "interval", Offer.Interval(self.interval) if self.interval else "")
+        object.__setattr__(self, "refund_policy", Offer.RefundPolicy(self.refund_policy))
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -365,6 +368,154 @@ def entitlement_end(*, entitlement: Entitlement, status: Entitlement.Status) -> 
     entitlement.ended_at = timezone.now()
     entitlement.save(update_fields=["status", "ended_at", "updated_at"])
     return entitlement
+
+
+@dataclass(frozen=True)
+class EntitlementState:
+    """What a paid entitlement should be, as billing computes it from Stripe's objects."""
+
+    status: Entitlement.Status
+    source: Entitlement.Source
+    backed_by: str
+    access_until: datetime | None = None
+    renews_at: datetime | None = None
+    cancel_at_period_end: bool = False
+
+    def gives_access(self, now: datetime) -> bool:
+        return self.status in Entitlement.ACCESS_STATUSES and (self.access_until is None or self.access_until > now)
+
+
+# Why access was taken away, as the revocation email says it (``access_revoked``'s reason).
+REVOCATION_REASONS: dict[str, str] = {
+    Entitlement.Status.REFUNDED: "refund",
+    Entitlement.Status.DISPUTED: "disputed",
+    Entitlement.Status.DISPUTE_LOST: "dispute_lost",
+    Entitlement.Status.CANCELED: "canceled",
+    Entitlement.Status.PAST_DUE: "payment_failed",
+}
+
+
+@dataclass(frozen=True)
+class Applied:
+    entitlement: Entitlement
+    changed: bool
+    granted: bool  # the state gives access that the entitlement did not give before
+    revoked: bool  # the entitlement gave access and the state takes it away
+
+
+@transaction.atomic
+def entitlement_apply(
+    *,
+    user: User,
+    offer: Offer,
+    state: EntitlementState,
+    reason: str,
+    event_id: str = "",
+    by: User | None = None,
+    new_account: bool = False,
+    now: datetime | None = None,
+) -> Applied:
+    """Bring the (user, offer) entitlement to ``state``, recording what changed and sending the
+    emails the change calls for, each under a key of its own so that a replay sends nothing.
+
+    Idempotent: the same state again changes nothing and records nothing. A state with a new
+    backing that gives access is a purchase: it (re)starts the entitlement and sends the
+    confirmation email, once per purchase. Access coming back sends ``access_restored``;
+    access taken away for a refund, a dispute or a cancellation sends ``access_revoked``.
+    """
+    now = now or timezone.now()
+    entitlement, created = Entitlement.objects.get_or_create(
+        user=user,
+        offer=offer,
+        defaults={
+            "source": state.source,
+            "status": state.status,
+            "access_until": state.access_until,
+            "backed_by": state.backed_by,
+            "renews_at": state.renews_at,
+            "cancel_at_period_end": state.cancel_at_period_end,
+            "started_at": now,
+        },
+    )
+    before_status = "" if created else entitlement.status
+    before_until = None if created else entitlement.access_until
+    had_access = False
+    if not created:
+        entitlement = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
+        had_access = entitlement.has_access(now)
+        unchanged = (
+            entitlement.status == state.status
+            and entitlement.access_until == state.access_until
+            and entitlement.backed_by == state.backed_by
+            and entitlement.renews_at == state.renews_at
+            and entitlement.cancel_at_period_end == state.cancel_at_period_end
+        )
+        if unchanged:
+            return Applied(entitlement, changed=False, granted=False, revoked=False)
+        if state.gives_access(now) and not had_access and entitlement.backed_by != state.backed_by:
+            entitlement.started_at = now  # a new purchase restarts the entitlement
+        entitlement.status = state.status
+        entitlement.source = state.source
+        entitlement.access_until = state.access_until
+        entitlement.backed_by = state.backed_by
+        entitlement.renews_at = state.renews_at
+        entitlement.cancel_at_period_end = state.cancel_at_period_end
+        if state.gives_access(now):
+            entitlement.ended_at = None
+        elif had_access or entitlement.ended_at is None:
+            entitlement.ended_at = now
+        entitlement.save()
+    gives_access = state.gives_access(now)
+    if created and not gives_access:
+        entitlement.ended_at = now
+        entitlement.save(update_fields=["ended_at"])
+    change = EntitlementChange.objects.create(
+        entitlement=entitlement,
+        at=now,
+        status_before=before_status,
+        status_after=state.status,
+        access_until_before=before_until,
+        access_until_after=state.access_until,
+        reason=reason[:300],
+        event_id=event_id[:255],
+        by=by,
+    )
+    granted = gives_access and not had_access
+    revoked = had_access and not gives_access
+    purchase_key = f"confirmation:{entitlement.pk}:{state.backed_by}"
+    if gives_access and not OutboxMessage.objects.filter(key=purchase_key).exists():
+        # The first grant under this backing is the purchase: its confirmation, once.
+        outbox.outbox_email_record(key=purchase_key, email="offer_confirmation", entitlement=entitlement.pk)
+    elif granted:
+        outbox.outbox_email_record(
+            key=f"restored:{entitlement.pk}:{change.pk}", email="access_restored", entitlement=entitlement.pk
+        )
+    if revoked and state.status in REVOCATION_REASONS:
+        outbox.outbox_email_record(
+            key=f"revoked:{entitlement.pk}:{change.pk}",
+            email="access_revoked",
+            entitlement=entitlement.pk,
+            reason=REVOCATION_REASONS[state.status],
+        )
+    if granted and not new_account:
+        user_access_added(user=user)
+    return Applied(entitlement, changed=True, granted=granted, revoked=revoked)
+
+
+@transaction.atomic
+def entitlement_note(*, entitlement: Entitlement, reason: str, by: User | None = None, event_id: str = "") -> None:
+    """Record in the entitlement's history something that did not change it (a partial refund,
+    a cancellation requested and not yet confirmed by Stripe)."""
+    EntitlementChange.objects.create(
+        entitlement=entitlement,
+        status_before=entitlement.status,
+        status_after=entitlement.status,
+        access_until_before=entitlement.access_until,
+        access_until_after=entitlement.access_until,
+        reason=reason[:300],
+        event_id=event_id[:255],
+        by=by,
+    )
 
 
 class OfferNotClaimable(Exception):

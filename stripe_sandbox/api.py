@@ -685,6 +685,19 @@ route("GET", r"/v1/charges/(?P<id>[^/]+)")(_retrieve("charge"))
 route("GET", r"/v1/payment_methods/(?P<id>[^/]+)")(_retrieve("payment_method"))
 route("GET", r"/v1/refunds/(?P<id>[^/]+)")(_retrieve("refund"))
 route("GET", r"/v1/disputes/(?P<id>[^/]+)")(_retrieve("dispute"))
+
+
+@route("GET", r"/v1/disputes")
+def dispute_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "charge", "payment_intent", "limit", "starting_after", "ending_before", "created")
+    disputes = created_filter(sandbox.store.find("dispute", request.owner), params)
+    for key in ("charge", "payment_intent"):
+        if key in params:
+            disputes = [dispute for dispute in disputes if dispute.get(key) == params[key]]
+    return paginate(disputes, params, "/v1/disputes")
+
+
 route("GET", r"/v1/balance_transactions/(?P<id>[^/]+)")(_retrieve("balance_transaction"))
 
 
@@ -895,6 +908,154 @@ def transfer_reversal_list(sandbox: Sandbox, request: ApiRequest, args: dict[str
 
 
 # --- Billing portal -----------------------------------------------------------------------
+# Each feature's keys, the choices of those with a few, and the features whose ``enabled``
+# Stripe requires when they are given, on create and on update.
+PORTAL_FEATURES: dict[str, tuple[str, ...]] = {
+    "customer_update": ("allowed_updates", "enabled"),
+    "invoice_history": ("enabled",),
+    "payment_method_update": ("enabled", "payment_method_configuration"),
+    "subscription_cancel": ("cancellation_reason", "enabled", "mode", "proration_behavior"),
+    "subscription_pause": ("enabled",),
+    "subscription_update": ("enabled",),
+}
+PORTAL_CHOICES: dict[str, tuple[str, ...]] = {
+    "mode": ("at_period_end", "immediately"),
+    "proration_behavior": ("always_invoice", "create_prorations", "none"),
+}
+CUSTOMER_UPDATES = ("address", "email", "name", "phone", "shipping", "tax_id")
+CANCELLATION_REASONS = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+)
+ENABLED_REQUIRED = {
+    True: ("customer_update", "invoice_history", "payment_method_update", "subscription_cancel", "subscription_update"),
+    False: ("invoice_history", "payment_method_update"),
+}
+
+
+def _url(params: JSON, name: str) -> None:
+    """An optional URL: "" unsets it."""
+    if name not in params:
+        return
+    if params[name] == "":
+        params[name] = None
+    elif not re.match(r"^https?://", str(params[name])):
+        raise StripeError("Not a valid URL", param=name)
+
+
+def _portal_configuration_params(params: JSON, *, creating: bool) -> None:
+    allow(
+        params,
+        "business_profile",
+        "default_return_url",
+        "features",
+        "login_page",
+        "metadata",
+        "name",
+        *(() if creating else ("active",)),
+    )
+    boolean(params, "active")
+    metadata(params)
+    _url(params, "default_return_url")
+    if params.get("name") == "":
+        params["name"] = None
+    profile = nested(params, "business_profile")
+    if profile is not None:
+        allow(profile, "headline", "privacy_policy_url", "terms_of_service_url", prefix="business_profile")
+        if profile.get("headline") == "":
+            profile["headline"] = None
+        _url(profile, "privacy_policy_url")
+        _url(profile, "terms_of_service_url")
+    login_page = nested(params, "login_page")
+    if login_page is not None:
+        allow(login_page, "enabled", prefix="login_page")
+        required(login_page, "enabled", "login_page[enabled]")
+        boolean(login_page, "enabled")
+    features = nested(params, "features")
+    if features is None:
+        if creating:
+            required(params, "features")
+        return
+    allow(features, *PORTAL_FEATURES, prefix="features")
+    for name, keys in PORTAL_FEATURES.items():
+        prefix = f"features[{name}]"
+        feature = nested(features, name)
+        if feature is None:
+            continue
+        allow(feature, *keys, prefix=prefix)
+        if name in ENABLED_REQUIRED[creating]:
+            required(feature, "enabled", f"{prefix}[enabled]")
+        boolean(feature, "enabled")
+        for key, options in PORTAL_CHOICES.items():
+            choice(feature, key, options, f"{prefix}[{key}]")
+        if "allowed_updates" in feature:
+            string_list(feature, "allowed_updates")
+            for update in feature["allowed_updates"]:
+                if update not in CUSTOMER_UPDATES:
+                    raise StripeError(
+                        f"Invalid {prefix}[allowed_updates]: {update} is not one of {', '.join(CUSTOMER_UPDATES)}",
+                        param=f"{prefix}[allowed_updates]",
+                    )
+        reason = nested(feature, "cancellation_reason")
+        if reason is not None:
+            allow(reason, "enabled", "options", prefix=f"{prefix}[cancellation_reason]")
+            required(reason, "enabled", f"{prefix}[cancellation_reason][enabled]")
+            boolean(reason, "enabled")
+            string_list(reason, "options")
+            if any(option not in CANCELLATION_REASONS for option in reason.get("options", [])):
+                raise StripeError(
+                    f"Invalid {prefix}[cancellation_reason][options]: each must be one of "
+                    f"{', '.join(CANCELLATION_REASONS)}",
+                    param=f"{prefix}[cancellation_reason][options]",
+                )
+        if name == "subscription_update" and feature.get("enabled"):
+            # Stripe would need the products and prices to switch between; the sandbox's
+            # portal does not switch plans.
+            raise StripeError(
+                "The sandbox's billing portal does not switch plans: features[subscription_update][enabled] must "
+                "be false.",
+                param="features[subscription_update][enabled]",
+            )
+
+
+@route("POST", r"/v1/billing_portal/configurations")
+def portal_configuration_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    _portal_configuration_params(request.params, creating=True)
+    return sandbox.portal_configuration_create(request.owner, request.params)
+
+
+route("GET", r"/v1/billing_portal/configurations/(?P<id>[^/]+)")(
+    _retrieve("billing_portal.configuration", noun="configuration")
+)
+
+
+@route("POST", r"/v1/billing_portal/configurations/(?P<id>[^/]+)")
+def portal_configuration_update(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    _portal_configuration_params(params, creating=False)
+    changes = {key: value for key, value in params.items() if key != "expand"}
+    return sandbox.portal_configuration_update(request.owner, args["id"], changes)
+
+
+@route("GET", r"/v1/billing_portal/configurations")
+def portal_configuration_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
+    params = request.params
+    allow(params, "active", "is_default", "limit", "starting_after", "ending_before")
+    boolean(params, "active")
+    boolean(params, "is_default")
+    configurations = sandbox.store.find("billing_portal.configuration", request.owner)
+    for key in ("active", "is_default"):
+        if key in params:
+            configurations = [found for found in configurations if found[key] == params[key]]
+    return paginate(configurations, params, "/v1/billing_portal/configurations")
+
+
 @route("POST", r"/v1/billing_portal/sessions")
 def portal_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
     params = request.params

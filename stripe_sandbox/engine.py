@@ -1436,14 +1436,88 @@ class Sandbox:
         self.emit("transfer.reversed", transfer, PLATFORM, previous=previous)
         return reversal
 
+    # --- Billing portal -------------------------------------------------------------------
+    def portal_configuration_create(self, owner: str, params: JSON) -> JSON:
+        """A portal configuration. The account's first one is its default, as the configuration
+        saved in the Dashboard is on Stripe; an account starts with none."""
+        now = self.now()
+        configuration = shape(
+            "billing_portal.configuration",
+            id=new_id("bpc_1", 23),
+            application=None if owner == PLATFORM else self.client_id,
+            created=now,
+            updated=now,
+            is_default=self.portal_default_configuration(owner) is None,
+        )
+        self._portal_configuration_set(configuration, params)
+        self.store.put(configuration, owner)
+        self.emit("billing_portal.configuration.created", configuration, owner)
+        return configuration
+
+    def portal_configuration_update(self, owner: str, configuration_id: str, params: JSON) -> JSON:
+        configuration = self.get(configuration_id, owner, "billing_portal.configuration", noun="configuration")
+        if params.get("active") is False and configuration["is_default"]:
+            raise StripeError("The default configuration cannot be deactivated.", param="active")
+        previous = {key: copy.deepcopy(configuration[key]) for key in params if key in configuration}
+        self._portal_configuration_set(configuration, params)
+        configuration["updated"] = self.now()
+        self.emit("billing_portal.configuration.updated", configuration, owner, previous=previous)
+        return configuration
+
+    @staticmethod
+    def _portal_configuration_set(configuration: JSON, params: JSON) -> None:
+        """Hashes are merged key by key, as Stripe updates nested parameters."""
+        for key in ("active", "default_return_url", "name"):
+            if key in params:
+                configuration[key] = params[key]
+        for key in ("business_profile", "login_page"):
+            configuration[key].update(params.get(key) or {})
+        for feature, changes in (params.get("features") or {}).items():
+            current = configuration["features"][feature]
+            for key, value in changes.items():
+                if isinstance(value, dict):
+                    current[key].update(value)
+                else:
+                    current[key] = value
+        if "metadata" in params:
+            configuration["metadata"] = merge_metadata(configuration["metadata"], params["metadata"])
+
+    def portal_default_configuration(self, owner: str) -> JSON | None:
+        return next(
+            (found for found in self.store.find("billing_portal.configuration", owner) if found["is_default"]), None
+        )
+
     def portal_session_create(self, owner: str, params: JSON) -> JSON:
         customer = self.get(params["customer"], owner, "customer", param="customer")
+        if params.get("configuration"):
+            configuration = self.get(
+                params["configuration"],
+                owner,
+                "billing_portal.configuration",
+                noun="configuration",
+                param="configuration",
+            )
+            if not configuration["active"]:
+                raise StripeError(
+                    f"The configuration {configuration['id']} is not active and cannot be used to create portal "
+                    "sessions.",
+                    param="configuration",
+                )
+        else:
+            default = self.portal_default_configuration(owner)
+            if default is None:
+                raise StripeError(
+                    "You can't create a portal session in test mode until you save your customer portal settings in "
+                    "test mode at https://dashboard.stripe.com/test/settings/billing/portal."
+                )
+            configuration = default
         session = shape(
             "billing_portal.session",
             id=new_id("bps_1", 23),
+            configuration=configuration["id"],
             created=self.now(),
             customer=customer["id"],
-            return_url=params.get("return_url"),
+            return_url=params.get("return_url") or configuration["default_return_url"],
             locale=params.get("locale"),
             on_behalf_of=None,
         )

@@ -41,6 +41,12 @@ EXPANDABLE: dict[str, frozenset[str]] = {
             "source",
         }
     ),
+    "billing_portal.configuration": frozenset(
+        {
+            "application",
+            "features.subscription_cancel.cancellation_reason.feedback_options",
+        }
+    ),
     "billing_portal.session": frozenset(
         {
             "configuration",

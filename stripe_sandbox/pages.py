@@ -33,6 +33,9 @@ fieldset{border:1px solid #e3e8ee;border-radius:6px;margin:14px 0 0;padding:6px 
 .choice label{display:inline;font-weight:400;margin:0}.choice{margin:8px 0}
 """
 
+# The subscriptions the portal lets a customer cancel.
+CANCELABLE = ("active", "past_due", "unpaid", "trialing")
+
 TEST_CARDS_HINT = (
     "Test cards: <b>4242 4242 4242 4242</b> pays; <b>4000 0000 0000 0002</b> is declined; "
     "<b>4000 0000 0000 0341</b> pays now and fails every renewal. Any future expiry, any CVC."
@@ -207,33 +210,43 @@ def portal(
     *,
     account_name: str,
     customer: JSON,
+    configuration: JSON,
     subscriptions: list[JSON],
+    invoices: list[tuple[JSON, str]],
+    card: JSON | None,
     notice: str = "",
+    alert: str = "",
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
 ) -> tuple[int, str]:
+    """The portal as the session's configuration sets it up: *Cancel plan* (at period end or at
+    once), *Update card* and the invoice history each only when its feature is enabled.
+    ``invoices`` pairs each invoice with the status shown for it."""
     values = values or {}
     errors = errors or {}
+    features = configuration.get("features") or {}
+    cancel = features.get("subscription_cancel") or {}
+    can_cancel = bool(cancel.get("enabled"))
+    cancel_label = "Cancel plan now" if cancel.get("mode") == "immediately" else "Cancel plan"
     rows = []
     for subscription in subscriptions:
         item = subscription["items"]["data"][0]
         price = item["price"]
         period_end = int(item["current_period_end"])
         status = subscription["status"]
+        hidden = f'<input type=hidden name=subscription value="{escape(subscription["id"])}">'
+        action = ""
         if subscription["cancel_at_period_end"]:
-            status = "cancels at period end"
-        if subscription["cancel_at_period_end"]:
+            status = f"cancels on {format_date(period_end)}"
             action = (
-                f'<form method=post><input type=hidden name=subscription value="{escape(subscription["id"])}">'
+                f"<form method=post>{hidden}"
                 "<button type=submit name=action value=renew class=secondary>Renew plan</button></form>"
             )
-        elif subscription["status"] in ("active", "past_due", "unpaid"):
+        elif can_cancel and subscription["status"] in CANCELABLE:
             action = (
-                f'<form method=post><input type=hidden name=subscription value="{escape(subscription["id"])}">'
-                "<button type=submit name=action value=cancel class=secondary>Cancel plan</button></form>"
+                f"<form method=post>{hidden}<button type=submit name=action value=cancel class=secondary>"
+                f"{cancel_label}</button></form>"
             )
-        else:
-            action = ""
         amount = format_amount(int(price["unit_amount"]), price["currency"])
         rows.append(
             f"<tr><td>{escape(amount)} {escape(describe_interval(price['recurring']))}</td><td>{escape(status)}</td>"
@@ -249,16 +262,23 @@ def portal(
         if session.get("return_url")
         else ""
     )
-    alert = f'<div class="notice" role="status">{escape(notice)}</div>' if notice else ""
-    body = f"""
-<div class=wrap><div class=col>
- {back}
- <h1>{escape(account_name)} billing<span class=badge>TEST MODE</span></h1>
- <p class=muted>{escape(customer.get("email") or "")}</p>
- {alert}
- <div class=card>{table}</div>
+    headline = (configuration.get("business_profile") or {}).get("headline")
+    tagline = f"<p>{escape(headline)}</p>" if headline else ""
+    shown = f'<div class="notice" role="status">{escape(notice)}</div>' if notice else ""
+    if alert:
+        shown += f'<div class="alert" role="alert">{escape(alert)}</div>'
+    on_file = ""
+    if card:
+        on_file = (
+            f"<p data-card-last4={escape(str(card['last4']))}>{escape(str(card['brand']).title())} •••• "
+            f"{escape(str(card['last4']))}, expires {int(card['exp_month']):02d}/{int(card['exp_year'])}</p>"
+        )
+    payment = f'<div class=card style="margin-top:24px"><h1>Payment method</h1>{on_file}</div>' if on_file else ""
+    if (features.get("payment_method_update") or {}).get("enabled"):
+        payment = f"""
  <form class=card method=post novalidate style="margin-top:24px">
   <h1>Payment method</h1>
+  {on_file}
   {_field("card_number", "Card number", values.get("card_number", ""), errors, placeholder="1234 1234 1234 1234")}
   <div class=row>
    <div>{_field("expiry", "Expiry", values.get("expiry", ""), errors, placeholder="MM / YY")}</div>
@@ -267,9 +287,36 @@ def portal(
   {_field("name", "Name on card", values.get("name", ""), errors)}
   <button type=submit name=action value=card>Update card</button>
   <div class=hint>{TEST_CARDS_HINT}</div>
- </form>
+ </form>"""
+    history = ""
+    if (features.get("invoice_history") or {}).get("enabled"):
+        invoice_rows = "".join(
+            f'<tr data-invoice="{escape(invoice["id"])}"><td>{escape(format_date(int(invoice["created"])))}</td>'
+            f"<td>{escape(format_amount(int(invoice['total']), invoice['currency']))}</td>"
+            f"<td>{escape(label)}</td></tr>"
+            for invoice, label in invoices
+        )
+        history = (
+            '<div class=card style="margin-top:24px"><h1>Invoice history</h1>'
+            + (
+                f"<table><tr><th>Date</th><th>Amount</th><th>Status</th></tr>{invoice_rows}</table>"
+                if invoice_rows
+                else "<p class=muted>No invoices.</p>"
+            )
+            + "</div>"
+        )
+    body = f"""
+<div class=wrap><div class=col>
+ {back}
+ <h1>{escape(account_name)} billing<span class=badge>TEST MODE</span></h1>
+ {tagline}
+ <p class=muted>{escape(customer.get("email") or "")}</p>
+ {shown}
+ <div class=card>{table}</div>
+ {payment}
+ {history}
 </div></div>"""
-    return page("Billing portal", body, 400 if errors else 200)
+    return page("Billing portal", body, 400 if errors or alert else 200)
 
 
 # --- Index --------------------------------------------------------------------------------

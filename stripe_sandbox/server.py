@@ -502,59 +502,105 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- Billing portal -------------------------------------------------------------------
     def _portal(self, method: str, session_id: str, body: str) -> None:
-        sandbox = self.server.sandbox
         store = self.server.store
         session = store.get(session_id)
         owner = store.owner_of(session_id)
         if session is None or owner is None or session.get("object") != "billing_portal.session":
             self._html(pages.page("Billing portal", "<div class=wrap><h1>This link has expired.</h1></div>", 404))
             return
-        notice = ""
-        values: dict[str, str] = {}
-        errors: dict[str, str] = {}
+        configuration = store.get(session.get("configuration") or "", owner) or {}
+        answer: JSON = {"notice": "", "alert": "", "values": {}, "errors": {}}
         if method == "POST":
-            form = dict(parse_qsl(body, keep_blank_values=True))
-            subscription = store.get(form.get("subscription", ""), owner)
-            if form.get("action") == "card":
-                values = {key: form.get(key, "") for key in ("card_number", "expiry", "cvc", "name")}
-                errors, (number, exp_month, exp_year) = self._card_errors({**values, "email": "-"}, email=False)
-                if not errors:
-                    decline = sandbox.customer_card_update(
-                        owner,
-                        session["customer"],
-                        number=number,
-                        exp_month=exp_month,
-                        exp_year=exp_year,
-                        name=values["name"].strip(),
-                    )
-                    if decline:
-                        errors["card_number"] = decline
-                    else:
-                        self.server.commit()
-                        notice = "Your card was updated."
-                        values = {}
-            elif subscription and subscription.get("customer") == session["customer"]:
-                cancel = form.get("action") == "cancel"
-                sandbox.subscription_update(owner, subscription["id"], {"cancel_at_period_end": cancel})
-                self.server.commit()
-                notice = "Your plan will be canceled at the end of the period." if cancel else "Your plan was renewed."
+            answer = self._portal_action(owner, session, configuration, dict(parse_qsl(body, keep_blank_values=True)))
         customer = store.get(session["customer"]) or {}
         subscriptions = [
             sub
             for sub in store.find("subscription", owner)
             if sub["customer"] == session["customer"] and sub["status"] != "canceled"
         ]
+        invoices = [
+            (invoice, self._invoice_status(invoice))
+            for invoice in store.find("invoice", owner)
+            if invoice["customer"] == session["customer"] and invoice["status"] != "draft"
+        ]
+        card_id = (customer.get("invoice_settings") or {}).get("default_payment_method") or next(
+            (sub["default_payment_method"] for sub in subscriptions if sub.get("default_payment_method")), None
+        )
+        card = (store.get(card_id or "", owner) or {}).get("card")
         self._html(
             pages.portal(
                 session,
                 account_name=self._account_name(owner),
                 customer=customer,
+                configuration=configuration,
                 subscriptions=subscriptions,
-                notice=notice,
-                values=values,
-                errors=errors,
+                invoices=invoices,
+                card=card,
+                **answer,
             )
         )
+
+    def _portal_action(self, owner: str, session: JSON, configuration: JSON, form: dict[str, str]) -> JSON:
+        """Do what the portal's form asked, when the configuration allows it."""
+        sandbox = self.server.sandbox
+        features = configuration.get("features") or {}
+        answer: JSON = {"notice": "", "alert": "", "values": {}, "errors": {}}
+        action = form.get("action")
+        subscription = self.server.store.get(form.get("subscription", ""), owner) or {}
+        mine = subscription.get("object") == "subscription" and subscription.get("customer") == session["customer"]
+        cancel = features.get("subscription_cancel") or {}
+        if action == "card" and (features.get("payment_method_update") or {}).get("enabled"):
+            values = {key: form.get(key, "") for key in ("card_number", "expiry", "cvc", "name")}
+            errors, (number, exp_month, exp_year) = self._card_errors({**values, "email": "-"}, email=False)
+            if not errors:
+                decline = sandbox.customer_card_update(
+                    owner,
+                    session["customer"],
+                    number=number,
+                    exp_month=exp_month,
+                    exp_year=exp_year,
+                    name=values["name"].strip(),
+                )
+                if decline:
+                    errors["card_number"] = decline
+                else:
+                    self.server.commit()
+                    return {**answer, "notice": "Your card was updated."}
+            return {**answer, "values": values, "errors": errors}
+        if (
+            action == "cancel"
+            and cancel.get("enabled")
+            and mine
+            and subscription["status"] in pages.CANCELABLE
+            and not subscription["cancel_at_period_end"]
+        ):
+            if cancel.get("mode") == "immediately":
+                sandbox.subscription_cancel(owner, subscription["id"])
+                notice = "Your plan was canceled."
+            else:
+                sandbox.subscription_update(owner, subscription["id"], {"cancel_at_period_end": True})
+                notice = "Your plan will be canceled at the end of the period."
+            self.server.commit()
+            return {**answer, "notice": notice}
+        if action == "renew" and mine and subscription["cancel_at_period_end"] and subscription["status"] != "canceled":
+            sandbox.subscription_update(owner, subscription["id"], {"cancel_at_period_end": False})
+            self.server.commit()
+            return {**answer, "notice": "Your plan was renewed."}
+        return {**answer, "alert": "This change is not available in this portal."}
+
+    def _invoice_status(self, invoice: JSON) -> str:
+        """The invoice history's status: Stripe's, or how much of its payment was refunded."""
+        store = self.server.store
+        if invoice["status"] == "paid":
+            # Read without ``get``/``extras``, which would mark what a GET only looked at as changed.
+            for payment in store.state["extras"].get(invoice["id"], {}).get("payments", []):
+                intent = store.state["objects"].get(payment["payment"]["payment_intent"]) or {}
+                charge = store.state["objects"].get(intent.get("latest_charge") or "") or {}
+                if charge.get("refunded"):
+                    return "Refunded"
+                if charge.get("amount_refunded"):
+                    return "Partially refunded"
+        return str(invoice["status"]).replace("_", " ").capitalize()
 
     # --- Index and control ----------------------------------------------------------------
     def _index(self) -> None:

@@ -126,8 +126,56 @@ _NEUTRAL: dict[str, JSON] = {
     "invoice_payment": {},
     "refund": {"destination_details": {"card": {"type": "refund"}, "type": "card"}},
     "dispute": {"enhanced_eligibility_types": []},
-    "billing_portal.session": {"flow": None, "configuration": "bpc_1SandboxPortalConfig0"},
+    "billing_portal.session": {"flow": None, "configuration": None},
     "transfer": {"destination_payment": None},
+}
+
+
+# Objects Stripe's examples leave out, with every field the SDK's types give the pinned API
+# version, at the values Stripe gives them by default.
+_WITHOUT_EXAMPLE: dict[str, JSON] = {
+    "billing_portal.configuration": {
+        "id": None,
+        "object": "billing_portal.configuration",
+        "active": True,
+        "application": None,
+        "business_profile": {"headline": None, "privacy_policy_url": None, "terms_of_service_url": None},
+        "created": 0,
+        "default_return_url": None,
+        "features": {
+            "customer_update": {"allowed_updates": [], "enabled": False},
+            "invoice_history": {"enabled": False},
+            "payment_method_update": {"enabled": False, "payment_method_configuration": None},
+            "subscription_cancel": {
+                "cancellation_reason": {"enabled": False, "feedback_options": None, "options": []},
+                "enabled": False,
+                "mode": "at_period_end",
+                "proration_behavior": "none",
+            },
+            "subscription_pause": {
+                "duration": {
+                    "interval_options": [{"interval": "month", "interval_count": 1}],
+                    "type": "interval_options",
+                },
+                "enabled": False,
+            },
+            "subscription_update": {
+                "billing_cycle_anchor": None,
+                "default_allowed_updates": [],
+                "enabled": False,
+                "products": [],
+                "proration_behavior": "none",
+                "schedule_at_period_end": {"conditions": []},
+                "trial_update_behavior": "end_trial",
+            },
+        },
+        "is_default": False,
+        "livemode": False,
+        "login_page": {"enabled": False, "url": None},
+        "metadata": {},
+        "name": None,
+        "updated": 0,
+    },
 }
 
 
@@ -143,7 +191,7 @@ def _examples() -> dict[str, JSON]:
 
 def shape(kind: str, **fields: Any) -> JSON:
     """A new object of ``kind`` (``"checkout.session"``, ``"price"``...) with ``fields`` set."""
-    obj = copy.deepcopy(_examples()[kind])
+    obj = copy.deepcopy(_WITHOUT_EXAMPLE.get(kind) or _examples()[kind])
     for name in _REMOVED.get(kind, ()):
         del obj[name]
     obj.update(copy.deepcopy(_NEUTRAL.get(kind, {})))

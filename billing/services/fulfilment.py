@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import outbox
 from accounts.services import user_get_or_create
+from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, Payment, WebhookEvent
+from billing.services import lifecycle
 from billing.stripe_gateway import PaidObject
-from memberships.models import Entitlement, Offer
-from memberships.services import entitlement_extend, entitlement_grant
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +28,38 @@ class Outcome:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class SubscriptionFacts:
+    """A subscription as Stripe has it, read before the transaction that stores it."""
+
+    subscription: gateway.Subscription
+    failing: gateway.Invoice | None
+    read_at: datetime
+
+
+def subscription_facts(*, account_id: str, subscription_id: str) -> SubscriptionFacts:
+    read_at = timezone.now()
+    subscription, failing = gateway.subscription_read(account_id=account_id, subscription_id=subscription_id)
+    return SubscriptionFacts(subscription=subscription, failing=failing, read_at=read_at)
+
+
 @transaction.atomic
-def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outcome:
-    """Grant the offer for a payment and record it: idempotent and safe in any order.
+def checkout_attempt_fulfil(
+    *,
+    attempt_id: uuid.UUID,
+    paid: PaidObject,
+    payment_intent_id: str = "",
+    charge: lifecycle.ChargeFacts | None = None,
+    subscription: SubscriptionFacts | None = None,
+    event_id: str = "",
+) -> Outcome:
+    """Record a payment and bring the buyer's entitlement up to date: idempotent and safe in
+    any order.
 
     The attempt row is locked so that concurrent deliveries of one payment (or a
     ``checkout.session.completed`` racing the ``invoice.paid`` for the same invoice) queue up
-    here; the payment's unique Stripe id makes the second one a no-op.
+    here; the payment's unique Stripe id makes the second one record nothing, though it still
+    stores the fresher Stripe state it read.
     """
     # Lock the attempt only: fulfilments of one offer must not queue up behind its row.
     attempt = CheckoutAttempt.objects.select_for_update(of=("self",)).select_related("offer").get(pk=attempt_id)
@@ -48,30 +75,51 @@ def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outco
         logger.warning("checkout attempt %s flagged: %s", attempt.pk, message)
         return Outcome(WebhookEvent.Status.FLAGGED, message)
 
-    if Payment.objects.filter(stripe_object_id=paid.stripe_object_id).exists():
-        return Outcome(WebhookEvent.Status.PROCESSED, "payment already recorded")
-
     user = attempt.user
     created = False
     if user is None:
         user, created = user_get_or_create(email=attempt.email, full_name=attempt.full_name)
         attempt.user = user
         attempt.user_created = created
-    Payment.objects.create(
+    payment, recorded = Payment.objects.get_or_create(
         stripe_object_id=paid.stripe_object_id,
-        kind=paid.kind,
-        stripe_account_id=attempt.stripe_account_id,
-        amount=paid.amount,
-        currency=paid.currency.lower(),
-        user=user,
-        offer=attempt.offer,
-        attempt=attempt,
+        defaults={
+            "kind": paid.kind,
+            "stripe_account_id": attempt.stripe_account_id,
+            "amount": paid.amount,
+            "currency": paid.currency.lower(),
+            "user": user,
+            "offer": attempt.offer,
+            "attempt": attempt,
+            "payment_intent_id": payment_intent_id or (paid.stripe_object_id if paid.kind == "one_time" else ""),
+            "stripe_subscription_id": paid.subscription_id,
+            "is_renewal": paid.is_renewal,
+            "period_start": paid.period_start,
+            "period_end": paid.period_end,
+            "paid_at": paid.created or timezone.now(),
+        },
     )
-    if attempt.pricing == Offer.Pricing.RECURRING:
-        # Invoices may be processed out of order: the rule keeps an older one from shortening access.
-        entitlement_extend(user=user, offer=attempt.offer, period_end=paid.period_end, new_account=created)
-    else:
-        entitlement_grant(user=user, offer=attempt.offer, source=Entitlement.Source.PURCHASE, new_account=created)
+    if not recorded and payment_intent_id and not payment.payment_intent_id:
+        Payment.objects.filter(pk=payment.pk).update(payment_intent_id=payment_intent_id)
+    if charge is not None and charge.charge is not None:
+        lifecycle.payment_charge_store(
+            payment_pk=payment.pk, charge=charge.charge, dispute=charge.dispute, read_at=charge.read_at
+        )
+    if subscription is not None:
+        lifecycle.subscription_store(
+            account_id=attempt.stripe_account_id,
+            subscription=subscription.subscription,
+            failing=subscription.failing,
+            read_at=subscription.read_at,
+            user=payment.user,
+            offer=attempt.offer,
+            attempt=attempt,
+        )
+    if recorded and paid.is_renewal and attempt.offer.renewal_receipts:
+        outbox.outbox_email_record(key=f"receipt:{payment.pk}", email="renewal_receipt", payment=payment.pk)
+    lifecycle.entitlement_converge(
+        user=payment.user, offer=attempt.offer, cause=lifecycle.Cause(event_id=event_id, new_account=created)
+    )
 
     if attempt.status != CheckoutAttempt.Status.PAID:
         attempt.status = CheckoutAttempt.Status.PAID
@@ -82,7 +130,9 @@ def checkout_attempt_fulfil(*, attempt_id: uuid.UUID, paid: PaidObject) -> Outco
     if paid.subscription_id:
         attempt.stripe_subscription_id = paid.subscription_id
     attempt.save()
-    return Outcome(WebhookEvent.Status.PROCESSED, f"granted {attempt.offer} to {user.email}")
+    if not recorded:
+        return Outcome(WebhookEvent.Status.PROCESSED, "payment already recorded")
+    return Outcome(WebhookEvent.Status.PROCESSED, f"recorded {payment.amount_label} from {payment.user.email}")
 
 
 @transaction.atomic

@@ -17,9 +17,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from billing import stripe_gateway as gateway
-from billing.models import CheckoutAttempt, StripeAccount, WebhookEvent
+from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
+from billing.services import lifecycle
 from billing.services.connect import stripe_account_disconnect, stripe_account_refresh_from_stripe
-from billing.services.fulfilment import Outcome, checkout_attempt_fulfil, checkout_attempt_mark
+from billing.services.fulfilment import Outcome, checkout_attempt_fulfil, checkout_attempt_mark, subscription_facts
 from core.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,13 @@ def _attempt_for(account_id: str, reference: str) -> CheckoutAttempt | None:
     return CheckoutAttempt.objects.filter(pk=attempt_id, stripe_account_id=account_id).first()
 
 
+def _invoice_charge(account_id: str, invoice_id: str) -> tuple[str, lifecycle.ChargeFacts | None]:
+    payment_intent_id = gateway.invoice_payment_intent_id(account_id=account_id, invoice_id=invoice_id)
+    if not payment_intent_id:
+        return "", None
+    return payment_intent_id, lifecycle.charge_facts(account_id=account_id, payment_intent_id=payment_intent_id)
+
+
 def _checkout_session_event(event: WebhookEvent, account_id: str, session_id: str) -> Outcome:
     session = gateway.checkout_session_retrieve(account_id=account_id, session_id=session_id)
     attempt = _attempt_for(account_id, session.client_reference_id)
@@ -236,10 +244,40 @@ def _checkout_session_event(event: WebhookEvent, account_id: str, session_id: st
         return Outcome(
             WebhookEvent.Status.PROCESSED, f"payment {session.payment_status or None}: waiting for it to clear"
         )
-    subscription = None
     if session.is_subscription:
-        subscription = gateway.subscription_retrieve(account_id=account_id, subscription_id=session.subscription_id)
-    return checkout_attempt_fulfil(attempt_id=attempt.pk, paid=session.paid(subscription))
+        facts = subscription_facts(account_id=account_id, subscription_id=session.subscription_id)
+        payment_intent_id, charge = (
+            _invoice_charge(account_id, session.invoice_id) if session.invoice_id else ("", None)
+        )
+        return checkout_attempt_fulfil(
+            attempt_id=attempt.pk,
+            paid=session.paid(facts.subscription),
+            payment_intent_id=payment_intent_id,
+            charge=charge,
+            subscription=facts,
+            event_id=event.event_id,
+        )
+    charge = (
+        lifecycle.charge_facts(account_id=account_id, payment_intent_id=session.payment_intent_id)
+        if session.payment_intent_id
+        else None
+    )
+    return checkout_attempt_fulfil(
+        attempt_id=attempt.pk,
+        paid=session.paid(),
+        payment_intent_id=session.payment_intent_id,
+        charge=charge,
+        event_id=event.event_id,
+    )
+
+
+def _subscription_attempt(account_id: str, subscription: gateway.Subscription) -> CheckoutAttempt | None:
+    attempt = CheckoutAttempt.objects.filter(
+        stripe_account_id=account_id, stripe_subscription_id=subscription.subscription_id
+    ).first()
+    # An event can arrive before checkout.session.completed: the subscription's metadata, set
+    # at checkout, leads back to the attempt.
+    return attempt or _attempt_for(account_id, subscription.checkout_attempt)
 
 
 def _invoice_paid(event: WebhookEvent, account_id: str, invoice_id: str) -> Outcome:
@@ -248,17 +286,93 @@ def _invoice_paid(event: WebhookEvent, account_id: str, invoice_id: str) -> Outc
         return Outcome(WebhookEvent.Status.IGNORED, f"the invoice is {invoice.status or None}, not paid")
     if not invoice.subscription_id:
         return Outcome(WebhookEvent.Status.IGNORED, "the invoice belongs to no subscription")
-    attempt = CheckoutAttempt.objects.filter(
-        stripe_account_id=account_id, stripe_subscription_id=invoice.subscription_id
-    ).first()
-    if attempt is None:
-        # invoice.paid can arrive before checkout.session.completed: the subscription's
-        # metadata, set at checkout, leads back to the attempt.
-        subscription = gateway.subscription_retrieve(account_id=account_id, subscription_id=invoice.subscription_id)
-        attempt = _attempt_for(account_id, subscription.checkout_attempt)
+    facts = subscription_facts(account_id=account_id, subscription_id=invoice.subscription_id)
+    attempt = _subscription_attempt(account_id, facts.subscription)
     if attempt is None:
         return Outcome(WebhookEvent.Status.IGNORED, "the subscription was not started by this platform")
-    return checkout_attempt_fulfil(attempt_id=attempt.pk, paid=invoice.paid())
+    payment_intent_id, charge = _invoice_charge(account_id, invoice_id)
+    return checkout_attempt_fulfil(
+        attempt_id=attempt.pk,
+        paid=invoice.paid(),
+        payment_intent_id=payment_intent_id,
+        charge=charge,
+        subscription=facts,
+        event_id=event.event_id,
+    )
+
+
+def _subscription_refresh(event: WebhookEvent, account_id: str, subscription_id: str) -> Outcome:
+    """Store the subscription as Stripe has it now and bring the entitlement up to date."""
+    facts = subscription_facts(account_id=account_id, subscription_id=subscription_id)
+    attempt = _subscription_attempt(account_id, facts.subscription)
+    if attempt is None:
+        return Outcome(WebhookEvent.Status.IGNORED, "the subscription was not started by this platform")
+    if attempt.user is None:
+        # Nothing paid yet: the payment's fulfilment reads the subscription itself.
+        return Outcome(WebhookEvent.Status.IGNORED, "no payment is recorded for this subscription yet")
+    lifecycle.subscription_store(
+        account_id=account_id,
+        subscription=facts.subscription,
+        failing=facts.failing,
+        read_at=facts.read_at,
+        user=attempt.user,
+        offer=attempt.offer,
+        attempt=attempt,
+    )
+    entitlement = lifecycle.entitlement_converge(
+        user=attempt.user, offer=attempt.offer, cause=lifecycle.Cause(event_id=event.event_id)
+    )
+    status = entitlement.status if entitlement else "unchanged"
+    return Outcome(WebhookEvent.Status.PROCESSED, f"subscription {facts.subscription.status}: entitlement {status}")
+
+
+def _subscription_event(event: WebhookEvent, account_id: str, subscription_id: str) -> Outcome:
+    return _subscription_refresh(event, account_id, subscription_id)
+
+
+def _invoice_failed(event: WebhookEvent, account_id: str, invoice_id: str) -> Outcome:
+    invoice = gateway.invoice_retrieve(account_id=account_id, invoice_id=invoice_id)
+    if not invoice.subscription_id:
+        return Outcome(WebhookEvent.Status.IGNORED, "the invoice belongs to no subscription")
+    outcome = _subscription_refresh(event, account_id, invoice.subscription_id)
+    if invoice.status == "open":
+        lifecycle.payment_failed_record(subscription_id=invoice.subscription_id, invoice_id=invoice.invoice_id)
+    return outcome
+
+
+def _payment_refresh(event: WebhookEvent, account_id: str, payment_intent_id: str) -> Outcome:
+    """Store a payment's charge (refunds, dispute) as Stripe has it now; update the entitlement."""
+    if not payment_intent_id:
+        return Outcome(WebhookEvent.Status.IGNORED, "the charge belongs to no payment intent")
+    payment = Payment.objects.filter(stripe_account_id=account_id, payment_intent_id=payment_intent_id).first()
+    if payment is None:
+        # Either not a sale of this platform's, or one not fulfilled yet, whose fulfilment
+        # reads the charge itself.
+        return Outcome(WebhookEvent.Status.IGNORED, f"no payment is recorded for {payment_intent_id}")
+    facts = lifecycle.charge_facts(account_id=account_id, payment_intent_id=payment_intent_id)
+    if facts.charge is None:
+        return Outcome(WebhookEvent.Status.IGNORED, "the payment intent has no charge")
+    message = lifecycle.payment_charge_apply(payment_pk=payment.pk, facts=facts, event_id=event.event_id)
+    return Outcome(WebhookEvent.Status.PROCESSED, message)
+
+
+def _charge_event(event: WebhookEvent, account_id: str, charge_id: str) -> Outcome:
+    charge = gateway.charge_retrieve(account_id=account_id, charge_id=charge_id)
+    return _payment_refresh(event, account_id, charge.payment_intent_id)
+
+
+def _refund_event(event: WebhookEvent, account_id: str, refund_id: str) -> Outcome:
+    charge_id = gateway.refund_charge_id(account_id=account_id, refund_id=refund_id)
+    if not charge_id:
+        return Outcome(WebhookEvent.Status.IGNORED, "the refund belongs to no charge")
+    return _charge_event(event, account_id, charge_id)
+
+
+def _dispute_event(event: WebhookEvent, account_id: str, dispute_id: str) -> Outcome:
+    dispute = gateway.dispute_retrieve(account_id=account_id, dispute_id=dispute_id)
+    if dispute.payment_intent_id:
+        return _payment_refresh(event, account_id, dispute.payment_intent_id)
+    return _charge_event(event, account_id, dispute.charge_id)
 
 
 EventHandler = Callable[[WebhookEvent, str, str], Outcome]
@@ -267,6 +381,23 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     "checkout.session.async_payment_succeeded": _checkout_session_event,
     "checkout.session.async_payment_failed": _checkout_session_event,
     "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_failed,
+    "invoice.payment_action_required": _invoice_failed,
+    "customer.subscription.created": _subscription_event,
+    "customer.subscription.updated": _subscription_event,
+    "customer.subscription.deleted": _subscription_event,
+    "customer.subscription.paused": _subscription_event,
+    "customer.subscription.resumed": _subscription_event,
+    "charge.refunded": _charge_event,
+    "charge.refund.updated": _refund_event,
+    "refund.created": _refund_event,
+    "refund.updated": _refund_event,
+    "refund.failed": _refund_event,
+    "charge.dispute.created": _dispute_event,
+    "charge.dispute.updated": _dispute_event,
+    "charge.dispute.closed": _dispute_event,
+    "charge.dispute.funds_withdrawn": _dispute_event,
+    "charge.dispute.funds_reinstated": _dispute_event,
     "account.updated": _account_updated,
     "account.application.deauthorized": _account_deauthorized,
 }

@@ -54,7 +54,10 @@ def test_higher_layers_fill_the_slots_of_lower_ones_at_startup() -> None:
     from memberships import panels as memberships_panels
     from memberships import selectors as memberships_selectors
 
-    assert hubs_panels.member_home_communities in accounts_slots.MEMBER_HOME
+    assert list(accounts_slots.MEMBER_HOME) == [
+        hubs_panels.member_home_communities,
+        billing_panels.member_home_memberships,
+    ]
     assert list(accounts_slots.DASHBOARD_GETTING_STARTED) == [
         billing_panels.getting_started,
         hubs_panels.getting_started,

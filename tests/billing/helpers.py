@@ -69,6 +69,8 @@ class FakeStripe:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
+        # Charges by payment intent id; a payment intent without one has a plain paid charge.
+        self.charges: dict[str, dict[str, Any]] = {}
         self.down = False
         self.calls: list[str] = []
 
@@ -99,6 +101,29 @@ class FakeStripe:
             lambda *, account_id, subscription_id: gateway.Subscription.from_stripe(
                 lookup(self.subscriptions, subscription_id, "subscription")
             ),
+        )
+
+        def charge_of(payment_intent_id: str) -> dict[str, Any]:
+            self.calls.append("charge")
+            if self.down:
+                raise gateway.StripeUnavailable("connection refused")
+            return self.charges.get(payment_intent_id) or {
+                "id": f"ch_{payment_intent_id}",
+                "object": "charge",
+                "payment_intent": payment_intent_id,
+                "amount": 0,
+                "amount_refunded": 0,
+                "disputed": False,
+                "payment_method_details": {"card": {"last4": "4242"}},
+            }
+
+        monkeypatch.setattr(
+            gateway,
+            "payment_intent_charge",
+            lambda *, account_id, payment_intent_id: gateway.Charge.from_stripe(charge_of(payment_intent_id)),
+        )
+        monkeypatch.setattr(
+            gateway, "invoice_payment_intent_id", lambda *, account_id, invoice_id: f"pi_of_{invoice_id}"
         )
 
     def paid_session(self, attempt: CheckoutAttempt, *, amount: int | None = None) -> dict[str, Any]:
@@ -143,3 +168,18 @@ class FakeStripe:
             }
         self.sessions[session_id] = session
         return session
+
+    def renewal(self, session: dict[str, Any], invoice_id: str, *, period_end: int, amount: int | None = None) -> None:
+        """A renewal as Stripe makes it: the subscription moves to its next period and a
+        ``subscription_cycle`` invoice for that period is paid."""
+        now = int(time.time())
+        first = self.invoices[session["invoice"]]
+        self.invoices[invoice_id] = {
+            **first,
+            "id": invoice_id,
+            "amount_paid": first["amount_paid"] if amount is None else amount,
+            "billing_reason": "subscription_cycle",
+            "lines": {"data": [{"period": {"start": now, "end": period_end}}]},
+        }
+        item = self.subscriptions[session["subscription"]]["items"]["data"][0]
+        item.update(current_period_start=now, current_period_end=period_end)

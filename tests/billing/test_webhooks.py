@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -262,19 +262,14 @@ def test_invoice_paid_before_checkout_completed_grants_once(client, fake_stripe)
     assert attempt.stripe_subscription_id == session["subscription"]
 
 
-def test_a_renewal_invoice_extends_access_without_another_email(client, fake_stripe) -> None:
+def test_a_renewal_extends_access_and_sends_a_receipt_not_another_welcome(client, fake_stripe) -> None:
     factories.stripe_account()
     attempt = factories.checkout_attempt(factories.paid_offer(recurring=True))
     session = fake_stripe.paid_session(attempt)
     post_event(client, _completed(session))
     first_until = Entitlement.objects.get().access_until
     renewal_end = int(time.time()) + 60 * 86400
-    fake_stripe.invoices["in_renewal"] = {
-        **fake_stripe.invoices[session["invoice"]],
-        "id": "in_renewal",
-        "billing_reason": "subscription_cycle",
-        "lines": {"data": [{"period": {"start": int(time.time()), "end": renewal_end}}]},
-    }
+    fake_stripe.renewal(session, "in_renewal", period_end=renewal_end)
     post_event(client, event("invoice.paid", fake_stripe.invoices["in_renewal"]))
 
     assert Payment.objects.count() == 2
@@ -282,7 +277,9 @@ def test_a_renewal_invoice_extends_access_without_another_email(client, fake_str
     assert entitlement.access_until is not None
     assert first_until is not None
     assert entitlement.access_until > first_until
-    assert len(mail.outbox) == 1
+    assert entitlement.renews_at == datetime.fromtimestamp(renewal_end, tz=UTC)
+    assert len(mail.outbox) == 2
+    assert "receipt" in mail.outbox[1].subject.lower()
 
 
 def test_an_invoice_from_another_subscription_is_ignored(client, fake_stripe) -> None:
@@ -437,13 +434,7 @@ def test_a_cheaper_renewal_after_a_coupon_still_renews_access(client, fake_strip
     post_event(client, _completed(session))
     first_until = Entitlement.objects.get().access_until
     renewal_end = int(time.time()) + 60 * 86400
-    fake_stripe.invoices["in_renewal"] = {
-        **fake_stripe.invoices[session["invoice"]],
-        "id": "in_renewal",
-        "amount_paid": 2500,  # half price this month
-        "billing_reason": "subscription_cycle",
-        "lines": {"data": [{"period": {"start": int(time.time()), "end": renewal_end}}]},
-    }
+    fake_stripe.renewal(session, "in_renewal", period_end=renewal_end, amount=2500)  # half price this month
     post_event(client, event("invoice.paid", {"id": "in_renewal", "object": "invoice"}))
     assert WebhookEvent.objects.get(payload__data__object__id="in_renewal").status == WebhookEvent.Status.PROCESSED
     assert Payment.objects.get(stripe_object_id="in_renewal").amount == 2500

@@ -38,3 +38,42 @@ def test_a_subject_stays_on_one_line() -> None:
 
 def test_unknown_placeholders_are_named() -> None:
     assert unknown_placeholders("{{ buyer_name }} {{ nope }} {{nope}} {{ Other }}") == ["Other", "nope"]
+
+
+def _sent(values: dict[str, str]) -> tuple[str, str]:
+    """The text and HTML parts the buyer receives, through the offer_confirmation templates."""
+    from accounts.mail import render_email
+
+    rendered = render_confirmation(subject="", body="", values=values)
+    _subject, text, html = render_email("offer_confirmation", rendered.__dict__)
+    assert html is not None
+    return text, html
+
+
+def test_a_paid_confirmation_states_the_amount_the_interval_and_the_next_payment() -> None:
+    terms = {
+        "amount_paid": "$25.00",
+        "interval_label": "Monthly",
+        "next_payment_date": "Jan 1, 2027",
+        "memberships_url": "https://club.example/account/memberships/",
+    }
+    text, html = _sent({**VALUES, **terms})
+    assert "Amount paid: $25.00\nBilling: Monthly\nNext payment: Jan 1, 2027" in text
+    assert "Your memberships and receipts: https://club.example/account/memberships/" in text
+    assert "<strong>$25.00</strong>" in html
+    assert "Jan 1, 2027" in html
+    assert '<a href="https://club.example/account/memberships/">My memberships</a>' in html
+
+
+def test_a_one_time_confirmation_has_no_interval_or_next_payment() -> None:
+    text, html = _sent({**VALUES, "amount_paid": "$50.00", "interval_label": "", "next_payment_date": ""})
+    assert "Amount paid: $50.00" in text
+    assert "Billing:" not in text
+    assert "Next payment" not in text + html
+
+
+def test_a_free_confirmation_states_no_terms() -> None:
+    text, html = _sent({**VALUES, "memberships_url": "https://club.example/account/memberships/"})
+    assert "Amount paid" not in text + html
+    assert "Next payment" not in text + html
+    assert "https://club.example/account/memberships/" in text

@@ -58,6 +58,27 @@ class PayResult:
         return self.status == 303
 
 
+@dataclass
+class PortalResult:
+    """What the hosted billing portal page answered."""
+
+    status: int
+    notice: str | None  # what the page confirms ("Your card was updated.")
+    error: str | None  # the decline, validation or refusal message shown on the page
+    html: str
+
+
+def _portal_result(status: int, html: str) -> PortalResult:
+    notice = re.search(r'role="status">([^<]*)<', html)
+    alert = re.search(r'role="alert">([^<]*)<', html)
+    return PortalResult(
+        status=status,
+        notice=unescape(notice.group(1)) if notice else None,
+        error=unescape(alert.group(1)) if alert else None,
+        html=html,
+    )
+
+
 class StripeSandbox:
     """Control of a running sandbox, through its HTTP control API and its hosted pages."""
 
@@ -212,6 +233,34 @@ class StripeSandbox:
             error=unescape(alert.group(1)) if alert else None,
             html=html,
         )
+
+    def portal_page(self, portal_url: str) -> PortalResult:
+        """The hosted billing portal page, as the buyer first sees it."""
+        status, _, html = self._http("GET", portal_url)
+        return _portal_result(status, html)
+
+    def portal_action(
+        self,
+        portal_url: str,
+        action: str,
+        subscription_id: str | None = None,
+        *,
+        card: str = "4242424242424242",
+        expiry: str = "12 / 34",
+        cvc: str = "123",
+        name: str = "Jenny Rosen",
+    ) -> PortalResult:
+        """Press a button of the hosted billing portal page, as a buyer would: ``cancel`` or
+        ``renew`` a subscription, or ``card`` to update the card (``card="4000000000000341"``)."""
+        form: dict[str, str] = {"action": action}
+        if subscription_id is not None:
+            form["subscription"] = subscription_id
+        if action == "card":
+            form.update(card_number=card, expiry=expiry, cvc=cvc, name=name)
+        status, _, html = self._http(
+            "POST", portal_url, urlencode(form), {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        return _portal_result(status, html)
 
     def authorize_oauth(
         self,

@@ -19,6 +19,7 @@ SERVED: dict[str, type[StripeObject]] = {
     "account": stripe.Account,
     "application_fee": stripe.ApplicationFee,
     "balance_transaction": stripe.BalanceTransaction,
+    "billing_portal.configuration": stripe.billing_portal.Configuration,
     "billing_portal.session": stripe.billing_portal.Session,
     "charge": stripe.Charge,
     "checkout.session": stripe.checkout.Session,

@@ -1,15 +1,15 @@
-"""Money after the sale: refunds, application fees, disputes, transfers, the billing portal."""
+"""Money after the sale: refunds, application fees, disputes, transfers (the billing portal is in
+test_portal.py)."""
 
 from __future__ import annotations
 
-import http.client
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import stripe
 
-from tests.stripe_sandbox.conftest import Creator
+from tests.stripe_sandbox.conftest import Creator, WebhookReceiver
 from tests.stripe_sandbox.control import StripeSandbox
 
 
@@ -106,6 +106,102 @@ def test_a_dispute_opens_and_closes_with_stripes_events(stripe_sandbox: StripeSa
     assert creator.client.v1.disputes.retrieve(dispute["id"], options=creator.options).status == "lost"
 
 
+def test_a_refund_by_payment_intent_is_delivered_as_refund_created_and_charge_refunded(
+    stripe_sandbox: StripeSandbox, creator: Creator, webhook_receiver: WebhookReceiver
+) -> None:
+    charge = paid_charge(stripe_sandbox, creator, amount=2500)
+    other = paid_charge(stripe_sandbox, creator, amount=1000)
+    stripe_sandbox.wait_for_deliveries()
+    webhook_receiver.received.clear()
+
+    refund = creator.client.v1.refunds.create(
+        {
+            "payment_intent": charge.payment_intent,
+            "amount": 1000,
+            "reason": "requested_by_customer",
+            "metadata": {"payment": "42"},
+        },
+        creator.options,
+    )
+    creator.client.v1.refunds.create({"charge": other.id}, creator.options)
+
+    stripe_sandbox.wait_for_deliveries()
+    delivered = {
+        (event["type"], event["data"]["object"]["id"]): event["data"]["object"] for event in webhook_receiver.events()
+    }
+    refunded = delivered[("charge.refunded", charge.id)]
+    created = delivered[("refund.created", refund.id)]
+    assert sorted(kind for kind, _ in delivered) == [
+        "charge.refunded",
+        "charge.refunded",
+        "refund.created",
+        "refund.created",
+    ]
+    assert (refunded["amount_refunded"], refunded["refunded"]) == (1000, False)
+    assert refunded["payment_method_details"]["card"]["last4"] == "4242"
+    assert (created["charge"], created["amount"], created["metadata"]) == (charge.id, 1000, {"payment": "42"})
+    assert created["reason"] == "requested_by_customer"
+    listed = creator.client.v1.refunds.list({"payment_intent": charge.payment_intent}, creator.options)
+    assert [item.id for item in listed.data] == [refund.id]
+
+
+def test_a_won_dispute_is_read_back_and_listed_by_charge_or_payment_intent(
+    stripe_sandbox: StripeSandbox, creator: Creator, webhook_receiver: WebhookReceiver
+) -> None:
+    charge = paid_charge(stripe_sandbox, creator)
+    other = paid_charge(stripe_sandbox, creator)
+    dispute = stripe_sandbox.create_dispute(charge.id)
+    stripe_sandbox.create_dispute(other.payment_intent)
+
+    opened = creator.client.v1.disputes.retrieve(dispute["id"], options=creator.options)
+    stripe_sandbox.close_dispute(dispute["id"], status="won")
+    won = creator.client.v1.disputes.retrieve(dispute["id"], options=creator.options)
+
+    assert opened.status == "needs_response"
+    assert won.status == "won"
+    by_charge = creator.client.v1.disputes.list({"charge": charge.id}, creator.options)
+    by_intent = creator.client.v1.disputes.list({"payment_intent": charge.payment_intent}, creator.options)
+    assert [item.id for item in by_charge.data] == [item.id for item in by_intent.data] == [dispute["id"]]
+    assert len(creator.client.v1.disputes.list(options=creator.options).data) == 2
+    stripe_sandbox.wait_for_deliveries()
+    about = [
+        (event["type"], event["data"]["object"]["status"])
+        for event in webhook_receiver.events()
+        if event["data"]["object"]["id"] == dispute["id"]
+    ]
+    assert ("charge.dispute.created", "needs_response") in about
+    assert ("charge.dispute.closed", "won") in about
+
+
+def test_disputes_of_another_account_are_not_listed(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
+    charge = paid_charge(stripe_sandbox, creator)
+    stripe_sandbox.create_dispute(charge.id)
+    other = connected(stripe_sandbox, "Partner Pat")
+
+    assert creator.client.v1.disputes.list(options={"stripe_account": other}).data == []
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        creator.client.v1.disputes.list({"colour": "red"}, creator.options)
+    assert caught.value.param == "colour"
+
+
+def test_a_subscription_invoices_charge_is_found_through_its_invoice_payment(
+    stripe_sandbox: StripeSandbox, creator: Creator
+) -> None:
+    session = creator.session(creator.price(2000, interval="month"))
+    assert stripe_sandbox.pay_checkout(session.id, card="4000000000000341").paid
+    paid = creator.client.v1.checkout.sessions.retrieve(session.id, options=creator.options)
+
+    payments = creator.client.v1.invoice_payments.list({"invoice": paid.invoice}, creator.options)
+    intent = creator.client.v1.payment_intents.retrieve(
+        payments.data[0].payment.payment_intent, {"expand": ["latest_charge"]}, creator.options
+    )
+
+    assert payments.data[0].status == "paid"
+    assert intent.latest_charge.amount == 2000
+    assert intent.latest_charge.payment_method_details.card.last4 == "0341"
+    assert creator.client.v1.refunds.create({"charge": intent.latest_charge.id}, creator.options).amount == 2000
+
+
 def test_transfers_go_to_connected_accounts_and_can_be_reversed(stripe_sandbox: StripeSandbox) -> None:
     partner = connected(stripe_sandbox, "Partner Pat")
     platform = stripe_sandbox.client()
@@ -135,67 +231,3 @@ def test_a_transfer_to_an_account_that_is_not_connected_is_refused(stripe_sandbo
         stripe_sandbox.client().v1.transfers.create({"amount": 300, "currency": "usd", "destination": stranger["id"]})
 
     assert caught.value.param == "destination"
-
-
-def test_the_billing_portal_lets_a_buyer_cancel_at_period_end(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
-    session = creator.session(creator.price(2000, interval="month"), customer_email="mia@example.com")
-    stripe_sandbox.pay_checkout(session.id)
-    paid = creator.client.v1.checkout.sessions.retrieve(session.id, options=creator.options)
-
-    portal = creator.client.v1.billing_portal.sessions.create(
-        {"customer": paid.customer, "return_url": "http://localhost:8000/account/"}, creator.options
-    )
-    parts = urlsplit(portal.url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
-    connection.request("GET", parts.path)
-    page = connection.getresponse().read().decode()
-    connection.request(
-        "POST",
-        parts.path,
-        body=urlencode({"subscription": paid.subscription, "action": "cancel"}),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    after = connection.getresponse().read().decode()
-
-    assert "$20.00 per month" in page
-    assert "Cancel plan" in page
-    assert 'href="http://localhost:8000/account/"' in page
-    assert "will be canceled at the end of the period" in after
-    subscription = creator.client.v1.subscriptions.retrieve(paid.subscription, options=creator.options)
-    assert subscription.cancel_at_period_end is True
-
-
-def portal_post(url: str, form: dict[str, str]) -> tuple[int, str]:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
-    connection.request(
-        "POST", parts.path, body=urlencode(form), headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    response = connection.getresponse()
-    return response.status, response.read().decode()
-
-
-def test_a_new_card_in_the_portal_pays_a_failed_renewal(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
-    session = creator.session(creator.price(2000, interval="month"), customer_email="mia@example.com")
-    stripe_sandbox.pay_checkout(session.id, card="4000000000000341")
-    paid = creator.client.v1.checkout.sessions.retrieve(session.id, {"expand": ["subscription"]}, creator.options)
-    period_end = paid.subscription["items"].data[0].current_period_end
-    stripe_sandbox.advance_clock(period_end - stripe_sandbox.now() + 60)
-    assert creator.client.v1.subscriptions.retrieve(paid.subscription.id, options=creator.options).status == "past_due"
-    portal = creator.client.v1.billing_portal.sessions.create({"customer": paid.customer}, creator.options)
-
-    card = {"card_number": "4242 4242 4242 4242", "expiry": "12 / 34", "cvc": "123", "name": "Mia", "action": "card"}
-    declined_status, declined = portal_post(portal.url, {**card, "card_number": "4000 0000 0000 0002"})
-    status, page = portal_post(portal.url, card)
-
-    assert declined_status == 400
-    assert "Your card was declined." in declined
-    assert status == 200
-    assert "Your card was updated." in page
-    recovered = creator.client.v1.subscriptions.retrieve(paid.subscription.id, options=creator.options)
-    invoice = creator.client.v1.invoices.retrieve(recovered.latest_invoice, options=creator.options)
-    assert recovered.status == "active"
-    assert (invoice.status, invoice.billing_reason) == ("paid", "subscription_cycle")
-    stripe_sandbox.advance_clock(40 * 24 * 3600)
-    renewed = creator.client.v1.invoices.list({"subscription": recovered.id, "status": "paid"}, creator.options)
-    assert len(renewed.data) == 3
