@@ -520,21 +520,32 @@ def perform_cancel_at_period_end(payload: dict[str, Any], idempotency_key: str) 
 
 # --- Reminders -----------------------------------------------------------------------------------
 GRACE_REMINDER_BEFORE = timedelta(days=1)
+# How far back the job looks for grace periods that ran out (it runs every two minutes; a
+# longer look-back covers a beat that was down for a while).
+GRACE_ENDED_LOOKBACK = timedelta(days=3)
 
 
 def grace_reminders_record(*, now: datetime | None = None) -> int:
-    """Record the "one day left" email for each past-due entitlement whose grace period ends
-    within a day (the periodic sweep runs this). Keyed by the grace period's end: once each."""
+    """Record the emails that the clock, not an event, calls for (the periodic sweep runs this):
+    "one day left" for each past-due entitlement whose grace period ends within a day, and
+    "access suspended" once it has ended. Keyed by the grace period's end: once each.
+
+    Access itself needs no job: it ends when ``access_until`` passes, as it is read.
+    """
     now = now or timezone.now()
-    due = Entitlement.objects.filter(
-        status=Entitlement.Status.PAST_DUE, access_until__gt=now, access_until__lte=now + GRACE_REMINDER_BEFORE
-    ).values_list("pk", "access_until")
+    past_due = Entitlement.objects.filter(status=Entitlement.Status.PAST_DUE)
+    ending = past_due.filter(access_until__gt=now, access_until__lte=now + GRACE_REMINDER_BEFORE)
+    ended = past_due.filter(access_until__lte=now, access_until__gt=now - GRACE_ENDED_LOOKBACK)
     recorded = 0
-    for pk, until in due:
-        assert until is not None
-        key = f"grace_ending:{pk}:{int(until.timestamp())}"
-        with transaction.atomic():
-            if not OutboxMessage.objects.filter(key=key).exists():
-                outbox.outbox_email_record(key=key, email="grace_ending", entitlement=pk)
-                recorded += 1
+    for rows, prefix, email, extra in (
+        (ending, "grace_ending", "grace_ending", {}),
+        (ended, "suspended", "access_revoked", {"reason": "payment_failed"}),
+    ):
+        for pk, until in rows.values_list("pk", "access_until"):
+            assert until is not None
+            key = f"{prefix}:{pk}:{int(until.timestamp())}"
+            with transaction.atomic():
+                if not OutboxMessage.objects.filter(key=key).exists():
+                    outbox.outbox_email_record(key=key, email=email, entitlement=pk, **extra)
+                    recorded += 1
     return recorded
