@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -100,13 +100,19 @@ class MembershipCancelForm(_RequestKeyForm):
         self.last_payment = last_refundable_payment(membership)
         refunds = [(self.REFUND_NONE, "No refund")]
         if self.last_payment is not None:
-            amount = format_money(self.last_payment.refundable_amount, self.last_payment.currency)
-            refunds.append((self.REFUND_LAST, f"The last payment in full ({amount})"))
+            payment = self.last_payment
+            left = format_money(payment.refundable_amount, payment.currency)
+            if payment.amount_refunded:
+                label = f"What is left of the last payment ({left} of {payment.amount_label})"
+            else:
+                label = f"The last payment in full ({left})"
+            refunds.append((self.REFUND_LAST, label))
         if membership.prorated_refund > 0:
             currency = self.last_payment.currency if self.last_payment else membership.offer.currency
             amount = format_money(membership.prorated_refund, currency)
             refunds.append((self.REFUND_PRORATED, f"The unused part of the current period ({amount})"))
         _choice_field(self, "refund").choices = refunds
+        self.refund_labels = dict(refunds)
 
     @property
     def period_end_words(self) -> str:
@@ -114,7 +120,7 @@ class MembershipCancelForm(_RequestKeyForm):
 
     def refund_label(self, refund: str) -> str:
         """``"last"`` -> ``"the last payment in full ($25.00)"``, as the page offered it."""
-        label = str(dict(_choice_field(self, "refund").choices)[refund])
+        label = self.refund_labels[refund]
         return label[:1].lower() + label[1:]
 
     def clean(self) -> dict[str, Any]:
@@ -129,9 +135,21 @@ class MembershipCancelForm(_RequestKeyForm):
 
 
 def last_refundable_payment(membership: Membership) -> Payment | None:
-    """The membership's latest payment that still has money to refund."""
-    payments = [receipt.payment for receipt in membership.receipts if receipt.payment.refundable_amount > 0]
-    return max(payments, key=lambda payment: (payment.paid_at or payment.created_at, payment.pk), default=None)
+    """The current period's payment of the subscription behind the membership (the one that
+    ``subscription_cancel_request`` refunds as "last"), while it has money left to refund."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    payments = [
+        receipt.payment
+        for receipt in membership.receipts
+        if receipt.payment.stripe_subscription_id
+        and receipt.payment.stripe_subscription_id == membership.entitlement.backed_by
+    ]
+    last = max(
+        payments,
+        key=lambda payment: (payment.period_end or oldest, payment.paid_at or oldest, payment.pk),
+        default=None,
+    )
+    return last if last is not None and last.refundable_amount > 0 else None
 
 
 class PaymentRefundForm(_RequestKeyForm):

@@ -8,14 +8,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import formats, timezone
 
 from accounts.models import OutboxMessage, User
 from billing.models import Payment, StripeSubscription
+from billing.services import lifecycle
 from memberships.models import Entitlement, EntitlementChange, Offer
 from tests import factories
+from tests.memberships.test_editor import CREATE_URL, form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -39,43 +43,46 @@ def staff_client(client: Client, owner: User) -> Client:
 class Subscriber:
     """A member paying $25.00 a month, ten days into the current period."""
 
-    def __init__(self, member: User, stripe_account: Any) -> None:
+    def __init__(self, member: User, stripe_account: Any, *, name: str = "creator") -> None:
         now = timezone.now()
+        subscription_id = f"sub_{name}"
         self.member = member
         self.period_start = now - timedelta(days=10)
         self.period_end = now + timedelta(days=20)
-        self.offer = factories.paid_offer(recurring=True, amount=2500, title="Monthly Circle")
+        self.offer = factories.paid_offer(recurring=True, amount=2500, title="Monthly Circle", slug=f"monthly-{name}")
         self.entitlement = Entitlement.objects.create(
             user=member,
             offer=self.offer,
             source=Entitlement.Source.SUBSCRIPTION,
-            backed_by=SUBSCRIPTION_ID,
+            backed_by=subscription_id,
             renews_at=self.period_end,
             access_until=self.period_end,
             started_at=self.period_start,
         )
         self.subscription = StripeSubscription.objects.create(
-            subscription_id=SUBSCRIPTION_ID,
+            subscription_id=subscription_id,
             stripe_account_id=stripe_account.account_id,
-            customer_id="cus_creator",
+            customer_id=f"cus_{name}",
             user=member,
             offer=self.offer,
             status="active",
             current_period_start=self.period_start,
             current_period_end=self.period_end,
+            created=self.period_start,
+            synced_at=now,
         )
         self.payment = Payment.objects.create(
-            stripe_object_id="in_creator",
+            stripe_object_id=f"in_{name}",
             kind=Payment.Kind.INVOICE,
             stripe_account_id=stripe_account.account_id,
             amount=2500,
             currency="usd",
             user=member,
             offer=self.offer,
-            payment_intent_id="pi_creator",
-            charge_id="ch_creator",
+            payment_intent_id=f"pi_{name}",
+            charge_id=f"ch_{name}",
             card_last4="4242",
-            stripe_subscription_id=SUBSCRIPTION_ID,
+            stripe_subscription_id=subscription_id,
             period_start=self.period_start,
             period_end=self.period_end,
             paid_at=self.period_start,
@@ -160,6 +167,47 @@ def test_a_user_without_memberships_gets_no_memberships_panel(staff_client: Clie
     assert "memberships-heading" not in page
 
 
+def _queries_with_one_then_six(
+    client: Client, subscriber: Subscriber, stripe_account: Any, owner: User, *, renewing: bool
+) -> tuple[int, int]:
+    """How many queries the user's page runs with one membership, then with six."""
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(subscriber.user_url).status_code == 200
+        return len(captured)
+
+    def add(name: str) -> None:
+        more = Subscriber(subscriber.member, stripe_account, name=name)
+        Entitlement.objects.filter(pk=more.entitlement.pk).update(cancel_at_period_end=not renewing)
+        EntitlementChange.objects.create(
+            entitlement=more.entitlement, status_after=Entitlement.Status.ACTIVE, reason="Purchased", by=owner
+        )
+
+    few = queries()
+    for n in range(5):
+        add(f"more{n}")
+    return few, queries()
+
+
+def test_the_memberships_panel_adds_no_queries_per_membership(
+    staff_client: Client, subscriber: Subscriber, stripe_account: Any, owner: User
+) -> None:
+    few, many = _queries_with_one_then_six(staff_client, subscriber, stripe_account, owner, renewing=False)
+    assert many == few
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="memberships_for computes each renewing membership's prorated refund with two queries of its own",
+)
+def test_the_users_page_runs_fixed_queries_whatever_the_renewing_memberships(
+    staff_client: Client, subscriber: Subscriber, stripe_account: Any, owner: User
+) -> None:
+    few, many = _queries_with_one_then_six(staff_client, subscriber, stripe_account, owner, renewing=True)
+    assert many == few
+
+
 # --- Cancelling -------------------------------------------------------------------------------
 def test_the_cancel_page_offers_each_ending_and_refund_with_its_amount(
     staff_client: Client, subscriber: Subscriber
@@ -177,34 +225,79 @@ def test_the_cancel_page_offers_each_ending_and_refund_with_its_amount(
     uuid.UUID(request_key_of(response))
 
 
+def test_the_cancel_page_offers_what_is_left_of_a_partly_refunded_payment(
+    staff_client: Client, subscriber: Subscriber
+) -> None:
+    Payment.objects.filter(pk=subscriber.payment.pk).update(amount_refunded=500)
+    page = staff_client.get(subscriber.cancel_url).content.decode()
+    assert "What is left of the last payment ($20.00 of $25.00)" in page
+    Payment.objects.filter(pk=subscriber.payment.pk).update(amount_refunded=2500)
+    page = staff_client.get(subscriber.cancel_url).content.decode()
+    assert "last payment" not in page
+    assert "The unused part of the current period" not in page  # nothing is left to refund
+
+
 @pytest.mark.parametrize(
     ("choice", "message"),
     [
-        ({"when": "period_end"}, "stops renewing"),
-        ({"when": "now", "refund": "none"}, "ends now."),
-        ({"when": "now", "refund": "last"}, "with a refund of the last payment in full ($25.00)"),
-        ({"when": "now", "refund": "prorated"}, "with a refund of the unused part of the current period"),
+        ({"when": "period_end"}, "stops renewing and ends at the end of the period (on {end})."),
+        ({"when": "now", "refund": "none"}, "Monthly Circle ends now."),
+        ({"when": "now", "refund": "last"}, "ends now, with a refund of the last payment in full ($25.00)."),
+        ({"when": "now", "refund": "prorated"}, "ends now, with a refund of the unused part of the current period"),
     ],
 )
 def test_each_cancel_choice_is_requested_once_even_when_posted_twice(
-    staff_client: Client, subscriber: Subscriber, choice: dict[str, str], message: str
+    staff_client: Client, subscriber: Subscriber, owner: User, choice: dict[str, str], message: str
 ) -> None:
-    key = request_key_of(staff_client.get(subscriber.cancel_url))
+    page = staff_client.get(subscriber.cancel_url)
+    key, prorated = request_key_of(page), page.context["membership"].prorated_refund
     first = staff_client.post(subscriber.cancel_url, {**choice, "request_key": key}, follow=True)
     assert first.redirect_chain == [(subscriber.user_url, 302)]
-    assert "Cancellation requested" in first.content.decode()
-    assert message in first.content.decode()
-    recorded = [(m.key, m.payload) for m in stripe_writes()]
-    assert recorded
+    assert "Cancellation requested: Monthly Circle" in first.content.decode()
+    assert message.format(end=day(subscriber.period_end)) in first.content.decode()
+
+    cancel = {"action": lifecycle.CANCEL_ACTION, "subscription": SUBSCRIPTION_ID}
+    refund = {"action": lifecycle.REFUND_ACTION, "payment": subscriber.payment.pk, "by": owner.pk}
+    refund_key = f"refund:{subscriber.payment.pk}:{key}"
+    expected = {
+        "period_end": [
+            (
+                f"cancel-at-period-end:{SUBSCRIPTION_ID}:{key}",
+                {"action": lifecycle.CANCEL_AT_PERIOD_END_ACTION, "subscription": SUBSCRIPTION_ID},
+            )
+        ],
+        "none": [(f"cancel:{SUBSCRIPTION_ID}", cancel)],
+        "last": [(f"cancel:{SUBSCRIPTION_ID}", cancel), (refund_key, {**refund, "amount": 2500})],
+        "prorated": [(f"cancel:{SUBSCRIPTION_ID}", cancel), (refund_key, {**refund, "amount": prorated})],
+    }[choice.get("refund", "none") if choice["when"] == "now" else "period_end"]
+    assert [(m.key, m.payload) for m in stripe_writes()] == expected
+
     staff_client.post(subscriber.cancel_url, {**choice, "request_key": key})
-    assert [(m.key, m.payload) for m in stripe_writes()] == recorded
+    assert [(m.key, m.payload) for m in stripe_writes()] == expected
 
 
-def test_a_cancel_with_a_new_request_key_is_a_new_request(staff_client: Client, subscriber: Subscriber) -> None:
+def test_the_cancellation_request_is_in_the_history_with_who_asked(
+    staff_client: Client, subscriber: Subscriber, owner: User
+) -> None:
+    key = request_key_of(staff_client.get(subscriber.cancel_url))
+    staff_client.post(subscriber.cancel_url, {"when": "now", "refund": "last", "request_key": key})
+    page = staff_client.get(subscriber.user_url).content.decode()
+    assert "Immediate cancellation with a refund of $25.00 requested by owner@example.com" in page
+    assert "by Olive Owner" in page
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="subscription_cancel_request notes the request in the history again on a double submit "
+    "(its outbox rows are recorded once)",
+)
+def test_a_double_submitted_cancellation_is_noted_in_the_history_once(
+    staff_client: Client, subscriber: Subscriber
+) -> None:
+    key = request_key_of(staff_client.get(subscriber.cancel_url))
     for _ in range(2):
-        key = request_key_of(staff_client.get(subscriber.cancel_url))
-        staff_client.post(subscriber.cancel_url, {"when": "period_end", "request_key": key})
-    assert len({m.key for m in stripe_writes()}) >= 1
+        staff_client.post(subscriber.cancel_url, {"when": "now", "refund": "last", "request_key": key})
+    assert EntitlementChange.objects.filter(entitlement=subscriber.entitlement).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -242,9 +335,12 @@ def test_a_free_claim_has_nothing_to_cancel_or_refund(staff_client: Client, memb
     entitlement = Entitlement.objects.create(user=member, offer=free, source=Entitlement.Source.FREE)
     url = reverse("billing:membership_cancel", kwargs={"pk": member.pk, "entitlement_id": entitlement.pk})
     assert "nothing to cancel" in staff_client.get(url).content.decode()
-    response = staff_client.post(url, {"when": "now", "refund": "last", "request_key": str(uuid.uuid4())})
+    response = staff_client.post(url, {"when": "now", "refund": "none", "request_key": str(uuid.uuid4())})
     assert response.status_code == 400
-    assert errors_of(response)
+    assert "This membership has no subscription that renews: there is nothing to cancel." in response.content.decode()
+    # No payment to refund: the page offers none.
+    response = staff_client.post(url, {"when": "now", "refund": "last", "request_key": str(uuid.uuid4())})
+    assert "Choose one of the refunds listed." in response.content.decode()
     assert not stripe_writes()
 
 
@@ -274,16 +370,27 @@ def test_the_refund_page_says_when_the_offer_keeps_access(staff_client: Client, 
     assert "Refunding in full keeps access" in staff_client.get(subscriber.refund_url).content.decode()
 
 
-def test_a_refund_is_requested_once_even_when_posted_twice(staff_client: Client, subscriber: Subscriber) -> None:
+def test_a_refund_is_requested_once_even_when_posted_twice(
+    staff_client: Client, subscriber: Subscriber, owner: User
+) -> None:
     key = request_key_of(staff_client.get(subscriber.refund_url))
     first = staff_client.post(subscriber.refund_url, {"amount": "12.50", "request_key": key}, follow=True)
     assert first.redirect_chain == [(subscriber.user_url, 302)]
     assert "Refund of $12.50 requested" in first.content.decode()
-    recorded = stripe_writes()
-    assert [m.key for m in recorded] == [f"refund:{subscriber.payment.pk}:{key}"]
-    assert 1250 in recorded[0].payload.values() or "1250" in str(recorded[0].payload)
-    staff_client.post(subscriber.refund_url, {"amount": "12.50", "request_key": key})
-    assert [m.key for m in stripe_writes()] == [f"refund:{subscriber.payment.pk}:{key}"]
+    expected = [
+        (
+            f"refund:{subscriber.payment.pk}:{key}",
+            {"action": lifecycle.REFUND_ACTION, "payment": subscriber.payment.pk, "amount": 1250, "by": owner.pk},
+        )
+    ]
+    assert [(m.key, m.payload) for m in stripe_writes()] == expected
+    again = staff_client.post(subscriber.refund_url, {"amount": "12.50", "request_key": key})
+    assert again.status_code == 302
+    assert [(m.key, m.payload) for m in stripe_writes()] == expected
+    # A new confirmation page is a new request.
+    other = request_key_of(staff_client.get(subscriber.refund_url))
+    staff_client.post(subscriber.refund_url, {"amount": "2.00", "request_key": other})
+    assert [m.payload["amount"] for m in stripe_writes()] == [1250, 200]
 
 
 def test_a_refund_from_sales_goes_back_to_sales(staff_client: Client, subscriber: Subscriber) -> None:
@@ -374,28 +481,32 @@ def test_members_and_visitors_cannot_cancel_or_refund(client: Client, subscriber
 
 # --- The offer editor --------------------------------------------------------------------------
 def test_the_editor_saves_the_refund_policy_and_renewal_receipts(staff_client: Client) -> None:
-    from tests.memberships.test_editor import CREATE_URL, form_data
-
     data = form_data(pricing="recurring", price="25", interval="month", refund_policy="keep", renewal_receipts=None)
-    response = staff_client.post(CREATE_URL, data)
-    assert response.status_code == 302
+    assert staff_client.post(CREATE_URL, data).status_code == 302
     offer = Offer.objects.get()
     assert (offer.refund_policy, offer.renewal_receipts) == (Offer.RefundPolicy.KEEP, False)
     page = staff_client.get(reverse("memberships:offer_edit", kwargs={"pk": offer.pk})).content.decode()
-    assert "Email a receipt for each renewal" in page
-    assert "When a payment is refunded in full or a dispute is lost" in page
+    assert 'value="keep" id="id_refund_policy_1" checked' in page
+    assert 'name="renewal_receipts" id="id_renewal_receipts">' in page  # unchecked
+
+    staff_client.post(
+        reverse("memberships:offer_edit", kwargs={"pk": offer.pk}),
+        form_data(pricing="recurring", price="25", interval="month", refund_policy="revoke", renewal_receipts="on"),
+    )
+    offer.refresh_from_db()
+    assert (offer.refund_policy, offer.renewal_receipts) == (Offer.RefundPolicy.REVOKE, True)
 
 
 def test_a_new_offer_revokes_access_on_refund_and_emails_renewal_receipts(staff_client: Client) -> None:
-    page = staff_client.get(reverse("memberships:offer_create", kwargs={"kind": "membership"})).content.decode()
-    assert 'value="revoke" checked' in page or 'value="revoke" id="id_refund_policy_0" checked' in page
-    assert 'name="renewal_receipts" checked' in page
+    page = staff_client.get(CREATE_URL).content.decode()
+    assert "When a payment is refunded in full" in page
+    assert 'value="revoke" id="id_refund_policy_0" checked' in page
+    assert "Email a receipt for each renewal" in page
+    assert 'name="renewal_receipts" id="id_renewal_receipts" checked' in page
 
 
 def test_an_unknown_refund_policy_is_refused_with_a_clear_message(staff_client: Client) -> None:
-    from tests.memberships.test_editor import CREATE_URL, form_data
-
     response = staff_client.post(CREATE_URL, form_data(refund_policy="maybe"))
     assert response.status_code == 400
-    assert "Choose whether a refunded buyer keeps access." in response.content.decode()
+    assert "Select a valid choice. maybe is not one of the available choices." in response.content.decode()
     assert not Offer.objects.exists()

@@ -98,7 +98,8 @@ ROWS: dict[str, A] = {
     "dashboard/settings/integrations/stripe/connect/": STAFF_ACTION,
     "dashboard/settings/integrations/stripe/return/": A(get=(302, 403, 403, 302), post=(302, 403, 403, 405)),
     "dashboard/settings/integrations/stripe/refresh/": STAFF_ACTION,
-    "dashboard/settings/integrations/stripe/disconnect/": STAFF_ACTION,
+    # The world has a subscriber, so disconnecting asks for a confirmation first.
+    "dashboard/settings/integrations/stripe/disconnect/": A(get=(302, 403, 403, 405), post=(302, 403, 403, 409)),
     "dashboard/settings/integrations/stripe/events/": STAFF_PAGE,
     "dashboard/settings/integrations/stripe/events/<id:pk>/retry/": STAFF_ACTION,
     "dashboard/settings/integrations/outbox/<id:pk>/retry/": STAFF_ACTION,
