@@ -98,7 +98,7 @@ def _receipt(payment: Payment) -> Receipt:
 def memberships_for(*, user: User, now: datetime | None = None) -> list[Membership]:
     """Every entitlement of ``user``, newest first, with its payments, subscription and history:
     a fixed number of queries whatever the number of memberships."""
-    from billing.services.lifecycle import prorated_refund_amount
+    from billing.services.lifecycle import current_payment, prorated_amount
 
     now = now or timezone.now()
     entitlements = list(
@@ -146,7 +146,15 @@ def memberships_for(*, user: User, now: datetime | None = None) -> list[Membersh
                 can_resubscribe=entitlement.offer.is_published
                 and entitlement.source != Entitlement.Source.FREE
                 and (not has_access or entitlement.cancel_at_period_end),
-                prorated_refund=prorated_refund_amount(entitlement=entitlement, now=now) if renewing else 0,
+                prorated_refund=(
+                    prorated_amount(
+                        subscription=subscription,
+                        payment=current_payment(subscription, payments.get(entitlement.offer_id, [])),
+                        now=now,
+                    )
+                    if renewing and subscription is not None
+                    else 0
+                ),
             )
         )
     return memberships

@@ -503,19 +503,28 @@ def entitlement_apply(
 
 
 @transaction.atomic
-def entitlement_note(*, entitlement: Entitlement, reason: str, by: User | None = None, event_id: str = "") -> None:
+def entitlement_note(
+    *, entitlement: Entitlement, reason: str, by: User | None = None, event_id: str = "", request_key: str = ""
+) -> bool:
     """Record in the entitlement's history something that did not change it (a partial refund,
-    a cancellation requested and not yet confirmed by Stripe)."""
-    EntitlementChange.objects.create(
-        entitlement=entitlement,
-        status_before=entitlement.status,
-        status_after=entitlement.status,
-        access_until_before=entitlement.access_until,
-        access_until_after=entitlement.access_until,
-        reason=reason[:300],
-        event_id=event_id[:255],
-        by=by,
-    )
+    a cancellation requested and not yet confirmed by Stripe). With a ``request_key`` the same
+    request is noted once (the database's unique key decides): returns False for a repeat."""
+    try:
+        with transaction.atomic():
+            EntitlementChange.objects.create(
+                entitlement=entitlement,
+                status_before=entitlement.status,
+                status_after=entitlement.status,
+                access_until_before=entitlement.access_until,
+                access_until_after=entitlement.access_until,
+                reason=reason[:300],
+                event_id=event_id[:255],
+                by=by,
+                request_key=request_key[:64],
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 class OfferNotClaimable(Exception):
