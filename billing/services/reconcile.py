@@ -150,24 +150,20 @@ def _subscriptions_to_check(account_id: str) -> list[StripeSubscription]:
 
 def _payments_to_check(account_id: str, subscription_ids: list[str]) -> list[Payment]:
     backing = _backings_with_access().filter(backed_by__startswith="pi_").values("backed_by")
-    latest_of_subscriptions = [
-        pk
-        for pk in (
-            Payment.objects.filter(stripe_subscription_id=subscription_id)
-            .order_by("-period_end", "-paid_at", "-pk")
-            .values_list("pk", flat=True)
-            .first()
-            for subscription_id in subscription_ids
-        )
-        if pk is not None
-    ]
+    latest_of_subscriptions: dict[str, int] = {}
+    for subscription_id, pk in (
+        Payment.objects.filter(stripe_subscription_id__in=subscription_ids)
+        .order_by("-period_end", "-paid_at", "-pk")
+        .values_list("stripe_subscription_id", "pk")
+    ):
+        latest_of_subscriptions.setdefault(subscription_id, pk)
     rows = (
         Payment.objects.filter(stripe_account_id=account_id)
         .exclude(payment_intent_id="")
         .filter(
             Q(kind=Payment.Kind.ONE_TIME, payment_intent_id__in=backing)
             | Q(dispute_status=Payment.DisputeStatus.OPEN)
-            | Q(pk__in=latest_of_subscriptions)
+            | Q(pk__in=latest_of_subscriptions.values())
         )
         .select_related("user", "offer")
         .order_by("-created_at")
