@@ -543,9 +543,13 @@ def grace_reminders_record(*, now: datetime | None = None) -> int:
     ):
         for pk, until in rows.values_list("pk", "access_until"):
             assert until is not None
-            key = f"{prefix}:{pk}:{int(until.timestamp())}"
+            ends = int(until.timestamp())
+            key = f"{prefix}:{pk}:{ends}"
             with transaction.atomic():
                 if not OutboxMessage.objects.filter(key=key).exists():
-                    outbox.outbox_email_record(key=key, email=email, entitlement=pk, **extra)
+                    # The grace period's end goes with the suspension email: this job decided it
+                    # is over, and the sender only checks that it still stands unpaid.
+                    ids = {**extra, "grace_ended": ends} if prefix == "suspended" else extra
+                    outbox.outbox_email_record(key=key, email=email, entitlement=pk, **ids)
                     recorded += 1
     return recorded
