@@ -291,10 +291,12 @@ def payment_charge_apply(*, payment_pk: int, facts: ChargeFacts, event_id: str =
     if refunded > 0 and entitlement is not None and entitlement.status != Entitlement.Status.REFUNDED:
         total = format_money(payment.amount_refunded, payment.currency)
         kind = "Full" if payment.is_fully_refunded else "Partial"
+        # Access may have ended otherwise meanwhile (the subscription canceled with the refund).
+        kept = "; access kept" if entitlement.has_access() else ""
         entitlement_note(
             entitlement=entitlement,
-            reason=f"{kind} refund of {format_money(refunded, payment.currency)} recorded ({total} refunded in all); "
-            "access kept",
+            reason=f"{kind} refund of {format_money(refunded, payment.currency)} recorded ({total} refunded in all)"
+            f"{kept}",
             event_id=event_id,
         )
     state = entitlement.status if entitlement else "unchanged"
