@@ -288,8 +288,12 @@ class CheckoutSession:
     def is_paid(self) -> bool:
         return self.payment_status in ("paid", "no_payment_required")
 
-    def paid(self, subscription: Subscription | None = None) -> PaidObject:
-        """The payment this session made (a subscription's first invoice, or a payment intent)."""
+    def paid(self, subscription: Subscription | None = None, invoice: Invoice | None = None) -> PaidObject:
+        """The payment this session made (a subscription's first invoice, or a payment intent).
+
+        A subscription's first payment covers its first invoice's period, whenever the session's
+        event arrives: the subscription's current period is the first one only until it renews.
+        """
         if self.is_subscription:
             return PaidObject(
                 stripe_object_id=self.invoice_id or f"{self.subscription_id}:first",
@@ -298,7 +302,9 @@ class CheckoutSession:
                 currency=self.currency,
                 customer_id=self.customer_id,
                 subscription_id=self.subscription_id,
-                period_end=subscription.period_end if subscription else None,
+                period_end=invoice.period_end if invoice else subscription.period_end if subscription else None,
+                period_start=invoice.period_start if invoice else None,
+                created=invoice.created if invoice else None,
             )
         return PaidObject(
             stripe_object_id=self.payment_intent_id or self.session_id,

@@ -246,12 +246,13 @@ def _checkout_session_event(event: WebhookEvent, account_id: str, session_id: st
         )
     if session.is_subscription:
         facts = subscription_facts(account_id=account_id, subscription_id=session.subscription_id)
-        payment_intent_id, charge = (
-            _invoice_charge(account_id, session.invoice_id) if session.invoice_id else ("", None)
-        )
+        invoice, payment_intent_id, charge = None, "", None
+        if session.invoice_id:
+            invoice = gateway.invoice_retrieve(account_id=account_id, invoice_id=session.invoice_id)
+            payment_intent_id, charge = _invoice_charge(account_id, session.invoice_id)
         return checkout_attempt_fulfil(
             attempt_id=attempt.pk,
-            paid=session.paid(facts.subscription),
+            paid=session.paid(facts.subscription, invoice),
             payment_intent_id=payment_intent_id,
             charge=charge,
             subscription=facts,

@@ -282,6 +282,24 @@ def test_a_renewal_extends_access_and_sends_a_receipt_not_another_welcome(client
     assert "receipt" in mail.outbox[1].subject.lower()
 
 
+def test_a_late_checkout_event_records_the_first_payment_for_its_own_invoice(client, fake_stripe) -> None:
+    """checkout.session.completed can arrive after a renewal: the first payment is still
+    recorded with its invoice's period and date, as invoice.paid would record it."""
+    factories.stripe_account()
+    attempt = factories.checkout_attempt(factories.paid_offer(recurring=True))
+    session = fake_stripe.paid_session(attempt)
+    first = fake_stripe.invoices[session["invoice"]]
+    first["created"] = int(time.time()) - 3600
+    first_period = first["lines"]["data"][0]["period"]
+    fake_stripe.renewal(session, "in_renewal", period_end=int(time.time()) + 60 * 86400)
+    post_event(client, _completed(session))
+
+    payment = Payment.objects.get(stripe_object_id=session["invoice"])
+    assert payment.period_start == datetime.fromtimestamp(first_period["start"], tz=UTC)
+    assert payment.period_end == datetime.fromtimestamp(first_period["end"], tz=UTC)
+    assert payment.paid_at == datetime.fromtimestamp(first["created"], tz=UTC)
+
+
 def test_an_invoice_from_another_subscription_is_ignored(client, fake_stripe) -> None:
     factories.stripe_account()
     fake_stripe.invoices["in_x"] = {
