@@ -12,6 +12,7 @@ class BillingConfig(AppConfig):
         from accounts import slots as accounts_slots
         from billing import checks, lifecycle_emails, panels, selectors, tasks  # noqa: F401
         from billing.services.catalog import offer_changed
+        from hubs import slots as hubs_slots
         from memberships import hooks
 
         # Memberships may not import billing: billing tells it whether paid offers can be sold
@@ -20,6 +21,7 @@ class BillingConfig(AppConfig):
         hooks.paid_offer_check_register(lambda: selectors.stripe_connected())
         hooks.offer_changed_register(offer_changed)
         accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started, order=10)
+        hubs_slots.USER_PAGE.register(panels.user_memberships, order=20)  # after memberships' Purchases
         accounts_slots.MEMBER_HOME.register(panels.member_home_memberships, order=20)  # after Your communities
         for name, builder in lifecycle_emails.BUILDERS.items():
             outbox.email_builder_register(name, builder)

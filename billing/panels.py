@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from accounts.models import User
+from billing import selectors
 from core.composition import Panel
 
 
 def getting_started(*, request: HttpRequest) -> Panel:
     """The dashboard Overview's first step: paid offers need a connected Stripe account."""
     return Panel("billing/panels/getting_started.html")
+
+
+def user_memberships(*, request: HttpRequest, person: User) -> Panel | None:
+    """A user's page's "Memberships": each one's status, payments and history, with the
+    creator's Refund and Cancel buttons."""
+    memberships = selectors.memberships_for(user=person)
+    if not memberships:
+        return None
+    return Panel("billing/panels/user_memberships.html", {"memberships": memberships})
 
 
 def member_home_memberships(*, request: HttpRequest) -> Panel:

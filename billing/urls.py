@@ -8,6 +8,12 @@ app_name = "billing"
 
 urlpatterns = [
     path("dashboard/sales/", views.dashboard_sales, name="dashboard_sales"),
+    path("dashboard/payments/<id:pk>/refund/", views.payment_refund, name="payment_refund"),
+    path(
+        "dashboard/users/<id:pk>/memberships/<id:entitlement_id>/cancel/",
+        views.membership_cancel,
+        name="membership_cancel",
+    ),
     path("dashboard/settings/integrations/", views.dashboard_integrations, name="dashboard_integrations"),
     path("dashboard/settings/integrations/stripe/connect/", views.stripe_connect, name="stripe_connect"),
     path("dashboard/settings/integrations/stripe/return/", views.stripe_connect_return, name="stripe_connect_return"),

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,13 +21,13 @@ from accounts.decorators import staff_required
 from accounts.models import OutboxMessage, User
 from billing import selectors
 from billing import stripe_gateway as gateway
-from billing.forms import PaidCheckoutForm
-from billing.models import CheckoutAttempt, WebhookEvent
+from billing.forms import MembershipCancelForm, PaidCheckoutForm, PaymentRefundForm
+from billing.models import CheckoutAttempt, Payment, WebhookEvent
 from billing.services import checkout as checkout_services
 from billing.services import connect, lifecycle, webhooks
 from memberships import selectors as membership_selectors
 from memberships import views as membership_views
-from memberships.models import Entitlement, Offer
+from memberships.models import Entitlement, Offer, format_money
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,104 @@ NOT_SELLING = (
 @staff_required
 def dashboard_sales(request: HttpRequest) -> HttpResponse:
     return render(request, "billing/sales.html", {"section": "sales", "payments": selectors.payments_recent()})
+
+
+# --- A member's memberships, from their page on the Users screen -------------------------------
+def _staff(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # staff_required let only a logged-in user through
+    return request.user
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def membership_cancel(request: HttpRequest, pk: int, entitlement_id: int) -> HttpResponse:
+    """Confirm, then request, the end of a member's subscription: at the period's end, or now
+    with or without a refund."""
+    person = get_object_or_404(User, pk=pk)
+    membership = next((m for m in selectors.memberships_for(user=person) if m.entitlement.pk == entitlement_id), None)
+    if membership is None:
+        raise Http404("No such membership for this user.")
+    form = MembershipCancelForm(request.POST if request.method == "POST" else None, membership=membership)
+    if request.method == "POST" and form.is_valid():
+        when, refund = form.cleaned_data["when"], form.cleaned_data["refund"]
+        try:
+            lifecycle.subscription_cancel_request(
+                entitlement=membership.entitlement,
+                when=when,
+                refund=refund,
+                by=_staff(request),
+                request_key=str(form.cleaned_data["request_key"]),
+            )
+        except lifecycle.CancelNotAllowed as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _cancel_requested(membership, when=when, refund=refund, form=form))
+            return redirect("hubs:dashboard_user", pk=person.pk)
+    form.with_fresh_key_if_expired()
+    return render(
+        request,
+        "billing/membership_cancel.html",
+        {"section": "users", "person": person, "membership": membership, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _cancel_requested(membership: selectors.Membership, *, when: str, refund: str, form: MembershipCancelForm) -> str:
+    title = membership.offer.title
+    if when == MembershipCancelForm.WHEN_PERIOD_END:
+        return (
+            f"Cancellation requested: {title} stops renewing and ends at the end of the period"
+            f"{form.period_end_words}. "
+            "Stripe confirms it in a moment; the history shows it then."
+        )
+    refunded = "" if refund == MembershipCancelForm.REFUND_NONE else f", with a refund of {form.refund_label(refund)}"
+    return (
+        f"Cancellation requested: {title} ends now{refunded}. "
+        "Stripe confirms it in a moment; the history shows it then."
+    )
+
+
+# Where the refund page goes back to: the member's page, or a page named here (never a URL
+# from the request, so it cannot send anyone elsewhere).
+REFUND_BACK = {"sales": "billing:dashboard_sales"}
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def payment_refund(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm, then request, a refund of a payment, in full or in part."""
+    payment = get_object_or_404(Payment.objects.select_related("user", "offer"), pk=pk)
+    back = request.POST.get("next") or request.GET.get("next", "")
+    back = back if back in REFUND_BACK else ""
+    form = PaymentRefundForm(request.POST if request.method == "POST" else None, payment=payment)
+    if request.method == "POST" and form.is_valid():
+        amount = form.cleaned_data["amount"]
+        try:
+            lifecycle.payment_refund_request(
+                payment=payment, amount=amount, by=_staff(request), request_key=str(form.cleaned_data["request_key"])
+            )
+        except lifecycle.RefundNotAllowed as exc:
+            form.add_error("amount", str(exc))
+        else:
+            messages.success(
+                request,
+                f"Refund of {format_money(amount, payment.currency)} requested for {payment.offer.title}. "
+                "Stripe confirms it in a moment; the payment shows it then.",
+            )
+            return redirect(REFUND_BACK[back]) if back else redirect("hubs:dashboard_user", pk=payment.user_id)
+    form.with_fresh_key_if_expired()
+    return render(
+        request,
+        "billing/payment_refund.html",
+        {
+            "section": "sales" if back == "sales" else "users",
+            "payment": payment,
+            "form": form,
+            "next": back,
+            "revokes_access": payment.offer.refund_policy == Offer.RefundPolicy.REVOKE,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 # --- Settings > Integrations > Stripe ------------------------------------------------------

@@ -25,6 +25,8 @@ def form_data(**overrides: Any) -> dict[str, Any]:
         "currency": "usd",
         "interval": "",
         "grace_period_days": "3",
+        "refund_policy": "revoke",
+        "renewal_receipts": "on",
         "confirmation_subject": "",
         "confirmation_body": "",
         "redirect_url": "",

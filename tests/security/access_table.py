@@ -34,6 +34,7 @@ class A(NamedTuple):
 PUBLIC = A(get=(200, 200, 200, 200), post=(200, 200, 200, 200))  # anyone; POST shows the form's errors
 LOGGED_IN = A(get=(302, 200, 200, 200), post=(302, 200, 200, 200))  # login, then anyone
 STAFF_PAGE = A(get=(302, 403, 403, 200), post=(302, 403, 403, 200))  # dashboard page: login, then staff only
+STAFF_FORM = A(get=(302, 403, 403, 200), post=(302, 403, 403, 400))  # dashboard form: errors on an empty POST
 STAFF_ACTION = A(get=(302, 403, 403, 405), post=(302, 403, 403, 302))  # dashboard button: POST only
 IN_GROUP = A(get=(302, 200, 403, 200), post=(302, 200, 403, 200))  # the member's private group
 AUTHORS_ACTION = A(get=(302, 405, 405, 405), post=(302, 302, 403, 302))  # the member's own post: POST only
@@ -77,6 +78,8 @@ ROWS: dict[str, A] = {
     "dashboard/users/": STAFF_PAGE,
     "dashboard/users/<id:pk>/": STAFF_PAGE,
     "dashboard/users/<id:pk>/grants/<id:grant_id>/revoke/": STAFF_ACTION,
+    # Confirmation pages: an empty form is refused with its errors.
+    "dashboard/users/<id:pk>/memberships/<id:entitlement_id>/cancel/": STAFF_FORM,
     "dashboard/offers/": STAFF_PAGE,
     "dashboard/offers/new/": STAFF_PAGE,
     "dashboard/offers/new/<slug:kind>/": STAFF_PAGE,
@@ -90,11 +93,13 @@ ROWS: dict[str, A] = {
     # The offer's custom code, framed by its checkout page; drafts only as a preview for staff.
     "offers/<slug:slug>/custom-code/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "dashboard/sales/": STAFF_PAGE,
+    "dashboard/payments/<id:pk>/refund/": STAFF_FORM,
     "dashboard/settings/integrations/": STAFF_PAGE,
     "dashboard/settings/integrations/stripe/connect/": STAFF_ACTION,
     "dashboard/settings/integrations/stripe/return/": A(get=(302, 403, 403, 302), post=(302, 403, 403, 405)),
     "dashboard/settings/integrations/stripe/refresh/": STAFF_ACTION,
-    "dashboard/settings/integrations/stripe/disconnect/": STAFF_ACTION,
+    # The world has a subscriber, so disconnecting asks for a confirmation first.
+    "dashboard/settings/integrations/stripe/disconnect/": A(get=(302, 403, 403, 405), post=(302, 403, 403, 409)),
     "dashboard/settings/integrations/stripe/events/": STAFF_PAGE,
     "dashboard/settings/integrations/stripe/events/<id:pk>/retry/": STAFF_ACTION,
     "dashboard/settings/integrations/outbox/<id:pk>/retry/": STAFF_ACTION,

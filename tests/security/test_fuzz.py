@@ -241,6 +241,10 @@ def test_the_forms_are_found_from_the_url_patterns(world) -> None:
     staff = {form.action for form in discover_forms(world, ("staff",))}
     assert "/dashboard/offers/new/membership/" in staff
     assert f"/dashboard/community/groups/{world.group.pk}/" in staff
+    # The creator's confirmation pages: a refund, and cancelling the member's subscription.
+    assert f"/dashboard/payments/{world.objects['payment'].pk}/refund/" in staff
+    entitlement = world.objects["subscription_entitlement"]
+    assert f"/dashboard/users/{world.member.pk}/memberships/{entitlement.pk}/cancel/" in staff
 
 
 def test_no_public_form_answers_hostile_input_with_a_server_error(world) -> None:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -14,12 +15,13 @@ from django.contrib.auth.tokens import default_token_generator
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import OutboxMessage, User
 from accounts.services import magic_link_create
-from billing.models import OfferStripePrice, Payment, StripeAccount, WebhookEvent
+from billing.models import OfferStripePrice, Payment, StripeAccount, StripeSubscription, WebhookEvent
 from billing.services.checkout import checkout_attempt_create
 from hubs import services as hub_services
 from hubs.models import HubGroup
@@ -114,6 +116,54 @@ def build_world() -> World:
         offer=offer,
         attempt=attempt,
     )
+    # The member also subscribes to a monthly offer (opening no group), ten days into its
+    # period: the creator's Cancel page has a subscription to cancel.
+    now = timezone.now()
+    monthly = Offer.objects.create(
+        title="Monthly",
+        slug="monthly",
+        status=Offer.Status.PUBLISHED,
+        pricing=Offer.Pricing.RECURRING,
+        interval=Offer.Interval.MONTH,
+        price_amount=2500,
+        currency="usd",
+    )
+    period_start, period_end = now - timedelta(days=10), now + timedelta(days=20)
+    StripeSubscription.objects.create(
+        subscription_id="sub_walk",
+        stripe_account_id=account.account_id,
+        customer_id="cus_walk",
+        user=member,
+        offer=monthly,
+        status="active",
+        current_period_start=period_start,
+        current_period_end=period_end,
+        created=period_start,
+        synced_at=now,
+    )
+    Payment.objects.create(
+        stripe_object_id="in_walk",
+        kind=Payment.Kind.INVOICE,
+        stripe_account_id=account.account_id,
+        amount=2500,
+        currency="usd",
+        user=member,
+        offer=monthly,
+        payment_intent_id="pi_walk_sub",
+        stripe_subscription_id="sub_walk",
+        period_start=period_start,
+        period_end=period_end,
+        paid_at=period_start,
+    )
+    subscription_entitlement = Entitlement.objects.create(
+        user=member,
+        offer=monthly,
+        source=Entitlement.Source.SUBSCRIPTION,
+        backed_by="sub_walk",
+        access_until=period_end,
+        renews_at=period_end,
+        started_at=period_start,
+    )
     # Someone who asked for a password reset: logging the roles in leaves the link valid.
     forgetful = User.objects.create_user("forgetful@example.com", PASSWORD, full_name="Fay Forgetful")
     auth_group = Group.objects.create(name="Editors")
@@ -133,6 +183,7 @@ def build_world() -> World:
         "webhookevent": event,
         "outboxmessage": OutboxMessage.objects.get(key__startswith=f"confirmation:{entitlement.pk}:"),
         "payment": payment,
+        "subscription_entitlement": subscription_entitlement,
         "user": member,
         "group": auth_group,
         "magiclink": member.magic_links.first(),
@@ -160,6 +211,7 @@ PK_BY_PREFIX = {
     "dashboard/community/groups/": "hubgroup",
     "dashboard/community/hubs/": "hub",
     "dashboard/users/": "user",
+    "dashboard/payments/": "payment",
     "dashboard/offers/": "offer",
     "dashboard/settings/integrations/stripe/events/": "webhookevent",
     "dashboard/settings/integrations/outbox/": "outboxmessage",
@@ -200,6 +252,8 @@ def fill(route: Route, world: World) -> str:
             values[name] = str(o["post"].pk)
         elif name == "comment_id":
             values[name] = str(o["comment"].pk)
+        elif name == "entitlement_id":
+            values[name] = str(o["subscription_entitlement"].pk)
         elif name == "grant_id":
             values[name] = str(o["accessgrant"].pk)
         elif name == "slug":
