@@ -197,10 +197,6 @@ def test_the_memberships_panel_adds_no_queries_per_membership(
     assert many == few
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memberships_for computes each renewing membership's prorated refund with two queries of its own",
-)
 def test_the_users_page_runs_fixed_queries_whatever_the_renewing_memberships(
     staff_client: Client, subscriber: Subscriber, stripe_account: Any, owner: User
 ) -> None:
