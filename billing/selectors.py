@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
@@ -95,23 +95,10 @@ def _receipt(payment: Payment) -> Receipt:
     )
 
 
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-def _current_payment(subscription: StripeSubscription, payments: list[Payment]) -> Payment | None:
-    """The subscription's payment for its latest period, among the buyer's payments already read
-    (as ``lifecycle._current_payment`` finds it with a query)."""
-    return max(
-        (payment for payment in payments if payment.stripe_subscription_id == subscription.subscription_id),
-        key=lambda payment: (payment.period_end or _EARLIEST, payment.paid_at or _EARLIEST, payment.pk),
-        default=None,
-    )
-
-
 def memberships_for(*, user: User, now: datetime | None = None) -> list[Membership]:
     """Every entitlement of ``user``, newest first, with its payments, subscription and history:
     a fixed number of queries whatever the number of memberships."""
-    from billing.services.lifecycle import prorated_amount
+    from billing.services.lifecycle import prorated_refund_amount
 
     now = now or timezone.now()
     entitlements = list(
@@ -159,13 +146,7 @@ def memberships_for(*, user: User, now: datetime | None = None) -> list[Membersh
                 can_resubscribe=entitlement.offer.is_published
                 and entitlement.source != Entitlement.Source.FREE
                 and (not has_access or entitlement.cancel_at_period_end),
-                prorated_refund=prorated_amount(
-                    subscription=subscription,
-                    payment=_current_payment(subscription, payments.get(entitlement.offer_id, [])),
-                    now=now,
-                )
-                if renewing and subscription is not None
-                else 0,
+                prorated_refund=prorated_refund_amount(entitlement=entitlement, now=now) if renewing else 0,
             )
         )
     return memberships

@@ -378,14 +378,9 @@ def _current_payment(subscription: StripeSubscription) -> Payment | None:
 def prorated_refund_amount(*, entitlement: Entitlement, now: datetime | None = None) -> int:
     """The unused part of the current period's payment, prorated by the second and rounded down
     to the cent; 0 when nothing applies (no subscription, the period over)."""
+    now = now or timezone.now()
     subscription = _backing_subscription(entitlement)
     payment = _current_payment(subscription) if subscription else None
-    return prorated_amount(subscription=subscription, payment=payment, now=now or timezone.now())
-
-
-def prorated_amount(*, subscription: StripeSubscription | None, payment: Payment | None, now: datetime) -> int:
-    """``prorated_refund_amount`` from rows the caller has read: the subscription and its
-    current period's payment (a page listing many memberships reads them all at once)."""
     if subscription is None or payment is None:
         return 0
     start, end = (
