@@ -16,7 +16,7 @@ from django.utils import formats, timezone
 from accounts.models import User
 from billing import stripe_gateway as gateway
 from billing.models import Payment, StripeAccount, StripeSubscription
-from memberships.models import Entitlement, EntitlementChange, Offer
+from memberships.models import Entitlement, EntitlementChange
 from tests import factories
 from tests.billing.test_stripe_flows import _connect, _offer, _paid, _start_checkout, _wait
 from tests.conftest import PASSWORD

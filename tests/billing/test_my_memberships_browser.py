@@ -31,7 +31,8 @@ def test_a_member_reads_my_memberships_on_a_phone(page, log_in, settings, tmp_pa
         button = page.get_by_role("link", name=name, exact=True)
         assert button.is_visible()
         box: dict[str, Any] = button.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 390
     assert page.get_by_text("Renews on").is_visible()
     assert page.get_by_text("Card ending 4444").is_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
