@@ -12,6 +12,7 @@ transaction cannot take back what Stripe already did): with
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -677,16 +678,37 @@ def portal_session_create(*, account_id: str, customer_id: str, return_url: str)
     return str(session.url)
 
 
+def _listed(list_method: Callable[..., Any], params: dict[str, Any], account_id: str, cap: int) -> list[dict[str, Any]]:
+    """Up to ``cap`` + 1 objects of a Stripe list on the account, page by page (100 a page),
+    under ``_call``'s rules. The one beyond the cap says there were more."""
+    params = {**params, "limit": 100}
+    return _call(
+        lambda: [
+            _plain(item) for item in itertools.islice(list_method(params, _on(account_id)).auto_paging_iter(), cap + 1)
+        ]
+    )
+
+
+# Stripe's list of events takes at most 20 types at a time.
+EVENT_TYPES_PER_LIST = 20
+
+
 def events_list(*, account_id: str, types: list[str], created_gte: int, cap: int = 1000) -> list[dict[str, Any]]:
-    """Recent events on a connected account, newest first (at most ``cap``)."""
-    params = {"types": types, "created": {"gte": created_gte}, "limit": 100}
-    page = _call(lambda: client().v1.events.list(params, _on(account_id)))
-    events: list[dict[str, Any]] = []
-    for event in page.auto_paging_iter():
-        events.append(_plain(event))
-        if len(events) >= cap:
-            break
-    return events
+    """Recent events on a connected account, newest first: at most ``cap`` for each list of up
+    to 20 types (Stripe's limit), so at most ``cap`` times the number of lists."""
+    events: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(types), EVENT_TYPES_PER_LIST):
+        params = {"types": types[start : start + EVENT_TYPES_PER_LIST], "created": {"gte": created_gte}}
+        for event in _listed(client().v1.events.list, params, account_id, cap)[:cap]:
+            events[str(event.get("id"))] = event
+    return sorted(events.values(), key=lambda event: int(event.get("created") or 0), reverse=True)
+
+
+def subscriptions_list(*, account_id: str, cap: int = 1000) -> tuple[list[Subscription], bool]:
+    """The subscriptions on a connected account, canceled ones included, newest first: at most
+    ``cap`` of them, and whether there were more."""
+    listed = _listed(client().v1.subscriptions.list, {"status": "all"}, account_id, cap)
+    return [Subscription.from_stripe(item) for item in listed[:cap]], len(listed) > cap
 
 
 # --- Webhooks ------------------------------------------------------------------------------

@@ -1087,6 +1087,8 @@ def event_list(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> J
     allow(params, "type", "types", "created", "limit", "starting_after", "ending_before", "delivery_success")
     exclusive(params, "type", "types")
     string_list(params, "types")
+    if len(params.get("types", [])) > 20:
+        raise StripeError("Invalid array: types may hold at most 20 event types", param="types")
     events = created_filter(_live_events(sandbox, request.owner), params)
     if "type" in params:
         pattern = re.compile("^" + re.escape(params["type"]).replace(r"\*", ".*") + "$")

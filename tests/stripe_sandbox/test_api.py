@@ -200,6 +200,13 @@ def test_events_are_listed_by_type_and_time_and_paged(stripe_sandbox: StripeSand
     assert retrieved.type == "customer.created"
 
 
+def test_events_are_listed_for_at_most_twenty_types_at_once(creator: Creator) -> None:
+    types = [f"customer.type_{n}" for n in range(21)]
+    with pytest.raises(stripe.InvalidRequestError, match="at most 20"):
+        creator.client.v1.events.list({"types": types}, creator.options)
+    assert creator.client.v1.events.list({"types": types[:20]}, creator.options).data == []
+
+
 def test_events_are_kept_for_thirty_days(stripe_sandbox: StripeSandbox, creator: Creator) -> None:
     creator.client.v1.customers.create({"email": "a@example.com"}, creator.options)
     event = creator.client.v1.events.list({"type": "customer.created"}, creator.options).data[0]
