@@ -19,7 +19,7 @@ from billing.models import Payment, StripeAccount, StripeSubscription
 from memberships.models import Entitlement, EntitlementChange
 from tests import factories
 from tests.billing.test_stripe_flows import _connect, _offer, _paid, _start_checkout, _wait
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, body_text
 
 PAGE = "/account/memberships/"
 
@@ -344,11 +344,12 @@ def test_opening_the_portal_again_and_again_is_limited(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_subscriber_opens_the_sandboxs_portal_and_comes_back_to_my_memberships(
+def test_a_subscriber_finds_the_purchase_and_opens_the_sandboxs_portal_from_my_memberships(
     client, owner, stripe_sandbox, live_server, celery_worker
 ) -> None:
-    """A real purchase through the sandbox, then the billing link: the portal shows the
-    subscription, and its way back leads to My memberships."""
+    """A real purchase through the sandbox: its confirmation leads to My memberships, which
+    shows it; the billing link opens the portal on the subscription, whose way back leads to
+    My memberships again."""
     _connect(client, owner, stripe_sandbox)
     client.logout()
     _offer(recurring=True, amount=2500)
@@ -359,6 +360,13 @@ def test_a_subscriber_opens_the_sandboxs_portal_and_comes_back_to_my_memberships
     stripe_sandbox.wait_for_deliveries()
     buyer = User.objects.get(email="bea@example.com")
     entitlement = Entitlement.objects.get(user=buyer)
+    assert entitlement.renews_at is not None
+    # The confirmation states the terms and leads here.
+    [confirmation] = celery_worker.wait_for(1)
+    terms = body_text(confirmation)
+    next_payment = timezone.localtime(entitlement.renews_at).strftime("%B %-d, %Y")
+    assert f"Amount paid: $25.00\nBilling: Monthly\nNext payment: {next_payment}" in terms
+    assert f"Your memberships and receipts: {settings.SITE_URL}{PAGE}" in terms
     client.force_login(buyer)
 
     page = client.get(PAGE).content.decode()
