@@ -101,10 +101,26 @@ def access_restored_build(payload: dict[str, Any]) -> outbox.Email | None:
     return _email("access_restored", entitlement)
 
 
+def _still_revoked(entitlement: Entitlement, payload: dict[str, Any]) -> bool:
+    """Whether the access the email says is gone is still gone. For a grace period's end the
+    job that recorded the email decided it was over, at its own now: still true while the
+    entitlement is past due with that same grace period (not paid since), whatever the
+    sender's clock says."""
+    grace_ended = payload.get("grace_ended")
+    if grace_ended is None:
+        return not entitlement.has_access(now=timezone.now())
+    until = entitlement.access_until
+    return (
+        entitlement.status == Entitlement.Status.PAST_DUE
+        and until is not None
+        and int(until.timestamp()) == grace_ended
+    )
+
+
 def access_revoked_build(payload: dict[str, Any]) -> outbox.Email | None:
     """``access_revoked`` {entitlement, reason}: access ended or is suspended, and why."""
     entitlement = _entitlement(pk=payload["entitlement"])
-    if entitlement is None or entitlement.has_access(now=timezone.now()):
+    if entitlement is None or not _still_revoked(entitlement, payload):
         return None  # given back before this went out
     reason = str(payload.get("reason", ""))
     what, next_step = REVOKED_REASONS.get(reason, REVOKED_UNKNOWN)

@@ -291,10 +291,12 @@ def payment_charge_apply(*, payment_pk: int, facts: ChargeFacts, event_id: str =
     if refunded > 0 and entitlement is not None and entitlement.status != Entitlement.Status.REFUNDED:
         total = format_money(payment.amount_refunded, payment.currency)
         kind = "Full" if payment.is_fully_refunded else "Partial"
+        # Access may have ended otherwise meanwhile (the subscription canceled with the refund).
+        kept = "; access kept" if entitlement.has_access() else ""
         entitlement_note(
             entitlement=entitlement,
-            reason=f"{kind} refund of {format_money(refunded, payment.currency)} recorded ({total} refunded in all); "
-            "access kept",
+            reason=f"{kind} refund of {format_money(refunded, payment.currency)} recorded ({total} refunded in all)"
+            f"{kept}",
             event_id=event_id,
         )
     state = entitlement.status if entitlement else "unchanged"
@@ -543,9 +545,13 @@ def grace_reminders_record(*, now: datetime | None = None) -> int:
     ):
         for pk, until in rows.values_list("pk", "access_until"):
             assert until is not None
-            key = f"{prefix}:{pk}:{int(until.timestamp())}"
+            ends = int(until.timestamp())
+            key = f"{prefix}:{pk}:{ends}"
             with transaction.atomic():
                 if not OutboxMessage.objects.filter(key=key).exists():
-                    outbox.outbox_email_record(key=key, email=email, entitlement=pk, **extra)
+                    # The grace period's end goes with the suspension email: this job decided it
+                    # is over, and the sender only checks that it still stands unpaid.
+                    ids = {**extra, "grace_ended": ends} if prefix == "suspended" else extra
+                    outbox.outbox_email_record(key=key, email=email, entitlement=pk, **ids)
                     recorded += 1
     return recorded
