@@ -98,7 +98,7 @@ def _receipt(payment: Payment) -> Receipt:
 def memberships_for(*, user: User, now: datetime | None = None) -> list[Membership]:
     """Every entitlement of ``user``, newest first, with its payments, subscription and history:
     a fixed number of queries whatever the number of memberships."""
-    from billing.services.lifecycle import prorated_refund_amount
+    from billing.services.lifecycle import current_payment, prorated_amount
 
     now = now or timezone.now()
     entitlements = list(
@@ -146,7 +146,37 @@ def memberships_for(*, user: User, now: datetime | None = None) -> list[Membersh
                 can_resubscribe=entitlement.offer.is_published
                 and entitlement.source != Entitlement.Source.FREE
                 and (not has_access or entitlement.cancel_at_period_end),
-                prorated_refund=prorated_refund_amount(entitlement=entitlement, now=now) if renewing else 0,
+                prorated_refund=(
+                    prorated_amount(
+                        subscription=subscription,
+                        payment=current_payment(subscription, payments.get(entitlement.offer_id, [])),
+                        now=now,
+                    )
+                    if renewing and subscription is not None
+                    else 0
+                ),
             )
         )
     return memberships
+
+
+def purchase_terms(entitlement: Entitlement) -> dict[str, str]:
+    """The confirmation email's terms (``memberships.hooks.purchase_terms``): what the purchase
+    backing the entitlement paid, how often it renews, and when next."""
+    payments = Payment.objects.filter(user=entitlement.user_id, offer=entitlement.offer_id)
+    if entitlement.backed_by.startswith("sub_"):
+        payments = payments.filter(stripe_subscription_id=entitlement.backed_by)
+    elif entitlement.backed_by:
+        payments = payments.filter(payment_intent_id=entitlement.backed_by)
+    payment = payments.order_by("-paid_at", "-pk").first()
+    if payment is None:
+        return {}
+    terms = {"amount_paid": payment.amount_label}
+    offer = entitlement.offer
+    if entitlement.source == Entitlement.Source.SUBSCRIPTION:
+        terms["interval_label"] = offer.get_interval_display()
+        if entitlement.renews_at:
+            terms["next_payment_date"] = timezone.localtime(entitlement.renews_at).strftime("%B %-d, %Y")
+    else:
+        terms["interval_label"] = "One-time payment"
+    return terms

@@ -367,8 +367,7 @@ def membership_portal(request: HttpRequest, pk: int) -> HttpResponse:
         logger.warning("billing portal for entitlement %s failed: %s", entitlement.pk, exc)
         messages.error(
             request,
-            f"Stripe's billing page for {entitlement.offer.title} could not be opened, so nothing was changed. "
-            f"{exc.user_message}",
+            f"Stripe's billing page for {entitlement.offer.title} could not be opened. {exc.user_message}",
         )
         return redirect("billing:my_memberships")
     return redirect(url)

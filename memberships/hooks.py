@@ -1,8 +1,9 @@
 """What a higher layer plugs into memberships, which may not import it.
 
 Billing (a layer above) fills these in ``BillingConfig.ready``: whether paid offers can be
-sold (a Stripe account that takes payments), and what happens when an offer changes (its
-Stripe product and price are synced after commit). Memberships asks without knowing who
+sold (a Stripe account that takes payments), what happens when an offer changes (its
+Stripe product and price are synced after commit), and a purchase's terms as the
+confirmation email states them (what was paid, how often, the next payment). Memberships asks without knowing who
 answers, so every caller of the offer services (the editor, the admin, tasks, commands) gets
 the same rules. With nothing registered, paid offers cannot be sold.
 """
@@ -13,15 +14,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from memberships.models import Offer
+    from memberships.models import Entitlement, Offer
 
 # Whether paid offers can be sold now.
 PaidOfferCheck = Callable[[], bool]
 # Called inside the transaction that changed the offer: queue any outside work on commit.
 OfferChanged = Callable[["Offer"], None]
 
+# The purchase's terms for its confirmation email: amount_paid, interval_label,
+# next_payment_date (words), as far as known; {} for a free claim.
+PurchaseTerms = Callable[["Entitlement"], dict[str, str]]
+
 _paid_offer_checks: list[PaidOfferCheck] = []
 _offer_changed: list[OfferChanged] = []
+_purchase_terms: list[PurchaseTerms] = []
 
 
 def paid_offer_check_register(check: PaidOfferCheck) -> None:
@@ -32,6 +38,18 @@ def paid_offer_check_register(check: PaidOfferCheck) -> None:
 def offer_changed_register(receiver: OfferChanged) -> None:
     if receiver not in _offer_changed:
         _offer_changed.append(receiver)
+
+
+def purchase_terms_register(provider: PurchaseTerms) -> None:
+    if provider not in _purchase_terms:
+        _purchase_terms.append(provider)
+
+
+def purchase_terms(entitlement: Entitlement) -> dict[str, str]:
+    terms: dict[str, str] = {}
+    for provider in _purchase_terms:
+        terms.update(provider(entitlement))
+    return terms
 
 
 def paid_offers_sellable() -> bool:

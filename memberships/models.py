@@ -280,9 +280,18 @@ class EntitlementChange(models.Model):
     reason = models.CharField(max_length=300)
     event_id = models.CharField(max_length=255, blank=True)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # A person's request (a confirmation form's own id): the same request is noted once.
+    request_key = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entitlement", "request_key"],
+                condition=~Q(request_key=""),
+                name="memberships_change_request_noted_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.entitlement_id}: {self.status_before or '-'} → {self.status_after} ({self.reason})"

@@ -503,19 +503,28 @@ def entitlement_apply(
 
 
 @transaction.atomic
-def entitlement_note(*, entitlement: Entitlement, reason: str, by: User | None = None, event_id: str = "") -> None:
+def entitlement_note(
+    *, entitlement: Entitlement, reason: str, by: User | None = None, event_id: str = "", request_key: str = ""
+) -> bool:
     """Record in the entitlement's history something that did not change it (a partial refund,
-    a cancellation requested and not yet confirmed by Stripe)."""
-    EntitlementChange.objects.create(
-        entitlement=entitlement,
-        status_before=entitlement.status,
-        status_after=entitlement.status,
-        access_until_before=entitlement.access_until,
-        access_until_after=entitlement.access_until,
-        reason=reason[:300],
-        event_id=event_id[:255],
-        by=by,
-    )
+    a cancellation requested and not yet confirmed by Stripe). With a ``request_key`` the same
+    request is noted once (the database's unique key decides): returns False for a repeat."""
+    try:
+        with transaction.atomic():
+            EntitlementChange.objects.create(
+                entitlement=entitlement,
+                status_before=entitlement.status,
+                status_after=entitlement.status,
+                access_until_before=entitlement.access_until,
+                access_until_after=entitlement.access_until,
+                reason=reason[:300],
+                event_id=event_id[:255],
+                by=by,
+                request_key=request_key[:64],
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 class OfferNotClaimable(Exception):
@@ -584,6 +593,10 @@ def confirmation_email(*, entitlement: Entitlement) -> outbox.Email:
         "login_link": magic_link_create(user=user, next_url=path),
         "community_url": settings.SITE_URL + path,
     }
+    if entitlement.source != Entitlement.Source.FREE:
+        # What was paid, how often and when next, from billing (memberships.hooks).
+        values.update(hooks.purchase_terms(entitlement))
+        values["memberships_url"] = settings.SITE_URL + reverse("billing:my_memberships")
     rendered = emails.render_confirmation(
         subject=offer.confirmation_subject, body=offer.confirmation_body, values=values
     )

@@ -30,7 +30,7 @@ from accounts import outbox
 from accounts.models import OutboxMessage, User
 from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, Payment, StripeSubscription
-from memberships.models import Entitlement, Offer, format_money
+from memberships.models import Entitlement, EntitlementChange, Offer, format_money
 from memberships.services import RENEWAL_LEEWAY, EntitlementState, entitlement_apply, entitlement_note
 
 logger = logging.getLogger(__name__)
@@ -360,6 +360,7 @@ def payment_refund_request(*, payment: Payment, amount: int, by: User, request_k
             entitlement=entitlement,
             reason=f"Refund of {format_money(amount, payment.currency)} requested by {by.email}",
             by=by,
+            request_key=request_key,
         )
 
 
@@ -369,31 +370,43 @@ def _backing_subscription(entitlement: Entitlement) -> StripeSubscription | None
     return StripeSubscription.objects.filter(subscription_id=entitlement.backed_by).first()
 
 
+def current_payment(subscription: StripeSubscription, payments: list[Payment]) -> Payment | None:
+    """The payment of the subscription's current period: its latest, of ``payments``."""
+    own = [payment for payment in payments if payment.stripe_subscription_id == subscription.subscription_id]
+    return max(
+        own,
+        key=lambda p: (p.period_end or p.paid_at or p.created_at, p.paid_at or p.created_at, p.pk),
+        default=None,
+    )
+
+
 def _current_payment(subscription: StripeSubscription) -> Payment | None:
-    return (
-        Payment.objects.filter(stripe_subscription_id=subscription.subscription_id)
-        .order_by("-period_end", "-paid_at", "-pk")
-        .first()
+    return current_payment(
+        subscription, list(Payment.objects.filter(stripe_subscription_id=subscription.subscription_id))
     )
 
 
-def prorated_refund_amount(*, entitlement: Entitlement, now: datetime | None = None) -> int:
-    """The unused part of the current period's payment, prorated by the second and rounded down
-    to the cent; 0 when nothing applies (no subscription, the period over)."""
-    now = now or timezone.now()
-    subscription = _backing_subscription(entitlement)
-    payment = _current_payment(subscription) if subscription else None
-    if subscription is None or payment is None:
+def prorated_amount(*, subscription: StripeSubscription, payment: Payment | None, now: datetime) -> int:
+    """The unused part of ``payment``'s period at ``now``, prorated by the second and rounded
+    down to the cent (integer division), and never more than is left to refund of it."""
+    if payment is None:
         return 0
-    start, end = (
-        payment.period_start or subscription.current_period_start,
-        payment.period_end or subscription.current_period_end,
-    )
+    start = payment.period_start or subscription.current_period_start
+    end = payment.period_end or subscription.current_period_end
     if start is None or end is None or end <= start or now >= end:
         return 0
     total = int((end - start).total_seconds())
     unused = int((end - max(now, start)).total_seconds())
     return min(payment.amount * unused // total, payment.refundable_amount)
+
+
+def prorated_refund_amount(*, entitlement: Entitlement, now: datetime | None = None) -> int:
+    """The unused part of the current period's payment (see ``prorated_amount``); 0 when
+    nothing applies (no subscription, the period over)."""
+    subscription = _backing_subscription(entitlement)
+    if subscription is None:
+        return 0
+    return prorated_amount(subscription=subscription, payment=_current_payment(subscription), now=now or timezone.now())
 
 
 CancelWhen = Literal["period_end", "now"]
@@ -407,6 +420,8 @@ def subscription_cancel_request(
     """The creator cancels a buyer's subscription: at the period's end, or now with no refund,
     the last payment in full, or the unused part of the period. Carried out through the outbox;
     Stripe's events then change the entitlement."""
+    if EntitlementChange.objects.filter(entitlement=entitlement, request_key=request_key[:64]).exists():
+        return  # the same request, submitted again
     subscription = _backing_subscription(entitlement)
     if subscription is None or not subscription.is_live:
         raise CancelNotAllowed("This membership has no subscription that renews: there is nothing to cancel.")
@@ -421,7 +436,10 @@ def subscription_cancel_request(
             subscription=subscription.subscription_id,
         )
         entitlement_note(
-            entitlement=entitlement, reason=f"Cancellation at the end of the period requested by {by.email}", by=by
+            entitlement=entitlement,
+            reason=f"Cancellation at the end of the period requested by {by.email}",
+            by=by,
+            request_key=request_key,
         )
         return
     amount = 0
@@ -444,7 +462,10 @@ def subscription_cancel_request(
         )
         words = f"a refund of {format_money(amount, payment.currency)}"
     entitlement_note(
-        entitlement=entitlement, reason=f"Immediate cancellation with {words} requested by {by.email}", by=by
+        entitlement=entitlement,
+        reason=f"Immediate cancellation with {words} requested by {by.email}",
+        by=by,
+        request_key=request_key,
     )
 
 

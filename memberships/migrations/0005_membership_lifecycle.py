@@ -55,11 +55,13 @@ class Migration(migrations.Migration):
                 ('access_until_after', models.DateTimeField(blank=True, null=True)),
                 ('reason', models.CharField(max_length=300)),
                 ('event_id', models.CharField(blank=True, max_length=255)),
+                ('request_key', models.CharField(blank=True, max_length=64)),
                 ('by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('entitlement', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='memberships.entitlement')),
             ],
             options={
                 'ordering': ['-at', '-pk'],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('request_key', ''), _negated=True), fields=('entitlement', 'request_key'), name='memberships_change_request_noted_once')],
             },
         ),
     ]

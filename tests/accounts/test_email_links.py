@@ -4,6 +4,7 @@ a forged Host must not turn a password-reset or login link into one that leaks t
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,12 @@ from django.conf import settings
 from django.core import mail
 from django.test import Client, TestCase
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts import outbox
 from accounts.models import User
-from billing.models import CheckoutAttempt
-from memberships.models import Offer
+from billing.models import CheckoutAttempt, Payment
+from memberships.models import Entitlement, Offer
 from tests import factories
 from tests.billing.helpers import FakeStripe, event, post_event
 from tests.conftest import ROOT
@@ -71,6 +74,55 @@ def _every_email_with_a_hostile_host(owner: User, member: User, monkeypatch: pyt
             reverse("memberships:offer_create", kwargs={"kind": "membership"}),
             {"action": "test_email", "title": "Draft", "confirmation_subject": "", "confirmation_body": ""},
         )
+    _every_lifecycle_email()
+
+
+def _every_lifecycle_email() -> None:
+    """The emails after the first payment, each sent through the outbox from rows in the state
+    that calls for it (their builders send nothing otherwise)."""
+    monthly = factories.paid_offer(recurring=True, title="Monthly Circle")
+    now = timezone.now()
+    late = User.objects.create_user(email="late@example.com", password=None)
+    back = User.objects.create_user(email="back@example.com", password=None)
+    gone = User.objects.create_user(email="gone@example.com", password=None)
+    past_due = Entitlement.objects.create(
+        user=late,
+        offer=monthly,
+        source=Entitlement.Source.SUBSCRIPTION,
+        status=Entitlement.Status.PAST_DUE,
+        access_until=now + timedelta(hours=20),
+        backed_by="sub_failing",
+    )
+    active = Entitlement.objects.create(
+        user=back,
+        offer=monthly,
+        source=Entitlement.Source.SUBSCRIPTION,
+        status=Entitlement.Status.ACTIVE,
+        access_until=now + timedelta(days=30),
+        renews_at=now + timedelta(days=30),
+        backed_by="sub_back",
+    )
+    ended = Entitlement.objects.create(
+        user=gone, offer=monthly, source=Entitlement.Source.SUBSCRIPTION, status=Entitlement.Status.REFUNDED
+    )
+    renewal = Payment.objects.create(
+        stripe_object_id="in_renewal",
+        kind=Payment.Kind.INVOICE,
+        stripe_account_id=factories.ACCOUNT_ID,
+        amount=monthly.price_amount,
+        currency=monthly.currency,
+        user=back,
+        offer=monthly,
+        is_renewal=True,
+        card_last4="4242",
+        paid_at=now,
+    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        outbox.outbox_email_record(key="t:failed", email="payment_failed", entitlement=past_due.pk, invoice="in_x")
+        outbox.outbox_email_record(key="t:grace", email="grace_ending", entitlement=past_due.pk)
+        outbox.outbox_email_record(key="t:restored", email="access_restored", entitlement=active.pk)
+        outbox.outbox_email_record(key="t:revoked", email="access_revoked", entitlement=ended.pk, reason="refund")
+        outbox.outbox_email_record(key="t:receipt", email="renewal_receipt", payment=renewal.pk)
 
 
 def test_every_email_links_only_to_the_site_url(owner: User, member: User, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,12 +134,17 @@ def test_every_email_links_only_to_the_site_url(owner: User, member: User, monke
         "password_reset": "Choose a password",
         "magic_link": "Your login link",
         "offer_confirmation": "You're in",
+        "payment_failed": "Your payment for Monthly Circle didn't go through",
+        "grace_ending": "Update your card to keep Monthly Circle",
+        "access_restored": "Your access to Monthly Circle is back",
+        "access_revoked": "Your access to Monthly Circle has ended",
+        "renewal_receipt": "Your receipt for Monthly Circle",
     }
     assert kinds == set(subjects)
     for kind, start in subjects.items():
         assert any(message.subject.startswith(start) for message in mail.outbox), kind
     assert any(message.subject.startswith("[Test]") for message in mail.outbox)
-    assert len(mail.outbox) == 6
+    assert len(mail.outbox) == 11
 
     for message in mail.outbox:
         urls = _urls(message)

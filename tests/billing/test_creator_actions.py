@@ -197,10 +197,6 @@ def test_the_memberships_panel_adds_no_queries_per_membership(
     assert many == few
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memberships_for computes each renewing membership's prorated refund with two queries of its own",
-)
 def test_the_users_page_runs_fixed_queries_whatever_the_renewing_memberships(
     staff_client: Client, subscriber: Subscriber, stripe_account: Any, owner: User
 ) -> None:
@@ -286,11 +282,6 @@ def test_the_cancellation_request_is_in_the_history_with_who_asked(
     assert "by Olive Owner" in page
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="subscription_cancel_request notes the request in the history again on a double submit "
-    "(its outbox rows are recorded once)",
-)
 def test_a_double_submitted_cancellation_is_noted_in_the_history_once(
     staff_client: Client, subscriber: Subscriber
 ) -> None:

@@ -287,7 +287,12 @@ def test_the_grace_reminder_goes_once_a_day_before_the_end_and_the_suspension_on
     [suspension] = OutboxMessage.objects.filter(key__startswith="suspended:")
     assert mailoutbox[1].subject == f"Your access to {failing.offer.title} is suspended"
     assert suspension.key == f"suspended:{failing.pk}:{int(end.timestamp())}"
-    assert suspension.payload == {"email": "access_revoked", "entitlement": failing.pk, "reason": "payment_failed"}
+    assert suspension.payload == {
+        "email": "access_revoked",
+        "entitlement": failing.pk,
+        "reason": "payment_failed",
+        "grace_ended": int(end.timestamp()),
+    }
     assert len(mailoutbox) == 2
 
     # The active one, ending within the day too (its renewal due), gets nothing.

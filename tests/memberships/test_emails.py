@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from memberships.emails import DEFAULT_BODY, DEFAULT_SUBJECT, render_confirmation, unknown_placeholders
 
 VALUES = {
@@ -77,3 +79,19 @@ def test_a_free_confirmation_states_no_terms() -> None:
     assert "Amount paid" not in text + html
     assert "Next payment" not in text + html
     assert "https://club.example/account/memberships/" in text
+
+
+@pytest.mark.django_db
+def test_the_confirmation_of_a_free_claim_states_no_terms(django_capture_on_commit_callbacks) -> None:
+    from django.core import mail
+
+    from memberships.services import offer_claim_free
+    from tests import factories
+
+    offer = factories.offer("Free Circle")
+    with django_capture_on_commit_callbacks(execute=True):
+        offer_claim_free(offer=offer, email="bea@example.com", full_name="Bea Buyer")
+    [message] = mail.outbox
+    assert "Thank you for joining Free Circle." in message.body
+    assert "Amount paid" not in message.body
+    assert "Next payment" not in message.body

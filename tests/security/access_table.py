@@ -103,6 +103,10 @@ ROWS: dict[str, A] = {
     "dashboard/settings/integrations/stripe/events/": STAFF_PAGE,
     "dashboard/settings/integrations/stripe/events/<id:pk>/retry/": STAFF_ACTION,
     "dashboard/settings/integrations/outbox/<id:pk>/retry/": STAFF_ACTION,
+    # The buyer's own memberships; the billing link opens Stripe's portal for the owner only
+    # (the world's member has no Stripe customer for it, so it comes back to My memberships).
+    "account/memberships/": A(get=(302, 200, 200, 200), post=(302, 405, 405, 405)),
+    "account/memberships/<id:pk>/billing/": A(get=(302, 302, 404, 404), post=(302, 405, 405, 405)),
     "stripe/webhook/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
     "offers/<slug:slug>/checkout/pay/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
     "checkout/<uuid:attempt_id>/return/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),

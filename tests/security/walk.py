@@ -213,6 +213,7 @@ PK_BY_PREFIX = {
     "dashboard/users/": "user",
     "dashboard/payments/": "payment",
     "dashboard/offers/": "offer",
+    "account/memberships/": "entitlement",
     "dashboard/settings/integrations/stripe/events/": "webhookevent",
     "dashboard/settings/integrations/outbox/": "outboxmessage",
 }
