@@ -358,7 +358,7 @@ def payment_refund_request(*, payment: Payment, amount: int, by: User, request_k
     if entitlement is not None:
         entitlement_note(
             entitlement=entitlement,
-            reason=f"Refund of {format_money(amount, payment.currency)} requested by {by.email}",
+            reason=f"Refund of {format_money(amount, payment.currency)} requested by the creator",
             by=by,
             request_key=request_key,
         )
@@ -437,7 +437,7 @@ def subscription_cancel_request(
         )
         entitlement_note(
             entitlement=entitlement,
-            reason=f"Cancellation at the end of the period requested by {by.email}",
+            reason="Cancellation at the end of the period requested by the creator",
             by=by,
             request_key=request_key,
         )
@@ -463,7 +463,7 @@ def subscription_cancel_request(
         words = f"a refund of {format_money(amount, payment.currency)}"
     entitlement_note(
         entitlement=entitlement,
-        reason=f"Immediate cancellation with {words} requested by {by.email}",
+        reason=f"Immediate cancellation with {words} requested by the creator",
         by=by,
         request_key=request_key,
     )

@@ -278,7 +278,7 @@ def test_the_cancellation_request_is_in_the_history_with_who_asked(
     key = request_key_of(staff_client.get(subscriber.cancel_url))
     staff_client.post(subscriber.cancel_url, {"when": "now", "refund": "last", "request_key": key})
     page = staff_client.get(subscriber.user_url).content.decode()
-    assert "Immediate cancellation with a refund of $25.00 requested by owner@example.com" in page
+    assert "Immediate cancellation with a refund of $25.00 requested by the creator" in page
     assert "by Olive Owner" in page
 
 
