@@ -128,7 +128,7 @@ def webhook_events_reconcile(*, now: datetime | None = None, since: datetime | N
     retries, a delivery lost): list the connected account's events of the handled types since
     ``since`` (two days by default) and store the missing ones, which queues their processing.
     Returns how many."""
-    account = StripeAccount.objects.connected().first()
+    account = StripeAccount.objects.creator().first()
     if account is None:
         return 0
     now = now or timezone.now()
@@ -171,7 +171,13 @@ def webhook_event_process(*, event_pk: int) -> Outcome | None:
 
 
 def _connected_account_id(event: WebhookEvent) -> str | None:
-    if event.account and StripeAccount.objects.connected().filter(account_id=event.account).exists():
+    """The event's account, when the platform handles this type of event for it: events about
+    the account itself for any connected account (the creator's or a partner's), every other
+    event (payments, subscriptions, refunds) only for the creator's, where offers are sold."""
+    if not event.account:
+        return None
+    accounts = StripeAccount.objects.connected() if event.type in ANY_ACCOUNT_TYPES else StripeAccount.objects.creator()
+    if accounts.filter(account_id=event.account).exists():
         return event.account
     return None
 
@@ -402,3 +408,5 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     "account.updated": _account_updated,
     "account.application.deauthorized": _account_deauthorized,
 }
+# The types handled for partners' connected accounts too; all others only for the creator's.
+ANY_ACCOUNT_TYPES = frozenset({"account.updated", "account.application.deauthorized"})
