@@ -453,7 +453,13 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
     key = _browser_key(request) or secrets.token_urlsafe(32)
     try:
         _, url = checkout_services.checkout_session_start(
-            offer=offer, account=account, email=email, full_name=full_name, browser_key=key, site_url=settings.SITE_URL
+            offer=offer,
+            account=account,
+            email=email,
+            full_name=full_name,
+            browser_key=key,
+            site_url=settings.SITE_URL,
+            request=request,
         )
     except gateway.StripeAccountNotReady:
         return _error_page(request, offer, NOT_SELLING, form)
