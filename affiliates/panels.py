@@ -1,0 +1,21 @@
+"""Affiliates' panels on lower layers' pages (``core.composition``), registered in ``AffiliatesConfig.ready``."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from accounts.models import User
+from affiliates import selectors
+from core.composition import Panel
+
+
+def member_home_partner(*, request: HttpRequest) -> Panel | None:
+    """The member home's *Become a Partner* widget: for members (not staff), when at least one
+    offer has a partner program."""
+    user = request.user
+    if not isinstance(user, User) or user.is_staff:
+        return None
+    view = selectors.partner_view(user=user)
+    if not view.programs:
+        return None
+    return Panel("affiliates/panels/member_home_partner.html", {"partner_view": view})
