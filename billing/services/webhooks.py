@@ -188,7 +188,9 @@ def _dispatch(event: WebhookEvent) -> Outcome:
         return Outcome(WebhookEvent.Status.IGNORED, f"type {event.type} is not handled")
     account_id = _connected_account_id(event)
     if account_id is None:
-        return Outcome(WebhookEvent.Status.IGNORED, f"account {event.account or '(platform)'} is not connected")
+        return Outcome(
+            WebhookEvent.Status.IGNORED, f"account {event.account or '(platform)'} is not connected for this event"
+        )
     data = event.payload.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict) or not isinstance(obj.get("id", ""), str):
