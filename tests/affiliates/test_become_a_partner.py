@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.test import TestCase
 
@@ -27,8 +28,10 @@ def test_the_page_lists_every_published_paid_offer_with_resell_rights(client, pa
     )
     client.force_login(partner_user)
     page = client.get("/partners/").content.decode()
-    assert "Inner Circle" in page and "20% commission" in page
-    assert "Monthly Club" in page and "35% commission" in page
+    assert "Inner Circle" in page
+    assert "20% commission" in page
+    assert "Monthly Club" in page
+    assert "35% commission" in page
     assert "Draft program" not in page
     assert "No program here" not in page
     assert offer.thumbnail.url in page
@@ -104,8 +107,9 @@ def test_joining_gives_one_link_per_offer_shown_with_a_copy_button(client, partn
     link = ReferralLink.objects.get()
     assert link.partner.user == partner_user
     assert len(link.code) >= 20
-    assert f"http://testserver/offers/inner-circle/?ref={link.code}" in page or link.url in page
-    assert "data-copy-target" in page and "Copy</button>" in page
+    assert f"{settings.SITE_URL}/offers/inner-circle/?ref={link.code}" in page
+    assert "data-copy-target" in page
+    assert "Copy</button>" in page
     assert "0 clicks · 0 checkouts started · 0 sales" in page
 
 

@@ -63,7 +63,8 @@ def test_a_creator_account_and_partner_accounts_live_side_by_side(
     start = client.post("/dashboard/settings/integrations/stripe/connect/")
     client.get(_path(stripe_sandbox.authorize_oauth(start["Location"])), follow=True)
     creator = stripe_account_current()
-    assert creator is not None and creator.owner is None
+    assert creator is not None
+    assert creator.owner is None
     assert StripeAccount.objects.partner_of(partner_user.pk).count() == 1
     assert StripeAccount.objects.partner_of(outsider.pk).count() == 1
     assert StripeAccount.objects.connected().count() == 3

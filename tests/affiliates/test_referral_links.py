@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from django.core import signing
@@ -23,7 +24,7 @@ def _code_in(cookie_value: str) -> str:
     return referral_code_from(request)
 
 
-def _visit(client: Client, slug: str, query: str) -> object:
+def _visit(client: Client, slug: str, query: str) -> Any:
     return client.get(f"/offers/{slug}/?{query}")
 
 

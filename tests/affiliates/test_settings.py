@@ -11,7 +11,8 @@ from tests.config.test_env import _manage
 def test_a_bad_cookie_lifetime_stops_the_process_with_the_variables_name(tmp_path, value, words) -> None:
     result = _manage("check", DEBUG="true", DATA_DIR=str(tmp_path), AFFILIATE_COOKIE_DAYS=value)
     assert result.returncode != 0
-    assert "AFFILIATE_COOKIE_DAYS" in result.stderr and words in result.stderr
+    assert "AFFILIATE_COOKIE_DAYS" in result.stderr
+    assert words in result.stderr
 
 
 def test_the_cookie_lifetime_comes_from_the_environment(tmp_path) -> None:
