@@ -15,7 +15,8 @@ def member_home_partner(*, request: HttpRequest) -> Panel | None:
     user = request.user
     if not isinstance(user, User) or user.is_staff:
         return None
-    view = selectors.partner_view(user=user)
-    if not view.programs:
-        return None
+    offers = list(selectors.resell_offers())
+    if not offers:
+        return None  # one query on every member home; nothing more without a program
+    view = selectors.partner_view(user=user, offers=offers)
     return Panel("affiliates/panels/member_home_partner.html", {"partner_view": view})

@@ -2,9 +2,10 @@
 
 A visit to ``/offers/<slug>/?ref=<code>`` records a click and sets a signed, HttpOnly cookie
 holding the code (the last link clicked wins), then redirects to the same page without
-``ref``. A code that cannot attribute for that offer changes nothing: the visitor is just
-redirected. When a paid checkout starts, ``checkout_contribute`` (a billing hook) reads the
-cookie and checks the link again before attributing the checkout to it.
+``ref``. A code that cannot attribute for that offer changes nothing: the request goes on to
+the offer page as if the middleware were not there. When a paid checkout starts,
+``checkout_contribute`` (a billing hook) reads the cookie and checks the link again before
+attributing the checkout to it.
 """
 
 from __future__ import annotations
@@ -53,19 +54,20 @@ def referral_visit(request: HttpRequest) -> HttpResponse | None:
         return None
     if match.view_name != OFFER_PAGE:
         return None
-    response = HttpResponseRedirect(_clean_url(request))
     link = selectors.link_live(code=request.GET.get(REF_PARAM, ""))
-    if link is not None and link.offer.slug == match.kwargs.get("slug"):
-        services.referral_click_record(link=link)
-        response.set_signed_cookie(
-            COOKIE_NAME,
-            link.code,
-            salt=COOKIE_SALT,
-            max_age=cookie_max_age(),
-            httponly=True,
-            samesite="Lax",
-            secure=settings.SESSION_COOKIE_SECURE,
-        )
+    if link is None or link.offer.slug != match.kwargs.get("slug"):
+        return None  # the offer page as usual: nothing recorded, nothing set
+    services.referral_click_record(link=link)
+    response = HttpResponseRedirect(_clean_url(request))
+    response.set_signed_cookie(
+        COOKIE_NAME,
+        link.code,
+        salt=COOKIE_SALT,
+        max_age=cookie_max_age(),
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
     return response
 
 

@@ -82,13 +82,15 @@ class PartnerView:
         )
 
 
-def partner_view(*, user: User) -> PartnerView:
+def partner_view(*, user: User, offers: list[Offer] | None = None) -> PartnerView:
+    """What a member sees of the programs (``offers``: ``resell_offers()`` already read)."""
+    offers = list(resell_offers()) if offers is None else offers
     partner = Partner.objects.filter(user=user).first()
     links: dict[int, ReferralLink] = {}
     if partner is not None:
         links = {link.offer_id: link for link in links_with_counts().filter(partner=partner)}
     return PartnerView(
-        programs=[Program(offer=offer, link=links.get(offer.pk)) for offer in resell_offers()],
+        programs=[Program(offer=offer, link=links.get(offer.pk)) for offer in offers],
         partner=partner,
         email_proven=user.email_verified_at is not None,
         stripe_account=partner_stripe_account(user=user),

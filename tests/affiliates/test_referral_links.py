@@ -95,8 +95,9 @@ def test_a_code_that_cannot_attribute_lands_on_the_page_and_records_nothing(clie
     elif case == "other_offer":
         slug = resell_offer(title="Another").slug
     response = _visit(client, slug, f"ref={code}")
+    # The offer page as usual (without a landing page: on to its checkout, query and all).
     assert response.status_code == 302
-    assert response["Location"] == f"/offers/{slug}/"
+    assert response["Location"] == f"/offers/{slug}/checkout/?ref={code}"
     assert COOKIE_NAME not in response.cookies
     assert not ReferralClick.objects.exists()
 
