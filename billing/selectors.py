@@ -123,6 +123,9 @@ def memberships_for(*, user: User, now: datetime | None = None) -> list[Membersh
         renewing = live and has_access and not entitlement.cancel_at_period_end
         if has_access:
             ends_at = entitlement.access_until if (entitlement.cancel_at_period_end or not renewing) else None
+            if ends_at and subscription is not None and subscription.current_period_end:
+                # The paid period's end, as the buyer was told; access_until adds a leeway.
+                ends_at = min(ends_at, subscription.current_period_end)
         else:
             ends_at = entitlement.ended_at or entitlement.access_until
         customer = bool(subscription and subscription.customer_id) or any(

@@ -211,7 +211,9 @@ def test_a_subscription_ending_at_the_period_end_says_when_and_can_be_kept(clien
     path = portal_path(subscription.entitlement)
     assert f'href="{path}">Update card</a>' in page
     assert f'href="{path}">Cancel</a>' not in page
-    assert '<a class="button primary" href="/offers/monthly/">Resubscribe</a>' in page
+    # Still running: resubscribing is the portal's Renew plan, never a second subscription.
+    assert f'<a class="button primary" href="{path}">Resubscribe</a>' in page
+    assert 'href="/offers/monthly/">Resubscribe' not in page
 
 
 @pytest.mark.django_db
