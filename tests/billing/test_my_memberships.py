@@ -9,6 +9,7 @@ from html import unescape
 from typing import Any
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.test import Client
 from django.utils import formats, timezone
@@ -198,6 +199,46 @@ def test_a_canceled_subscription_says_when_it_ended_and_offers_to_resubscribe(cl
     assert canceled in text
     assert subscribed in text
     assert text.index(canceled) < text.index(subscribed)  # newest first
+
+
+@pytest.mark.django_db
+def test_a_canceled_subscription_ended_when_stripe_ended_it_not_when_the_news_arrived(
+    client: Client, member: User
+) -> None:
+    ended = timezone.now() - timedelta(days=5)
+    subscription = Subscription(
+        member,
+        status=Entitlement.Status.CANCELED,
+        access_until=None,
+        renews_at=None,
+        ended_at=ended + timedelta(days=3),  # the webhook was handled late
+        stripe_status="canceled",
+    )
+    StripeSubscription.objects.filter(pk=subscription.row.pk).update(ended_at=ended)
+    text = words(page_for(client, member))
+    assert f"Monthly Circle Canceled $25.00 / month Ended on {day(ended)}" in text
+
+
+def late_evening() -> datetime:
+    """Today at 23:00 on the site's clock: a period ending then, plus the renewal leeway, ends
+    access on the next day."""
+    return timezone.localtime().replace(hour=23, minute=0, second=0, microsecond=0)
+
+
+@pytest.mark.django_db
+def test_a_subscription_ending_at_the_period_end_gives_stripes_date_not_the_leeways(
+    client: Client, member: User, owner: User
+) -> None:
+    with time_machine.travel(late_evening(), tick=False):
+        subscription = Subscription(
+            member, cancel_at_period_end=True, renews_at=None, access_until=timezone.now() + timedelta(days=20, hours=2)
+        )
+        assert day(subscription.entitlement.access_until) != day(subscription.period_end)
+        text = words(page_for(client, member))
+        assert f"Monthly Circle Active $25.00 / month Ends on {day(subscription.period_end)}" in text
+        client.force_login(owner)
+        staff_page = words(client.get(f"/dashboard/users/{member.pk}/").content.decode())
+        assert f"$25.00 / month · ends {day(subscription.period_end)}" in staff_page
 
 
 @pytest.mark.django_db
