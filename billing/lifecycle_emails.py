@@ -145,13 +145,18 @@ def renewal_receipt_build(payload: dict[str, Any]) -> outbox.Email | None:
     if entitlement is None or not entitlement.offer.renewal_receipts:
         return None  # the creator turned renewal receipts off meanwhile
     renewing = entitlement.renews_at is not None and not entitlement.cancel_at_period_end
+    # Stripe's date when the subscription stops at this period's end: access_until adds a
+    # leeway that can fall on the next day.
+    ends_at = entitlement.access_until
+    if entitlement.cancel_at_period_end and payment.period_end:
+        ends_at = payment.period_end
     return _email(
         "renewal_receipt",
         entitlement,
         payment=payment,
         paid_at=payment.paid_at or payment.created_at,
         next_payment_at=entitlement.renews_at if renewing else None,
-        ends_at=None if renewing else entitlement.access_until,
+        ends_at=None if renewing else ends_at,
     )
 
 

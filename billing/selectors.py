@@ -121,10 +121,16 @@ def memberships_for(*, user: User, now: datetime | None = None) -> list[Membersh
         has_access = entitlement.has_access(now)
         live = subscription is not None and subscription.is_live
         renewing = live and has_access and not entitlement.cancel_at_period_end
-        if has_access:
-            ends_at = entitlement.access_until if (entitlement.cancel_at_period_end or not renewing) else None
+        ends_at: datetime | None
+        if has_access and entitlement.cancel_at_period_end and subscription and subscription.current_period_end:
+            # Stripe's date, as its billing page and the end itself say: access_until adds a leeway.
+            ends_at = subscription.current_period_end
+        elif has_access:
+            ends_at = None if renewing else entitlement.access_until
         else:
-            ends_at = entitlement.ended_at or entitlement.access_until
+            # When Stripe ended the subscription, not when the platform heard of it.
+            ended_by_stripe = subscription.ended_at if subscription is not None else None
+            ends_at = ended_by_stripe or entitlement.ended_at or entitlement.access_until
         customer = bool(subscription and subscription.customer_id) or any(
             payment.attempt_id for payment in payments.get(entitlement.offer_id, [])
         )

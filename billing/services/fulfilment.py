@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import outbox
 from accounts.services import user_get_or_create
-from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, Payment, WebhookEvent
 from billing.services import lifecycle
 from billing.stripe_gateway import PaidObject
@@ -28,21 +26,6 @@ class Outcome:
     message: str = ""
 
 
-@dataclass(frozen=True)
-class SubscriptionFacts:
-    """A subscription as Stripe has it, read before the transaction that stores it."""
-
-    subscription: gateway.Subscription
-    failing: gateway.Invoice | None
-    read_at: datetime
-
-
-def subscription_facts(*, account_id: str, subscription_id: str) -> SubscriptionFacts:
-    read_at = timezone.now()
-    subscription, failing = gateway.subscription_read(account_id=account_id, subscription_id=subscription_id)
-    return SubscriptionFacts(subscription=subscription, failing=failing, read_at=read_at)
-
-
 @transaction.atomic
 def checkout_attempt_fulfil(
     *,
@@ -50,7 +33,7 @@ def checkout_attempt_fulfil(
     paid: PaidObject,
     payment_intent_id: str = "",
     charge: lifecycle.ChargeFacts | None = None,
-    subscription: SubscriptionFacts | None = None,
+    subscription: lifecycle.SubscriptionFacts | None = None,
     event_id: str = "",
 ) -> Outcome:
     """Record a payment and bring the buyer's entitlement up to date: idempotent and safe in
@@ -108,9 +91,7 @@ def checkout_attempt_fulfil(
     if subscription is not None:
         lifecycle.subscription_store(
             account_id=attempt.stripe_account_id,
-            subscription=subscription.subscription,
-            failing=subscription.failing,
-            read_at=subscription.read_at,
+            facts=subscription,
             user=payment.user,
             offer=attempt.offer,
             attempt=attempt,

@@ -199,18 +199,28 @@ def _attempt_for_subscription(account_id: str, subscription: gateway.Subscriptio
     return attempt
 
 
+@dataclass(frozen=True)
+class SubscriptionFacts:
+    """A subscription as Stripe has it, read before the transaction that stores it."""
+
+    subscription: gateway.Subscription
+    failing: gateway.Invoice | None
+    read_at: datetime
+
+
+def subscription_facts(*, account_id: str, subscription_id: str) -> SubscriptionFacts:
+    """Read a subscription (and its failing invoice) from Stripe, outside any transaction."""
+    read_at = timezone.now()
+    subscription, failing = gateway.subscription_read(account_id=account_id, subscription_id=subscription_id)
+    return SubscriptionFacts(subscription=subscription, failing=failing, read_at=read_at)
+
+
 @transaction.atomic
 def subscription_store(
-    *,
-    account_id: str,
-    subscription: gateway.Subscription,
-    failing: gateway.Invoice | None,
-    read_at: datetime,
-    user: User,
-    offer: Offer,
-    attempt: CheckoutAttempt | None,
+    *, account_id: str, facts: SubscriptionFacts, user: User, offer: Offer, attempt: CheckoutAttempt | None
 ) -> StripeSubscription:
     """Store Stripe's state of a subscription, unless a later read was stored already."""
+    subscription, failing, read_at = facts.subscription, facts.failing, facts.read_at
     values: dict[str, Any] = {
         "stripe_account_id": account_id,
         "customer_id": subscription.customer_id,

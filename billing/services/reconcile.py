@@ -30,7 +30,8 @@ from django.db.models import Q, QuerySet
 from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, Payment, StripeAccount, StripeSubscription
 from billing.services import lifecycle
-from billing.services.fulfilment import checkout_attempt_fulfil, subscription_facts
+from billing.services.fulfilment import checkout_attempt_fulfil
+from billing.services.lifecycle import subscription_facts
 from memberships.models import Entitlement, Offer, format_money
 
 logger = logging.getLogger(__name__)
@@ -244,9 +245,7 @@ def _check_subscription(report: AccountReport, row: StripeSubscription, *, repai
         before = _entitlement(row.user_id, row.offer)
         lifecycle.subscription_store(
             account_id=report.account_id,
-            subscription=facts.subscription,
-            failing=facts.failing,
-            read_at=facts.read_at,
+            facts=facts,
             user=row.user,
             offer=row.offer,
             attempt=row.attempt,

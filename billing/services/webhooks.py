@@ -20,7 +20,8 @@ from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
 from billing.services import lifecycle
 from billing.services.connect import stripe_account_disconnect, stripe_account_refresh_from_stripe
-from billing.services.fulfilment import Outcome, checkout_attempt_fulfil, checkout_attempt_mark, subscription_facts
+from billing.services.fulfilment import Outcome, checkout_attempt_fulfil, checkout_attempt_mark
+from billing.services.lifecycle import subscription_facts
 from core.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -321,9 +322,7 @@ def _subscription_refresh(event: WebhookEvent, account_id: str, subscription_id:
         return Outcome(WebhookEvent.Status.IGNORED, "no payment is recorded for this subscription yet")
     lifecycle.subscription_store(
         account_id=account_id,
-        subscription=facts.subscription,
-        failing=facts.failing,
-        read_at=facts.read_at,
+        facts=facts,
         user=attempt.user,
         offer=attempt.offer,
         attempt=attempt,

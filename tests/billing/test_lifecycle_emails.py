@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.core import mail
 from django.db import transaction
@@ -232,6 +233,17 @@ def test_a_renewal_receipt_of_a_subscription_ending_says_no_further_payment(memb
     subscription = Subscription(member, cancel_at_period_end=True, renews_at=None)
     [message] = send("renewal_receipt", payment=renewal(subscription).pk)
     assert "Next payment" not in message.body
+    assert f"Your membership ends on {day(subscription.period_end)}: no further payment will be taken." in message.body
+
+
+def test_a_renewal_receipt_gives_the_periods_end_not_the_access_leeway(member: User) -> None:
+    late_evening = timezone.localtime().replace(hour=23, minute=0, second=0, microsecond=0)
+    with time_machine.travel(late_evening, tick=False):
+        subscription = Subscription(
+            member, cancel_at_period_end=True, renews_at=None, access_until=timezone.now() + timedelta(days=20, hours=2)
+        )
+    assert day(subscription.entitlement.access_until) != day(subscription.period_end)
+    [message] = send("renewal_receipt", payment=renewal(subscription).pk)
     assert f"Your membership ends on {day(subscription.period_end)}: no further payment will be taken." in message.body
 
 
