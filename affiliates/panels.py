@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from accounts.models import User
@@ -13,7 +14,7 @@ def member_home_partner(*, request: HttpRequest) -> Panel | None:
     """The member home's *Become a Partner* widget: for members (not staff), when at least one
     offer has a partner program."""
     user = request.user
-    if not isinstance(user, User) or user.is_staff:
+    if not settings.AFFILIATES_ENABLED or not isinstance(user, User) or user.is_staff:
         return None
     offers = list(selectors.resell_offers())
     if not offers:

@@ -78,11 +78,15 @@ class ReferralMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not settings.AFFILIATES_ENABLED:
+            return self.get_response(request)
         return referral_visit(request) or self.get_response(request)
 
 
 def checkout_contribute(request: HttpRequest, attempt: CheckoutAttempt, params: dict[str, Any]) -> None:
     """Billing's checkout contributor: attribute the checkout to the visitor's link, if any."""
+    if not settings.AFFILIATES_ENABLED:
+        return
     code = referral_code_from(request)
     if not code:
         return

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -39,6 +39,8 @@ def member_required(view: ViewFunc) -> ViewFunc:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.AFFILIATES_ENABLED:
+            raise Http404("The partner program is not open.")
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if request.user.is_staff:
@@ -187,6 +189,12 @@ def partner_stripe_disconnect(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_GET
 def dashboard_affiliates(request: HttpRequest) -> HttpResponse:
+    if not settings.AFFILIATES_ENABLED:
+        return render(
+            request,
+            "dashboard/placeholder.html",
+            {"section": "affiliates", "title": "Affiliates", "empty": "No affiliate partners yet."},
+        )
     return render(
         request,
         "affiliates/dashboard_affiliates.html",
@@ -201,6 +209,8 @@ def dashboard_affiliates(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_POST
 def dashboard_partner_status(request: HttpRequest, pk: int) -> HttpResponse:
+    if not settings.AFFILIATES_ENABLED:
+        raise Http404("The partner program is not open.")
     partner = get_object_or_404(Partner.objects.select_related("user"), pk=pk)
     form = PartnerStatusForm(request.POST, partner=partner)
     if not form.is_valid():
