@@ -224,7 +224,7 @@ def _one_purchase(sandbox_url: str, offer: object, account_id: str, emails: Path
     email = f"buyer{index}@bench.example"
     attempt = checkout.checkout_attempt_create(
         offer=offer,
-        account=StripeAccount.objects.connected().get(),
+        account=StripeAccount.objects.creator().get(),
         email=email,
         full_name=f"Buyer {index}",
         browser_key=uuid.uuid4().hex,

@@ -10,7 +10,18 @@ from core.admin import ReadOnlyAdmin
 
 @admin.register(StripeAccount)
 class StripeAccountAdmin(ReadOnlyAdmin[StripeAccount]):
-    list_display = ["account_id", "livemode", "charges_enabled", "payouts_enabled", "connected_at", "disconnected_at"]
+    list_display = [
+        "account_id",
+        "purpose",
+        "owner",
+        "livemode",
+        "charges_enabled",
+        "payouts_enabled",
+        "connected_at",
+        "disconnected_at",
+    ]
+    list_filter = ["purpose"]
+    list_select_related = ["owner"]
 
 
 @admin.register(CheckoutAttempt)

@@ -15,18 +15,36 @@ class StripeAccountQuerySet(models.QuerySet["StripeAccount"]):
     def connected(self) -> StripeAccountQuerySet:
         return self.filter(disconnected_at__isnull=True)
 
+    def creator(self) -> StripeAccountQuerySet:
+        """The creator's connected account (at most one): the account offers are sold on."""
+        return self.connected().filter(purpose=StripeAccount.Purpose.CREATOR)
+
+    def partner_of(self, user_id: int) -> StripeAccountQuerySet:
+        """A partner's connected account (at most one): where their commissions go."""
+        return self.connected().filter(purpose=StripeAccount.Purpose.PARTNER, owner_id=user_id)
+
 
 class StripeAccount(models.Model):
-    """The creator's Stripe account, connected through Connect OAuth.
+    """A Stripe account connected through Connect OAuth: the creator's, or a partner's.
 
-    Payments are direct charges on it. A disconnected account stays as history; at most one
-    account is connected at a time (the partial unique constraint on ``purpose``).
+    Payments are direct charges on the creator's account; a partner's account receives their
+    commissions. A disconnected account stays as history. At most one creator account is
+    connected at a time, and at most one account per partner (``owner``, the member who
+    connected it; empty for the creator's, which belongs to the community, not to one person).
     """
 
     class Purpose(models.TextChoices):
         CREATOR = "creator", "Creator"
+        PARTNER = "partner", "Partner"
 
     purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.CREATOR)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="partner_stripe_accounts",
+    )
     account_id = models.CharField(max_length=255)
     livemode = models.BooleanField(default=False)
     charges_enabled = models.BooleanField(default=False)
@@ -49,7 +67,18 @@ class StripeAccount(models.Model):
         ordering = ["-connected_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["purpose"], condition=Q(disconnected_at__isnull=True), name="billing_one_connected_account"
+                fields=["purpose"],
+                condition=Q(disconnected_at__isnull=True, purpose="creator"),
+                name="billing_one_connected_account",
+            ),
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=Q(disconnected_at__isnull=True, purpose="partner"),
+                name="billing_one_connected_partner_account_per_user",
+            ),
+            models.CheckConstraint(
+                condition=Q(purpose="creator", owner__isnull=True) | Q(purpose="partner", owner__isnull=False),
+                name="billing_account_owner_matches_purpose",
             ),
             models.UniqueConstraint(
                 fields=["account_id"],

@@ -15,7 +15,7 @@ from memberships.models import Entitlement, EntitlementChange, Offer
 
 def stripe_account_current() -> StripeAccount | None:
     """The creator's connected Stripe account, if any."""
-    return StripeAccount.objects.connected().select_related("connected_by").first()
+    return StripeAccount.objects.creator().select_related("connected_by").first()
 
 
 def stripe_connected() -> bool:
@@ -24,7 +24,7 @@ def stripe_connected() -> bool:
     Paid offers cannot be published without one: memberships' publish rules ask this through
     ``memberships.hooks`` (registered in ``BillingConfig.ready``).
     """
-    return StripeAccount.objects.connected().filter(charges_enabled=True).exists()
+    return StripeAccount.objects.creator().filter(charges_enabled=True).exists()
 
 
 def webhook_events_recent(*, limit: int = 100, status: WebhookEvent.Status | None = None) -> QuerySet[WebhookEvent]:

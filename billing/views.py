@@ -206,6 +206,13 @@ def stripe_connect_return(request: HttpRequest) -> HttpResponse:
         logger.warning("Stripe connect failed: %s", exc)
         messages.error(request, f"Stripe could not be connected. {exc.user_message}")
         return redirect("billing:dashboard_integrations")
+    except connect.StripeAccountTaken:
+        messages.error(
+            request,
+            "This Stripe account is already connected here by a partner, so it was not connected as the "
+            "community's. Click Connect and choose another account.",
+        )
+        return redirect("billing:dashboard_integrations")
     if account.charges_enabled:
         messages.success(request, f"Stripe account {account.account_id} is connected. You can publish paid offers.")
     else:
@@ -446,7 +453,13 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
     key = _browser_key(request) or secrets.token_urlsafe(32)
     try:
         _, url = checkout_services.checkout_session_start(
-            offer=offer, account=account, email=email, full_name=full_name, browser_key=key, site_url=settings.SITE_URL
+            offer=offer,
+            account=account,
+            email=email,
+            full_name=full_name,
+            browser_key=key,
+            site_url=settings.SITE_URL,
+            request=request,
         )
     except gateway.StripeAccountNotReady:
         return _error_page(request, offer, NOT_SELLING, form)

@@ -61,6 +61,8 @@ MIDDLEWARE = [
     # it asks whether an upload comes from staff.
     "config.middleware.RequestLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Takes ?ref= visits to offer pages: records the click, sets the attribution cookie.
+    "affiliates.referrals.ReferralMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",
 ]
@@ -170,6 +172,13 @@ RATE_LIMITS: dict[str, dict[str, int]] = {
 FORWARDED_PROXY_COUNT = env_int("FORWARDED_PROXY_COUNT", 0, minimum=0, maximum=5)
 # How long a magic login link stays valid.
 MAGIC_LINK_MAX_AGE = env_int("MAGIC_LINK_MAX_AGE", 60 * 60 * 24, minimum=60)
+# The partner program (Customer Resell Rights): partners, referral links and the application
+# fee on referred sales. Off until commissions are paid on to partners (the ledger and the
+# transfers come next): while off there is no Become a Partner widget, no partner page, and a
+# ``?ref=`` link attributes nothing, so no fee is taken from any sale.
+AFFILIATES_ENABLED = env_bool("AFFILIATES_ENABLED", False)
+# How long a referral link's attribution cookie lasts (the last link clicked wins).
+AFFILIATE_COOKIE_DAYS = env_int("AFFILIATE_COOKIE_DAYS", 30, minimum=1, maximum=365)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

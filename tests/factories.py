@@ -144,7 +144,7 @@ def checkout_attempt(offer: Offer, *, email: str = "buyer@example.com", browser_
     """A buyer's checkout attempt on the connected account, priced as the service snapshots it."""
     from billing.services.checkout import checkout_attempt_create
 
-    account = StripeAccount.objects.connected().get()
+    account = StripeAccount.objects.creator().get()
     return checkout_attempt_create(
         offer=offer, account=account, email=email, full_name="Bea Buyer", browser_key=browser_key
     )

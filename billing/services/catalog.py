@@ -41,7 +41,7 @@ def offer_stripe_sync(*, offer_id: int) -> OfferStripePrice | None:
     offer's state. Returns the offer's Stripe ids, or None when there is nothing to sync.
     """
     offer = Offer.objects.filter(pk=offer_id).first()
-    account = StripeAccount.objects.connected().first()
+    account = StripeAccount.objects.creator().first()
     if offer is None or account is None or offer.is_free:
         return None
     ids = OfferStripePrice.objects.filter(offer=offer).first() or OfferStripePrice(offer=offer)

@@ -8,10 +8,12 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from billing import hooks
 from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, OfferStripePrice, StripeAccount, browser_key_hash
 from billing.services.catalog import offer_stripe_price_ensure
@@ -80,13 +82,22 @@ def checkout_session_params(*, attempt: CheckoutAttempt, success_url: str, cance
 
 
 def checkout_session_start(
-    *, offer: Offer, account: StripeAccount, email: str, full_name: str, browser_key: str, site_url: str
+    *,
+    offer: Offer,
+    account: StripeAccount,
+    email: str,
+    full_name: str,
+    browser_key: str,
+    site_url: str,
+    request: HttpRequest | None = None,
 ) -> tuple[CheckoutAttempt, str]:
     """Open a Stripe Checkout Session for a buyer; returns the attempt and the URL to send them to.
 
     Not atomic: the attempt (with its price snapshot) is committed first, then Stripe is
     called outside any transaction with the attempt's idempotency key, then the session is
-    recorded. A failure marks the attempt failed and raises the gateway's error.
+    recorded. A failure marks the attempt failed and raises the gateway's error. The checkout
+    contributors (``billing.hooks``) see the buyer's ``request`` and add to the parameters
+    before Stripe is called.
     """
     offer_stripe_price_ensure(offer=offer, account_id=account.account_id)
     attempt = checkout_attempt_create(
@@ -98,6 +109,7 @@ def checkout_session_start(
         success_url=f"{site_url}{reverse('billing:checkout_return', kwargs=kwargs)}?session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=site_url + reverse("billing:checkout_cancel", kwargs=kwargs),
     )
+    hooks.checkout_contribute(request, attempt, params)
     try:
         session = gateway.checkout_session_create(
             account_id=account.account_id, params=params, idempotency_key=f"checkout-{attempt.pk}"

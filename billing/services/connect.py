@@ -1,4 +1,5 @@
-"""The creator's connected Stripe account: Connect OAuth, refreshes and disconnection."""
+"""Connected Stripe accounts (the creator's, and partners'): Connect OAuth, refreshes and
+disconnection."""
 
 from __future__ import annotations
 
@@ -14,12 +15,34 @@ from billing.models import StripeAccount
 logger = logging.getLogger(__name__)
 
 
+class StripeAccountTaken(Exception):
+    """The Stripe account is already connected here for another purpose or another person."""
+
+
 @transaction.atomic
-def stripe_account_connect(*, status: gateway.AccountStatus, by: User) -> StripeAccount:
-    """Record a newly connected account, replacing the one connected before (if any)."""
+def stripe_account_connect(
+    *,
+    status: gateway.AccountStatus,
+    by: User,
+    purpose: StripeAccount.Purpose = StripeAccount.Purpose.CREATOR,
+) -> StripeAccount:
+    """Record a newly connected account, replacing the one connected before (if any) for the
+    same purpose: the creator's, or ``by``'s own partner account.
+
+    Raises ``StripeAccountTaken`` when that Stripe account is connected here already as
+    someone else's (a partner connecting the creator's account, or another partner's).
+    """
     now = timezone.now()
-    StripeAccount.objects.select_for_update().connected().update(disconnected_at=now, disconnected_by=by)
+    owner = by if purpose == StripeAccount.Purpose.PARTNER else None
+    accounts = StripeAccount.objects.select_for_update()
+    current = accounts.partner_of(by.pk) if owner is not None else accounts.creator()
+    replaced = list(current.values_list("pk", flat=True))
+    if accounts.connected().filter(account_id=status.account_id).exclude(pk__in=replaced).exists():
+        raise StripeAccountTaken(status.account_id)
+    StripeAccount.objects.filter(pk__in=replaced).update(disconnected_at=now, disconnected_by=by)
     return StripeAccount.objects.create(
+        purpose=purpose,
+        owner=owner,
         account_id=status.account_id,
         livemode=status.livemode,
         charges_enabled=status.charges_enabled,
@@ -32,15 +55,17 @@ def stripe_account_connect(*, status: gateway.AccountStatus, by: User) -> Stripe
     )
 
 
-def stripe_account_connect_from_stripe(*, code: str, by: User) -> StripeAccount:
+def stripe_account_connect_from_stripe(
+    *, code: str, by: User, purpose: StripeAccount.Purpose = StripeAccount.Purpose.CREATOR
+) -> StripeAccount:
     """Finish Connect OAuth: exchange the code, read the account, record it.
 
     Not atomic: Stripe is called first. Raises the gateway's errors (``StripeOAuthFailed``
-    when Stripe refuses the code).
+    when Stripe refuses the code) and ``StripeAccountTaken``.
     """
     account_id = gateway.oauth_token(code=code)
     status = gateway.account_retrieve(account_id=account_id)
-    return stripe_account_connect(status=status, by=by)
+    return stripe_account_connect(status=status, by=by, purpose=purpose)
 
 
 @transaction.atomic

@@ -109,7 +109,7 @@ def memberships_reconcile(*, repair: bool, now: datetime | None = None) -> Repor
     return Report(
         accounts=[
             _account_reconcile(account.account_id, repair=repair, now=now)
-            for account in StripeAccount.objects.connected().order_by("connected_at")
+            for account in StripeAccount.objects.creator().order_by("connected_at")
         ]
     )
 

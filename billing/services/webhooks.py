@@ -129,7 +129,7 @@ def webhook_events_reconcile(*, now: datetime | None = None, since: datetime | N
     retries, a delivery lost): list the connected account's events of the handled types since
     ``since`` (two days by default) and store the missing ones, which queues their processing.
     Returns how many."""
-    account = StripeAccount.objects.connected().first()
+    account = StripeAccount.objects.creator().first()
     if account is None:
         return 0
     now = now or timezone.now()
@@ -172,7 +172,13 @@ def webhook_event_process(*, event_pk: int) -> Outcome | None:
 
 
 def _connected_account_id(event: WebhookEvent) -> str | None:
-    if event.account and StripeAccount.objects.connected().filter(account_id=event.account).exists():
+    """The event's account, when the platform handles this type of event for it: events about
+    the account itself for any connected account (the creator's or a partner's), every other
+    event (payments, subscriptions, refunds) only for the creator's, where offers are sold."""
+    if not event.account:
+        return None
+    accounts = StripeAccount.objects.connected() if event.type in ANY_ACCOUNT_TYPES else StripeAccount.objects.creator()
+    if accounts.filter(account_id=event.account).exists():
         return event.account
     return None
 
@@ -183,7 +189,9 @@ def _dispatch(event: WebhookEvent) -> Outcome:
         return Outcome(WebhookEvent.Status.IGNORED, f"type {event.type} is not handled")
     account_id = _connected_account_id(event)
     if account_id is None:
-        return Outcome(WebhookEvent.Status.IGNORED, f"account {event.account or '(platform)'} is not connected")
+        return Outcome(
+            WebhookEvent.Status.IGNORED, f"account {event.account or '(platform)'} is not connected for this event"
+        )
     data = event.payload.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict) or not isinstance(obj.get("id", ""), str):
@@ -401,3 +409,5 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     "account.updated": _account_updated,
     "account.application.deauthorized": _account_deauthorized,
 }
+# The types handled for partners' connected accounts too; all others only for the creator's.
+ANY_ACCOUNT_TYPES = frozenset({"account.updated", "account.application.deauthorized"})

@@ -20,6 +20,21 @@
     }
   });
 
+  // <button data-copy-target="id" hidden>: copies the text of element #id. Hidden until this
+  // runs, so without JavaScript the text stays there to select by hand.
+  document.querySelectorAll("button[data-copy-target]").forEach(function (button) {
+    var target = document.getElementById(button.dataset.copyTarget || "");
+    if (!target || !navigator.clipboard) {
+      return;
+    }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(target.textContent.trim()).then(function () {
+        button.textContent = "Copied";
+      });
+    });
+  });
+
   // The offer's custom code runs in a sandboxed frame (<iframe data-custom-code>) that reports the
   // height of its content; a pixel takes no room, a widget the room it needs.
   window.addEventListener("message", function (event) {

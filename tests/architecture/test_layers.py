@@ -49,6 +49,9 @@ def test_the_layer_order_is_the_documented_one() -> None:
 
 
 def test_higher_layers_fill_the_slots_of_lower_ones_at_startup() -> None:
+    from affiliates import panels as affiliates_panels
+    from affiliates import referrals
+    from billing import hooks as billing_hooks
     from billing import panels as billing_panels
     from hubs import panels as hubs_panels
     from memberships import panels as memberships_panels
@@ -57,7 +60,9 @@ def test_higher_layers_fill_the_slots_of_lower_ones_at_startup() -> None:
     assert list(accounts_slots.MEMBER_HOME) == [
         hubs_panels.member_home_communities,
         billing_panels.member_home_memberships,
+        affiliates_panels.member_home_partner,
     ]
+    assert billing_hooks._checkout_contributors == [referrals.checkout_contribute]
     assert list(accounts_slots.DASHBOARD_GETTING_STARTED) == [
         billing_panels.getting_started,
         hubs_panels.getting_started,

@@ -16,8 +16,9 @@ COMMUNITY_HOME_QUERIES = 5
 COMMUNITY_HOME_CACHED_QUERIES = 3
 # User, hub with its group, the access rule, post count, the page of posts.
 HUB_PAGE_QUERIES = 5
-# User, the access rule, the groups entered.
-HOME_QUERIES = 3
+# User, the access rule, the groups entered; the offers with a partner program (affiliates'
+# Become a Partner, which shows nothing more when there is none).
+HOME_QUERIES = 4
 
 
 def _groups(count: int, member: User) -> None:

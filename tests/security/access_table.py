@@ -38,6 +38,7 @@ STAFF_FORM = A(get=(302, 403, 403, 200), post=(302, 403, 403, 400))  # dashboard
 STAFF_ACTION = A(get=(302, 403, 403, 405), post=(302, 403, 403, 302))  # dashboard button: POST only
 IN_GROUP = A(get=(302, 200, 403, 200), post=(302, 200, 403, 200))  # the member's private group
 AUTHORS_ACTION = A(get=(302, 405, 405, 405), post=(302, 302, 403, 302))  # the member's own post: POST only
+MEMBER_ACTION = A(get=(302, 405, 405, 403), post=(302, 302, 302, 403))  # a partner's button: POST only
 REDIRECT = A(get=(302, 302, 302, 302), post=(302, 302, 302, 302))
 ADMIN_PAGE = A(get=(302, 302, 302, 200), post=(302, 302, 302, 200))  # Django admin: staff login, then pages
 ADMIN_VIEW_ONLY = A(get=(302, 302, 302, 200), post=(302, 302, 302, 403))  # admin model that cannot be changed
@@ -113,7 +114,15 @@ ROWS: dict[str, A] = {
     "checkout/<uuid:attempt_id>/status/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/complete/": A(get=(302, 302, 302, 302), post=(405, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/cancel/": A(get=(302, 302, 302, 302), post=(405, 405, 405, 405)),
-    "dashboard/affiliates/": STAFF_PAGE,
+    "dashboard/affiliates/": A(get=(302, 403, 403, 200), post=(302, 403, 403, 405)),
+    "dashboard/affiliates/partners/<id:pk>/status/": STAFF_ACTION,
+    # Become a Partner: members only (staff do not resell the community's offers).
+    "partners/": A(get=(302, 200, 200, 403), post=(302, 405, 405, 403)),
+    "partners/offers/<id:pk>/join/": MEMBER_ACTION,
+    "partners/confirm-email/": MEMBER_ACTION,
+    "partners/stripe/connect/": MEMBER_ACTION,
+    "partners/stripe/return/": A(get=(302, 302, 302, 403), post=(302, 405, 405, 403)),
+    "partners/stripe/disconnect/": MEMBER_ACTION,
     "^media/(?P<path>.*)$": A(get=(404, 404, 404, 404), post=(404, 404, 404, 404)),
     # Django admin (its own login; model pages as each ModelAdmin allows)
     "admin/": ADMIN_PAGE,

@@ -238,6 +238,9 @@ def test_the_forms_are_found_from_the_url_patterns(world) -> None:
     assert ("anonymous", "/accounts/login/") in actions
     assert ("anonymous", f"/offers/{world.offer.slug}/checkout/pay/") in actions
     assert any(role == "member" and action.startswith("/community/") for role, action in actions)
+    # Become a Partner: joining a program, the partner's own Stripe account.
+    assert ("member", f"/partners/offers/{world.offer.pk}/join/") in actions
+    assert ("member", "/partners/stripe/disconnect/") in actions
     staff = {form.action for form in discover_forms(world, ("staff",))}
     assert "/dashboard/offers/new/membership/" in staff
     assert f"/dashboard/community/groups/{world.group.pk}/" in staff
@@ -245,6 +248,8 @@ def test_the_forms_are_found_from_the_url_patterns(world) -> None:
     assert f"/dashboard/payments/{world.objects['payment'].pk}/refund/" in staff
     entitlement = world.objects["subscription_entitlement"]
     assert f"/dashboard/users/{world.member.pk}/memberships/{entitlement.pk}/cancel/" in staff
+    # The creator's Pause / Remove buttons for a partner.
+    assert f"/dashboard/affiliates/partners/{world.objects['partner'].pk}/status/" in staff
 
 
 def test_no_public_form_answers_hostile_input_with_a_server_error(world) -> None:

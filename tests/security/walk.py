@@ -21,6 +21,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import OutboxMessage, User
 from accounts.services import magic_link_create
+from affiliates.models import Partner, ReferralLink
 from billing.models import OfferStripePrice, Payment, StripeAccount, StripeSubscription, WebhookEvent
 from billing.services.checkout import checkout_attempt_create
 from hubs import services as hub_services
@@ -94,6 +95,18 @@ def build_world() -> World:
         currency="usd",
     )
     OfferStripePrice.objects.create(offer=offer, product_id="prod_walk", price_id="price_walk")
+    # The offer has a partner program: the other buyer is a partner with a link to it; the
+    # member proved their email and connected a Stripe account, so they may join it.
+    Offer.objects.filter(pk=offer.pk).update(
+        resell_enabled=True, resell_commission_percent=20, resell_description="Share it with **friends**."
+    )
+    partner = Partner.objects.create(user=other_buyer)
+    ReferralLink.objects.create(partner=partner, offer=offer)
+    User.objects.filter(pk=member.pk).update(email_verified_at=timezone.now())
+    member.refresh_from_db()
+    StripeAccount.objects.create(
+        purpose=StripeAccount.Purpose.PARTNER, owner=member, account_id="acct_walk_partner", charges_enabled=True
+    )
     offer.hub_groups.set([group])
     other_offer = Offer.objects.create(title="Others", slug="others", status=Offer.Status.PUBLISHED)
     other_offer.hub_groups.set([other_group])
@@ -177,6 +190,7 @@ def build_world() -> World:
         "accessgrant": grant,
         "accessgrantevent": grant.events.first(),
         "offer": offer,
+        "partner": partner,
         "entitlement": entitlement,
         "stripeaccount": account,
         "checkoutattempt": attempt,
@@ -216,6 +230,8 @@ PK_BY_PREFIX = {
     "account/memberships/": "entitlement",
     "dashboard/settings/integrations/stripe/events/": "webhookevent",
     "dashboard/settings/integrations/outbox/": "outboxmessage",
+    "dashboard/affiliates/partners/": "partner",
+    "partners/offers/": "offer",
 }
 
 

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="report the disagreements without repairing them")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not StripeAccount.objects.connected().exists():
+        if not StripeAccount.objects.creator().exists():
             self.stdout.write("No Stripe account is connected: nothing to reconcile.")
             return
         report = memberships_reconcile(repair=not options["dry_run"])

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="how far back: 2h, 30m, 3d or an ISO time (default: two days)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not StripeAccount.objects.connected().exists():
+        if not StripeAccount.objects.creator().exists():
             self.stdout.write("No Stripe account is connected: nothing to reconcile.")
             return
         now = timezone.now()
