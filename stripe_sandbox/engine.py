@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import copy
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -46,6 +47,9 @@ class Card:
     message: str | None = None
     fails_off_session: bool = False  # attaches and pays now, fails later (renewals)
 
+
+# How often, at most, requests catch up with real time (``Sandbox.catch_up``).
+CATCH_UP_EVERY_SECONDS = 1.0
 
 DECLINED = "Your card was declined."
 TEST_CARDS: dict[str, Card] = {
@@ -112,6 +116,7 @@ class Sandbox:
         self.client_id = client_id
         self.outbox: list[str] = []  # event ids made by the current request
         self.request_info: JSON = {"id": None, "idempotency_key": None}
+        self._caught_up: tuple[float, int] | None = None  # (monotonic time, clock offset) of the last catch-up
         self.ensure_platform()
 
     # --- Basics ---------------------------------------------------------------------------
@@ -1526,6 +1531,20 @@ class Sandbox:
         return session
 
     # --- The test clock -------------------------------------------------------------------
+    def catch_up(self) -> None:
+        """Run what fell due as real time passed (renewals, expiries), as each request does
+        first: at most once every ``CATCH_UP_EVERY_SECONDS``, since it looks at every object,
+        which a run of 10,000 buyers cannot afford on every request. A move of the clock
+        (``advance``, the control API) always runs at once, and so does the next catch-up."""
+        moment = time.monotonic()
+        offset = int(self.state["clock_offset"])
+        if self._caught_up is not None:
+            at, caught_offset = self._caught_up
+            if moment - at < CATCH_UP_EVERY_SECONDS and offset == caught_offset:
+                return
+        self.advance(0)
+        self._caught_up = (moment, int(self.state["clock_offset"]))
+
     def advance(self, seconds: int) -> int:
         """Move the clock forward and run, in time order, everything that fell due."""
         if seconds < 0:

@@ -192,7 +192,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 # Whatever fell due as real time passed (renewals, expiries) happens first, so a
                 # demo left running behaves like Stripe over days.
-                self.server.sandbox.advance(0)
+                self.server.sandbox.catch_up()
                 if self.server.sandbox.outbox:
                     self.server.commit()
                 self._route(method, path, url.query, body)
