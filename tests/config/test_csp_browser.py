@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from accounts.models import User
 from hubs.models import HubGroup, Post
@@ -86,9 +87,9 @@ def test_the_group_editor_and_the_offer_editor_run_their_scripts(page: Any, log_
     log_in(page, owner)
     page.goto("/dashboard/community/groups/new/")
     page.get_by_label("Public").check()
-    assert not page.locator("[data-upsell-fieldset]").is_visible()
+    expect(page.locator("[data-upsell-fieldset]")).to_be_hidden()
     page.get_by_label("Private").check()
-    assert page.locator("[data-upsell-fieldset]").is_visible()
+    expect(page.locator("[data-upsell-fieldset]")).to_be_visible()
     page.goto("/dashboard/offers/new/membership/")
     page.get_by_label("Title").fill("Yoga Circle")
     assert page.locator("#email-preview-subject").text_content() == "You're in: Yoga Circle"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import User
 from hubs.models import HubGroup
@@ -28,12 +29,13 @@ def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
     page.get_by_role("link", name=re.compile(r"^Membership")).click()
 
     page.get_by_label("Title").fill("Yoga Circle")
-    # Price fields show only for paid pricing models.
-    assert not page.locator("#id_price").is_visible()
+    # Price fields show only for paid pricing models (the editor's script, deferred, hides them:
+    # wait for it rather than look once).
+    expect(page.locator("#id_price")).to_be_hidden()
     page.get_by_label("One-Time Payment").check()
-    assert page.locator("#id_price").is_visible()
+    expect(page.locator("#id_price")).to_be_visible()
     page.get_by_label("Free").check()
-    assert not page.locator("#id_price").is_visible()
+    expect(page.locator("#id_price")).to_be_hidden()
 
     page.get_by_label("Morning Yoga").check()
     page.get_by_label("Evening Yoga").check()
