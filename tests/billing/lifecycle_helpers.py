@@ -58,7 +58,9 @@ class Purchase:
 def buy(client: Client, sandbox: Any, *, card: str = PAYS, email: str = BUYER) -> Purchase:
     """A buyer pays on the hosted checkout page; returns once the purchase has settled."""
     client.logout()
-    attempt = _start_checkout(client, email=email)
+    # Starting the checkout writes here while Stripe's answer makes events: they wait.
+    with deliveries_held(sandbox, ms=2000):
+        attempt = _start_checkout(client, email=email)
     result = sandbox.pay_checkout(attempt.stripe_session_id, card=card, email=email, name="Bea Buyer")
     assert result.paid, result.error
     _wait(lambda: _paid(attempt), what="the purchase to be fulfilled")

@@ -102,6 +102,7 @@ def test_a_buyer_cancels_from_my_memberships_and_keeps_access_until_the_period_e
 ) -> None:
     h.offer(recurring=True)
     stripe_sandbox.set_webhook_url(live_server.url + "/stripe/webhook/")
+    h.settle(stripe_sandbox)  # the setup's own events go out before the purchase writes
     purchase = h.buy(client, stripe_sandbox)
     _, period_end = h.period(stripe_sandbox, purchase.subscription_id)
 
@@ -162,6 +163,7 @@ def test_a_creator_refunds_a_one_time_purchase_and_the_buyer_loses_access(
 ) -> None:
     h.offer()
     stripe_sandbox.set_webhook_url(live_server.url + "/stripe/webhook/")
+    h.settle(stripe_sandbox)  # the setup's own events go out before the purchase writes
     purchase = h.buy(client, stripe_sandbox)
     buyer_page = new_page()
     _log_in_from_the_confirmation(buyer_page, celery_worker)

@@ -42,6 +42,9 @@ def _deliver_to(stripe_sandbox, live_server) -> None:
     """Point the sandbox's webhooks at the live server, once the test's own setup is written
     (with SQLite the live server shares the test's database connection)."""
     stripe_sandbox.set_webhook_url(live_server.url + "/stripe/webhook/")
+    # The setup's own events (the offer's product and price) go out now, not during the
+    # test's next write.
+    h.settle(stripe_sandbox)
 
 
 def _portal(client: Client, stripe_sandbox, purchase: h.Purchase) -> str:
