@@ -133,38 +133,17 @@ def partner_stripe_return(request: HttpRequest) -> HttpResponse:
             "again.",
         )
         return redirect("affiliates:partners")
-    error = request.GET.get("error", "")
-    if error:
-        if error == "access_denied":
-            text = "You declined the connection in Stripe, so nothing was connected. Click Connect Stripe when ready."
-        else:
-            text = "Stripe could not connect the account. Click Connect Stripe to try again."
-        messages.error(request, text)
-        return redirect("affiliates:partners")
-    code = request.GET.get("code", "")
-    if not code:
-        messages.error(request, "Stripe sent no authorization code back. Click Connect Stripe to try again.")
-        return redirect("affiliates:partners")
     try:
-        account = connect.stripe_account_connect_from_stripe(code=code, by=user, purpose=StripeAccount.Purpose.PARTNER)
-    except gateway.StripeOAuthFailed as exc:
-        logger.warning("partner Stripe OAuth token exchange failed: %s", exc)
-        messages.error(
-            request,
-            "Stripe refused to complete the connection (the authorization may have expired or already been "
-            "used). Nothing was connected. Click Connect Stripe to try again.",
-        )
-        return redirect("affiliates:partners")
-    except gateway.StripeGatewayError as exc:
-        logger.warning("partner Stripe connect failed: %s", exc)
-        messages.error(request, f"Stripe could not be connected. {exc.user_message}")
-        return redirect("affiliates:partners")
-    except connect.StripeAccountTaken:
-        messages.error(
-            request,
-            "This Stripe account is already connected here by someone else, so it was not connected. "
+        account = connect.stripe_account_connect_from_answer(
+            params=request.GET,
+            by=user,
+            purpose=StripeAccount.Purpose.PARTNER,
+            retry="Connect Stripe",
+            taken="This Stripe account is already connected here by someone else, so it was not connected. "
             "Click Connect Stripe and choose your own account.",
         )
+    except connect.ConnectRefused as exc:
+        messages.error(request, str(exc))
         return redirect("affiliates:partners")
     messages.success(request, f"Your Stripe account {account.account_id} is connected.")
     return redirect("affiliates:partners")

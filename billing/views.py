@@ -22,7 +22,7 @@ from accounts.models import OutboxMessage, User
 from billing import selectors
 from billing import stripe_gateway as gateway
 from billing.forms import MembershipCancelForm, PaidCheckoutForm, PaymentRefundForm
-from billing.models import CheckoutAttempt, Payment, WebhookEvent
+from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
 from billing.services import checkout as checkout_services
 from billing.services import connect, lifecycle, webhooks
 from memberships import selectors as membership_selectors
@@ -178,40 +178,18 @@ def stripe_connect_return(request: HttpRequest) -> HttpResponse:
             "(it may be old, or from another browser). Nothing was changed. Click Connect to start again.",
         )
         return redirect("billing:dashboard_integrations")
-    error = request.GET.get("error", "")
-    if error:
-        if error == "access_denied":
-            text = "You declined the connection in Stripe, so nothing was connected. Click Connect when you're ready."
-        else:
-            description = request.GET.get("error_description", "") or error
-            text = f"Stripe could not connect the account: {description}. Click Connect to try again."
-        messages.error(request, text)
-        return redirect("billing:dashboard_integrations")
-    code = request.GET.get("code", "")
-    if not code:
-        messages.error(request, "Stripe sent no authorization code back. Click Connect to try again.")
-        return redirect("billing:dashboard_integrations")
     assert isinstance(request.user, User)
     try:
-        account = connect.stripe_account_connect_from_stripe(code=code, by=request.user)
-    except gateway.StripeOAuthFailed as exc:
-        logger.warning("Stripe OAuth token exchange failed: %s", exc)
-        messages.error(
-            request,
-            "Stripe refused to complete the connection (the authorization may have expired or already been "
-            "used). Nothing was connected. Click Connect to try again.",
-        )
-        return redirect("billing:dashboard_integrations")
-    except gateway.StripeGatewayError as exc:
-        logger.warning("Stripe connect failed: %s", exc)
-        messages.error(request, f"Stripe could not be connected. {exc.user_message}")
-        return redirect("billing:dashboard_integrations")
-    except connect.StripeAccountTaken:
-        messages.error(
-            request,
-            "This Stripe account is already connected here by a partner, so it was not connected as the "
+        account = connect.stripe_account_connect_from_answer(
+            params=request.GET,
+            by=request.user,
+            purpose=StripeAccount.Purpose.CREATOR,
+            retry="Connect",
+            taken="This Stripe account is already connected here by a partner, so it was not connected as the "
             "community's. Click Connect and choose another account.",
         )
+    except connect.ConnectRefused as exc:
+        messages.error(request, str(exc))
         return redirect("billing:dashboard_integrations")
     if account.charges_enabled:
         messages.success(request, f"Stripe account {account.account_id} is connected. You can publish paid offers.")

@@ -4,6 +4,7 @@ disconnection."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from django.db import transaction
 from django.utils import timezone
@@ -66,6 +67,43 @@ def stripe_account_connect_from_stripe(
     account_id = gateway.oauth_token(code=code)
     status = gateway.account_retrieve(account_id=account_id)
     return stripe_account_connect(status=status, by=by, purpose=purpose)
+
+
+class ConnectRefused(Exception):
+    """Stripe's OAuth answer connected nothing; the message says why, in a person's words."""
+
+
+def stripe_account_connect_from_answer(
+    *, params: Mapping[str, str], by: User, purpose: StripeAccount.Purpose, retry: str, taken: str
+) -> StripeAccount:
+    """Finish Connect OAuth from the query string Stripe sent back (after the caller checked its
+    state): the creator's and the partners' return pages share it. ``retry`` names the button
+    that starts again; ``taken`` says why an account connected by someone else is refused.
+    Raises ``ConnectRefused`` with the message to show; nothing is connected then."""
+    error = params.get("error", "")
+    if error == "access_denied":
+        raise ConnectRefused(
+            f"You declined the connection in Stripe, so nothing was connected. Click {retry} when you're ready."
+        )
+    if error:
+        description = params.get("error_description", "") or error
+        raise ConnectRefused(f"Stripe could not connect the account: {description}. Click {retry} to try again.")
+    code = params.get("code", "")
+    if not code:
+        raise ConnectRefused(f"Stripe sent no authorization code back. Click {retry} to try again.")
+    try:
+        return stripe_account_connect_from_stripe(code=code, by=by, purpose=purpose)
+    except gateway.StripeOAuthFailed as exc:
+        logger.warning("Stripe OAuth token exchange failed (%s): %s", purpose, exc)
+        raise ConnectRefused(
+            "Stripe refused to complete the connection (the authorization may have expired or already been "
+            f"used). Nothing was connected. Click {retry} to try again."
+        ) from exc
+    except gateway.StripeGatewayError as exc:
+        logger.warning("Stripe connect failed (%s): %s", purpose, exc)
+        raise ConnectRefused(f"Stripe could not be connected. {exc.user_message}") from exc
+    except StripeAccountTaken as exc:
+        raise ConnectRefused(taken) from exc
 
 
 @transaction.atomic
