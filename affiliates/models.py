@@ -16,8 +16,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import CheckoutAttempt
-from memberships.models import Offer
+from billing.models import CheckoutAttempt, Payment
+from memberships.models import Offer, format_money
 
 # 16 random bytes: unguessable, and short enough to read in a link.
 CODE_BYTES = 16
@@ -37,6 +37,9 @@ class Partner(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     joined_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # The creator's "Stop commissions": the partner's referred subscriptions pay no fee from
+    # their next invoice on.
+    commissions_stopped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-joined_at"]
@@ -103,3 +106,98 @@ class Attribution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attempt_id} via {self.link_id} ({self.commission_percent}%)"
+
+
+class Commission(models.Model):
+    """The ledger: one row per referred payment and partner (a unique key), in the payment's
+    currency and integer minor units.
+
+    - ``amount`` is the application fee Stripe took on the payment's charge, as Stripe reports
+      it (never recomputed here);
+    - ``amount_reversed`` is what refunds and a lost dispute took back of it;
+    - ``transferred`` and ``transfer_reversed`` are what reached the partner's Stripe account
+      and what a transfer reversal took back.
+
+    What is still owed to the partner is ``amount - amount_reversed - (transferred -
+    transfer_reversed)``, so pending + paid + reversed always add up to the amounts earned.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        FROZEN = "frozen", "Frozen (disputed)"
+        PAID = "paid", "Paid"
+        REVERSED = "reversed", "Reversed"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="commissions")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="commissions")
+    attribution = models.ForeignKey(Attribution, on_delete=models.PROTECT, related_name="commissions")
+    currency = models.CharField(max_length=3)
+    amount = models.PositiveIntegerField()
+    amount_reversed = models.PositiveIntegerField(default=0)
+    frozen = models.BooleanField(default=False)
+    hold_until = models.DateTimeField()
+    transfer_id = models.CharField(max_length=255, blank=True)
+    destination = models.CharField(max_length=255, blank=True)
+    transferred = models.PositiveIntegerField(default=0)
+    transfer_reversed = models.PositiveIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # Transfers Stripe refused (insufficient platform balance, a restricted account): the last
+    # reason, how many, and when the next try is due (the waits double).
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "partner"], name="affiliates_one_commission_per_payment"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="affiliates_commission_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_reversed__lte=models.F("amount")),
+                name="affiliates_commission_reversed_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(transferred__lte=models.F("amount")),
+                name="affiliates_commission_transferred_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(transfer_reversed__lte=models.F("transferred")),
+                name="affiliates_commission_transfer_reversal_within_transfer",
+            ),
+        ]
+        indexes = [models.Index(fields=["hold_until"], name="affiliates_commission_due")]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} → {self.partner_id}: {self.amount} {self.currency}"
+
+    @property
+    def payable(self) -> int:
+        """What the partner has earned of it, after refunds and a lost dispute."""
+        return self.amount - self.amount_reversed
+
+    @property
+    def paid(self) -> int:
+        """What the partner holds of it now."""
+        return self.transferred - self.transfer_reversed
+
+    @property
+    def pending(self) -> int:
+        """Still to be paid (negative while a transfer reversal is on its way)."""
+        return self.payable - self.paid
+
+    @property
+    def status(self) -> Commission.Status:
+        if self.payable == 0:
+            return self.Status.REVERSED
+        if self.transfer_id:
+            return self.Status.PAID
+        if self.frozen:
+            return self.Status.FROZEN
+        return self.Status.PENDING
+
+    @property
+    def amount_label(self) -> str:
+        return format_money(self.amount, self.currency)

@@ -5,6 +5,11 @@ paid checkout starts: the attempt is created and committed, the Checkout Session
 are built, and Stripe has not been called yet. A contributor may record its own rows about the
 attempt and add to the parameters (metadata, an application fee); the session is created with
 what they hold afterwards.
+
+*Payment listeners* (affiliates: the commission ledger) are called whenever billing stores
+Stripe's state of a payment's charge: the payment recorded, refunded, disputed, a dispute
+closed. They run inside that transaction, with the payment locked, and may write their own
+rows from it (and record outbox rows); they may not call Stripe.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from billing.models import CheckoutAttempt
+    from billing.models import CheckoutAttempt, Payment
 
 # contributor(request, attempt, params): may change ``params`` in place.
 CheckoutContributor = Callable[["HttpRequest", "CheckoutAttempt", dict[str, Any]], None]
@@ -35,3 +40,19 @@ def checkout_contribute(request: HttpRequest | None, attempt: CheckoutAttempt, p
         return
     for contributor in _checkout_contributors:
         contributor(request, attempt, params)
+
+
+# listener(payment): the payment as just stored, locked for the rest of the transaction.
+PaymentListener = Callable[["Payment"], object]
+
+_payment_listeners: list[PaymentListener] = []
+
+
+def payment_listener_register(listener: PaymentListener) -> None:
+    if listener not in _payment_listeners:
+        _payment_listeners.append(listener)
+
+
+def payment_changed(payment: Payment) -> None:
+    for listener in _payment_listeners:
+        listener(payment)

@@ -244,6 +244,10 @@ class Payment(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     amount_refunded = models.PositiveIntegerField(default=0)
     dispute_status = models.CharField(max_length=4, choices=DisputeStatus.choices, blank=True, default="")
+    # The platform's application fee Stripe took on the charge (a referred sale's commission),
+    # as Stripe reports it: never recomputed here.
+    application_fee_id = models.CharField(max_length=255, blank=True)
+    application_fee_amount = models.PositiveIntegerField(default=0)
     # Stripe's time of the payment (its ``created``); ``created_at`` is when it was recorded here.
     paid_at = models.DateTimeField(null=True, blank=True)
     charge_read_at = models.DateTimeField(null=True, blank=True)

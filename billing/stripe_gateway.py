@@ -210,6 +210,10 @@ class Charge:
     card_last4: str
     created: datetime | None
     disputed: bool = False
+    # The platform's application fee on the charge, as Stripe took it (a referred sale's
+    # commission): its id on the platform's account and its amount in minor units.
+    application_fee_id: str = ""
+    application_fee_amount: int = 0
 
     @classmethod
     def from_stripe(cls, charge: dict[str, Any]) -> Charge:
@@ -223,6 +227,8 @@ class Charge:
             card_last4=str(card.get("last4") or "")[:4],
             created=_moment(charge.get("created")),
             disputed=bool(charge.get("disputed")),
+            application_fee_id=_id(charge.get("application_fee")),
+            application_fee_amount=int(charge.get("application_fee_amount") or 0),
         )
 
 
@@ -614,9 +620,19 @@ def charge_dispute(*, account_id: str, charge_id: str) -> Dispute | None:
 
 
 def refund_create(
-    *, account_id: str, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
+    *,
+    account_id: str,
+    payment_intent_id: str,
+    amount: int,
+    idempotency_key: str,
+    metadata: dict[str, str],
+    refund_application_fee: bool = False,
 ) -> str:
-    params = {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata}
+    """Refund ``amount`` of a payment. With ``refund_application_fee`` Stripe also refunds the
+    platform's application fee in the same proportion (a referred sale's commission)."""
+    params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata}
+    if refund_application_fee:
+        params["refund_application_fee"] = True
     refund = _call(lambda: client().v1.refunds.create(params, _on(account_id, idempotency_key)))
     return str(refund.id)
 
@@ -642,6 +658,71 @@ def subscription_set_cancel_at_period_end(
         lambda: client().v1.subscriptions.update(subscription_id, params, _on(account_id, idempotency_key))
     )
     return str(subscription.status)
+
+
+def subscription_set_application_fee_percent(
+    *, account_id: str, subscription_id: str, percent: float, idempotency_key: str
+) -> str:
+    """Change the platform's fee on a subscription's future invoices (0 stops it)."""
+    params = {"application_fee_percent": percent}
+    subscription = _call(
+        lambda: client().v1.subscriptions.update(subscription_id, params, _on(account_id, idempotency_key))
+    )
+    return str(subscription.status)
+
+
+# --- Transfers to partners (the platform's own account: no Stripe-Account header) ---------------
+@dataclass(frozen=True)
+class Transfer:
+    transfer_id: str
+    amount: int
+    amount_reversed: int
+    currency: str
+    destination: str
+
+    @classmethod
+    def from_stripe(cls, transfer: dict[str, Any]) -> Transfer:
+        return cls(
+            transfer_id=_id(transfer.get("id")),
+            amount=int(transfer.get("amount") or 0),
+            amount_reversed=int(transfer.get("amount_reversed") or 0),
+            currency=str(transfer.get("currency") or ""),
+            destination=_id(transfer.get("destination")),
+        )
+
+
+def transfer_create(
+    *,
+    amount: int,
+    currency: str,
+    destination: str,
+    transfer_group: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> Transfer:
+    params = {
+        "amount": amount,
+        "currency": currency,
+        "destination": destination,
+        "transfer_group": transfer_group,
+        "metadata": metadata,
+    }
+    options = {"idempotency_key": idempotency_key}
+    return Transfer.from_stripe(_plain(_call(lambda: client().v1.transfers.create(params, options))))
+
+
+def transfers_in_group(*, transfer_group: str) -> list[Transfer]:
+    """The platform's transfers made under ``transfer_group`` (at most a few per group)."""
+    listed = _call(lambda: client().v1.transfers.list({"transfer_group": transfer_group, "limit": 10}))
+    return [Transfer.from_stripe(_plain(transfer)) for transfer in listed.data]
+
+
+def transfer_reverse(*, transfer_id: str, amount: int, metadata: dict[str, str], idempotency_key: str) -> Transfer:
+    """Take ``amount`` back from a transfer; returns the transfer as it stands afterwards."""
+    params = {"amount": amount, "metadata": metadata}
+    options = {"idempotency_key": idempotency_key}
+    _call(lambda: client().v1.transfers.reversals.create(transfer_id, params, options))
+    return Transfer.from_stripe(_plain(_call(lambda: client().v1.transfers.retrieve(transfer_id))))
 
 
 PORTAL_FEATURES: dict[str, Any] = {

@@ -179,6 +179,11 @@ MAGIC_LINK_MAX_AGE = env_int("MAGIC_LINK_MAX_AGE", 60 * 60 * 24, minimum=60)
 AFFILIATES_ENABLED = env_bool("AFFILIATES_ENABLED", False)
 # How long a referral link's attribution cookie lasts (the last link clicked wins).
 AFFILIATE_COOKIE_DAYS = env_int("AFFILIATE_COOKIE_DAYS", 30, minimum=1, maximum=365)
+# How long a commission is held before it is transferred to the partner (refunds and disputes
+# usually come within it).
+AFFILIATE_HOLD_DAYS = env_int("AFFILIATE_HOLD_DAYS", 14, minimum=0, maximum=120)
+# How often the beat pays the commissions whose hold is over.
+AFFILIATE_PAYOUT_INTERVAL = env_int("AFFILIATE_PAYOUT_INTERVAL", 600, minimum=30, maximum=24 * 60 * 60)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -310,6 +315,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "billing-reconcile-webhook-events": {
         "task": "billing.tasks.reconcile_webhook_events",
         "schedule": float(WEBHOOK_RECONCILE_INTERVAL),
+    },
+    # Commissions whose hold is over are transferred to their partners.
+    "affiliates-pay-commissions": {
+        "task": "affiliates.tasks.pay_commissions",
+        "schedule": float(AFFILIATE_PAYOUT_INTERVAL),
     },
 }
 CELERY_RESULT_EXPIRES = 3600

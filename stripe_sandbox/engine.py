@@ -218,6 +218,8 @@ class Sandbox:
         for key in ("charges_enabled", "payouts_enabled", "details_submitted"):
             if key in changes:
                 account[key] = bool(changes[key])
+        if "payouts_enabled" in changes:  # a restricted account cannot receive transfers either
+            account["capabilities"]["transfers"] = "active" if account["payouts_enabled"] else "inactive"
         previous = {key: before[key] for key in account if before.get(key) != account[key]}
         if previous and self.state["accounts"][account_id]["connected"]:
             self.emit("account.updated", account, account_id, previous=previous)
@@ -1389,6 +1391,19 @@ class Sandbox:
         destination = params["destination"]
         if not self.is_connected(destination):
             raise StripeError(f"No such destination: '{destination}'", code="resource_missing", param="destination")
+        account = self.store.get(destination) or {}
+        if (account.get("capabilities") or {}).get("transfers") != "active":
+            raise StripeError(
+                "Your destination account needs to have at least one of the following capabilities enabled: "
+                "transfers, crypto_transfers, legacy_payments",
+                param="destination",
+            )
+        if self.state.get("refuse_transfers"):
+            raise StripeError(
+                "You have insufficient available funds in your Stripe account. Try adding funds directly to your "
+                "available balance by creating Charges using the 4000000000000077 test card.",
+                code="balance_insufficient",
+            )
         now = self.now()
         transfer = shape(
             "transfer",

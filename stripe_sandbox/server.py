@@ -670,6 +670,8 @@ class Handler(BaseHTTPRequestHandler):
                         raise StripeError("webhook_url must be an http(s) URL.", param="webhook_url")
                     state["webhook_url"] = str(payload["webhook_url"] or "")
                     server.deliverer.url = state["webhook_url"]
+                if "refuse_transfers" in payload:
+                    state["refuse_transfers"] = bool(payload["refuse_transfers"])
                 if "after_failed_retries" in payload:
                     if payload["after_failed_retries"] not in ("cancel", "unpaid"):
                         raise StripeError(
@@ -680,6 +682,7 @@ class Handler(BaseHTTPRequestHandler):
                 "webhook_url": state["webhook_url"],
                 "delivery": state["delivery"],
                 "after_failed_retries": state["after_failed_retries"],
+                "refuse_transfers": bool(state.get("refuse_transfers")),
             }
         if path == "/clock":
             if method == "POST":

@@ -99,6 +99,7 @@ def empty_state() -> JSON:
         "pending_deliveries": {},  # event ids not yet delivered (survive a restart), oldest first
         "delivery": {"duplicate": False, "delay_ms": 0, "reorder": False, "drop": 0, "concurrency": 8},
         "after_failed_retries": "cancel",  # or "unpaid"
+        "refuse_transfers": False,  # True: every transfer fails as if the balance were too low
         "invoice_sequence": 0,
         "extras": {},  # id -> what the sandbox keeps about an object beyond its API fields
     }

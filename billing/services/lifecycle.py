@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from accounts import outbox
 from accounts.models import OutboxMessage, User
+from billing import hooks
 from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, Payment, StripeSubscription
 from memberships.models import Entitlement, EntitlementChange, Offer, format_money
@@ -264,8 +265,12 @@ def payment_charge_store(
         payment.card_last4 = charge.card_last4 or payment.card_last4
         payment.amount_refunded = min(charge.amount_refunded, payment.amount)
         payment.dispute_status = dispute.outcome if dispute else ""
+        if charge.application_fee_amount:
+            payment.application_fee_id = charge.application_fee_id
+            payment.application_fee_amount = charge.application_fee_amount
         payment.charge_read_at = read_at
         payment.save()
+    hooks.payment_changed(payment)
     return payment
 
 
@@ -516,6 +521,8 @@ def perform_refund(payload: dict[str, Any], idempotency_key: str) -> str | None:
             amount=int(payload["amount"]),
             idempotency_key=idempotency_key,
             metadata={"payment": str(payment.pk), "requested_by": str(payload.get("by") or "")},
+            # A referred sale's commission is refunded to the creator in the same proportion.
+            refund_application_fee=payment.application_fee_amount > 0,
         )
     except gateway.StripeGatewayError as exc:
         raise _permanent(exc) from exc

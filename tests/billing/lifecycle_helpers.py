@@ -99,7 +99,7 @@ def settle(sandbox: Any) -> None:
 
 def subscription(sandbox: Any, subscription_id: str) -> dict[str, Any]:
     """The subscription as Stripe has it (its period is on its item)."""
-    account_id = StripeAccount.objects.connected().get().account_id
+    account_id = StripeAccount.objects.creator().get().account_id
     found: dict[str, Any] = (
         sandbox.client().v1.subscriptions.retrieve(subscription_id, None, {"stripe_account": account_id}).to_dict()
     )

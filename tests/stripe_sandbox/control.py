@@ -151,6 +151,10 @@ class StripeSandbox:
         """What a subscription becomes when every retry of a renewal failed: cancel or unpaid."""
         self._control("POST", "/config", {"after_failed_retries": outcome})
 
+    def refuse_transfers(self, refuse: bool = True) -> None:
+        """Make every transfer fail (``balance_insufficient``) until called with False."""
+        self._control("POST", "/config", {"refuse_transfers": refuse})
+
     # --- Webhooks -------------------------------------------------------------------------
     def set_webhook_url(self, url: str) -> None:
         self._control("POST", "/config", {"webhook_url": url})
