@@ -140,6 +140,8 @@ def commissions_pay_due(*, now: datetime | None = None, limit: int = 500) -> int
             key=f"commission-transfer:{commission.pk}:{commission.attempts}",
             action=TRANSFER_ACTION,
             commission=commission.pk,
+            # A refused try waits from the moment it was due, whatever the clock of the worker.
+            due_at=now.isoformat(),
         )
         queued += 1
     return queued
@@ -168,14 +170,14 @@ def commission_transfer_record(*, commission_pk: int, transfer: gateway.Transfer
 
 
 @transaction.atomic
-def commission_transfer_refused(*, commission_pk: int, reason: str, now: datetime | None = None) -> Commission:
-    """Stripe refused the transfer: note why, for the creator, and when to try again."""
-    now = now or timezone.now()
+def commission_transfer_refused(*, commission_pk: int, reason: str, due_at: datetime | None = None) -> Commission:
+    """Stripe refused the transfer: note why, for the creator, and when to try again (the
+    wait counts from when the try was due)."""
     commission = Commission.objects.select_for_update().get(pk=commission_pk)
     commission.attempts += 1
     commission.last_error = reason[:2000]
-    commission.last_error_at = now
-    commission.next_attempt_at = now + retry_wait(commission.attempts)
+    commission.last_error_at = timezone.now()
+    commission.next_attempt_at = (due_at or commission.last_error_at) + retry_wait(commission.attempts)
     commission.save()
     logger.warning(
         "commission %s: transfer refused (%s), next try at %s", commission.pk, reason, commission.next_attempt_at
@@ -197,11 +199,13 @@ def perform_transfer(payload: dict[str, Any], idempotency_key: str) -> str | Non
         return made[0].transfer_id
     if commission.frozen or commission.payable <= 0:
         return "nothing to pay"
+    due_at = _moment(payload.get("due_at"))
     account = payout_account(commission.partner)
     if account is None:
         commission_transfer_refused(
             commission_pk=commission.pk,
             reason="The partner's Stripe account is disconnected or cannot receive payouts.",
+            due_at=due_at,
         )
         return "waiting for the partner's Stripe account"
     try:
@@ -216,10 +220,17 @@ def perform_transfer(payload: dict[str, Any], idempotency_key: str) -> str | Non
     except gateway.StripeUnavailable:
         raise  # the outbox tries the same request again
     except gateway.StripeGatewayError as exc:
-        commission_transfer_refused(commission_pk=commission.pk, reason=_stripe_reason(exc))
+        commission_transfer_refused(commission_pk=commission.pk, reason=_stripe_reason(exc), due_at=due_at)
         return f"refused: {exc}"[:255]
     commission_transfer_record(commission_pk=commission.pk, transfer=transfer)
     return transfer.transfer_id
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _stripe_reason(exc: gateway.StripeGatewayError) -> str:

@@ -617,6 +617,11 @@ def subscription_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, s
     choice(params, "collection_method", ("charge_automatically",))
     boolean(params, "off_session")
     metadata(params)
+    _fee_percent(params)
+    return sandbox.subscription_create(request.owner, params)
+
+
+def _fee_percent(params: JSON) -> None:
     if "application_fee_percent" in params:
         try:
             params["application_fee_percent"] = float(params["application_fee_percent"])
@@ -624,7 +629,6 @@ def subscription_create(sandbox: Sandbox, request: ApiRequest, args: dict[str, s
             raise StripeError("Invalid decimal", param="application_fee_percent") from None
         if not 0 <= params["application_fee_percent"] <= 100:
             raise StripeError("application_fee_percent must be between 0 and 100.", param="application_fee_percent")
-    return sandbox.subscription_create(request.owner, params)
 
 
 route("GET", r"/v1/subscriptions/(?P<id>[^/]+)")(_retrieve("subscription"))
@@ -633,12 +637,18 @@ route("GET", r"/v1/subscriptions/(?P<id>[^/]+)")(_retrieve("subscription"))
 @route("POST", r"/v1/subscriptions/(?P<id>[^/]+)")
 def subscription_update(sandbox: Sandbox, request: ApiRequest, args: dict[str, str]) -> JSON:
     params = request.params
-    allow(params, "cancel_at_period_end", "metadata", "cancellation_details", "description")
+    allow(params, "cancel_at_period_end", "metadata", "cancellation_details", "description", "application_fee_percent")
     details = nested(params, "cancellation_details")
     if details is not None:
         allow(details, "comment", "feedback", prefix="cancellation_details")
     boolean(params, "cancel_at_period_end")
     metadata(params)
+    _fee_percent(params)
+    if "application_fee_percent" in params and request.owner == PLATFORM:
+        raise StripeError(
+            "Can only apply an application_fee_percent when the request is made on behalf of another account.",
+            param="application_fee_percent",
+        )
     return sandbox.subscription_update(request.owner, args["id"], {k: v for k, v in params.items() if k != "expand"})
 
 

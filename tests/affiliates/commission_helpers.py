@@ -116,7 +116,8 @@ def pay_due(w: World, *, at: datetime | None = None) -> int:
     if at is None:
         latest = max(Commission.objects.values_list("hold_until", flat=True))
         at = latest + timedelta(minutes=1)
-    with time_machine.travel(at, tick=False):
+    # The transfers' own events wait until the queued writes are done (see deliveries_held).
+    with h.deliveries_held(w.sandbox), time_machine.travel(at, tick=False):
         queued = commissions.commissions_pay_due(now=at)
     h.settle(w.sandbox)
     return queued
