@@ -35,6 +35,7 @@ from accounts import outbox
 from affiliates.models import Attribution, Commission, Partner
 from billing import stripe_gateway as gateway
 from billing.models import Payment, StripeAccount, StripeSubscription
+from billing.services.connect import stripe_account_disconnect, stripe_account_refresh_from_stripe
 
 logger = logging.getLogger(__name__)
 
@@ -221,9 +222,23 @@ def perform_transfer(payload: dict[str, Any], idempotency_key: str) -> str | Non
         raise  # the outbox tries the same request again
     except gateway.StripeGatewayError as exc:
         commission_transfer_refused(commission_pk=commission.pk, reason=_stripe_reason(exc), due_at=due_at)
+        _partner_account_recheck(account.account_id)
         return f"refused: {exc}"[:255]
     commission_transfer_record(commission_pk=commission.pk, transfer=transfer)
     return transfer.transfer_id
+
+
+def _partner_account_recheck(account_id: str) -> None:
+    """After a refusal, read the partner's account again from Stripe: an event about it that
+    never arrived (access revoked, payouts disabled) is caught up with here, so the next runs
+    hold the commission until the partner fixes it, instead of trying in vain."""
+    try:
+        if gateway.account_access_revoked(account_id=account_id):
+            stripe_account_disconnect(account_id=account_id, by=None)
+        else:
+            stripe_account_refresh_from_stripe(account_id=account_id)
+    except gateway.StripeGatewayError as exc:
+        logger.info("partner account %s not re-read: %s", account_id, exc)
 
 
 def _moment(value: Any) -> datetime | None:

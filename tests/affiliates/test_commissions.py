@@ -243,6 +243,27 @@ def test_a_restricted_partner_account_holds_the_commission(one_time) -> None:
     assert c.commissions_of(attempt)[0].status == "paid"
 
 
+def test_a_deauthorization_that_never_arrived_is_caught_up_with_at_the_refused_transfer(one_time) -> None:
+    attempt = c.referred_purchase(one_time)
+    account_id = one_time.partner_account.account_id
+    one_time.sandbox.set_delivery(drop=1)  # account.application.deauthorized is lost
+    try:
+        gateway.oauth_deauthorize(account_id=account_id)
+        h.settle(one_time.sandbox)
+    finally:
+        one_time.sandbox.set_delivery()
+    assert StripeAccount.objects.partner_of(one_time.partner_user.pk).exists()  # not known here yet
+
+    assert c.pay_due(one_time) == 1
+    [commission] = c.commissions_of(attempt)
+    assert (commission.status, commission.attempts) == ("pending", 1)
+    assert "No such destination" in commission.last_error
+    # Stripe was asked: the account is disconnected here too, so the next runs hold it.
+    assert not StripeAccount.objects.partner_of(one_time.partner_user.pk).exists()
+    assert c.pay_due(one_time, at=commission.next_attempt_at) == 0
+    assert c.transfers(one_time) == []
+
+
 def test_a_refused_transfer_is_recorded_then_retried_after_the_wait_and_paid_once(one_time) -> None:
     attempt = c.referred_purchase(one_time)
     [commission] = c.commissions_of(attempt)

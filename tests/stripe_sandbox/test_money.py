@@ -231,3 +231,39 @@ def test_a_transfer_to_an_account_that_is_not_connected_is_refused(stripe_sandbo
         stripe_sandbox.client().v1.transfers.create({"amount": 300, "currency": "usd", "destination": stranger["id"]})
 
     assert caught.value.param == "destination"
+
+
+def test_the_refuse_switch_fails_every_transfer_until_it_is_off(stripe_sandbox: StripeSandbox) -> None:
+    partner = connected(stripe_sandbox, "Partner Pat")
+    platform = stripe_sandbox.client()
+    stripe_sandbox.refuse_transfers()
+    try:
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            platform.v1.transfers.create({"amount": 300, "currency": "usd", "destination": partner})
+        assert caught.value.code == "balance_insufficient"
+        assert platform.v1.transfers.list().data == []
+    finally:
+        stripe_sandbox.refuse_transfers(False)
+    assert platform.v1.transfers.create({"amount": 300, "currency": "usd", "destination": partner}).amount == 300
+
+
+def test_an_account_whose_payouts_are_disabled_cannot_receive_transfers(stripe_sandbox: StripeSandbox) -> None:
+    partner = connected(stripe_sandbox, "Partner Pat")
+    stripe_sandbox.update_account(partner, payouts_enabled=False)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_sandbox.client().v1.transfers.create({"amount": 300, "currency": "usd", "destination": partner})
+    assert "capabilities" in str(caught.value)
+    stripe_sandbox.update_account(partner, payouts_enabled=True)
+    assert stripe_sandbox.client().v1.transfers.create({"amount": 1, "currency": "usd", "destination": partner})
+
+
+def test_a_subscriptions_fee_percent_can_be_changed_for_its_next_invoices(
+    stripe_sandbox: StripeSandbox, creator: Creator
+) -> None:
+    session = creator.session(creator.price(2500, interval="month"), subscription_data={"application_fee_percent": 30})
+    assert stripe_sandbox.pay_checkout(session.id).paid
+    subscription_id = creator.client.v1.checkout.sessions.retrieve(session.id, None, creator.options).subscription
+    updated = creator.client.v1.subscriptions.update(subscription_id, {"application_fee_percent": 0}, creator.options)
+    assert updated.application_fee_percent == 0
+    with pytest.raises(stripe.InvalidRequestError):  # not on the platform's own account
+        stripe_sandbox.client().v1.subscriptions.update(subscription_id, {"application_fee_percent": 0})
