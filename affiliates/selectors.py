@@ -264,7 +264,11 @@ def partner_ledger(*, partner: Partner) -> PartnerLedger:
     for row in _grouped(rows, "attribution__link_id"):
         by_link.setdefault(row["attribution__link_id"], []).append(LedgerFigures.from_row(row))
     links = links_with_counts().filter(partner=partner).order_by("offer__title", "pk")
-    recent = _lines().filter(partner=partner).order_by("-created_at", "-pk")[:RECENT_COMMISSIONS]
+    recent = (
+        _lines()
+        .filter(partner=partner)
+        .order_by(F("payment__paid_at").desc(nulls_last=True), "-created_at", "-pk")[:RECENT_COMMISSIONS]
+    )
     return PartnerLedger(
         links=[
             LinkLedger(link=link, figures=by_link.get(link.pk) or [LedgerFigures(currency=link.offer.currency)])
@@ -306,8 +310,13 @@ class CreatorLedger:
 
 
 def transfers_refused() -> QuerySet[Commission]:
-    """Commissions whose last transfer Stripe refused, still to be paid (tried again later)."""
-    return _lines().filter(transfer_id="", attempts__gt=0).exclude(last_error="").order_by("next_attempt_at", "pk")
+    """Commissions whose last transfer Stripe refused, still owed (tried again later)."""
+    return (
+        _lines()
+        .filter(transfer_id="", attempts__gt=0, amount__gt=F("amount_reversed"))
+        .exclude(last_error="")
+        .order_by("next_attempt_at", "pk")
+    )
 
 
 def creator_ledger() -> CreatorLedger:

@@ -283,15 +283,23 @@ def test_the_partner_sees_their_links_totals_next_payout_and_recent_commissions(
     found = tables(page)
     assert found["Commissions per link"] == [["Inner Circle", "0", "6", "$15.00", "$26.00", "$19.00"]]
 
-    # The latest commissions, newest first, each with its status and what was reversed of it.
-    paid_on = [day(row.payment.paid_at) for row in Commission.objects.filter(partner=ledger.pat).order_by("-pk")]
+    # The latest commissions, newest payment first, each with its status and what was
+    # reversed of it.
+    by_date = Commission.objects.filter(partner=ledger.pat).order_by("-payment__paid_at")
     assert found["Recent commissions"] == [
-        [paid_on[0], "Inner Circle", "$10.00 ($5.00 reversed)", "Paid"],  # refunded after the payout
-        [paid_on[1], "Inner Circle", "$10.00", "Frozen (disputed)"],
-        [paid_on[2], "Inner Circle", "$10.00", "Reversed"],
-        [paid_on[3], "Inner Circle", "$10.00 ($4.00 reversed)", "Paid"],
-        [paid_on[4], "Inner Circle", "$10.00", "Paid"],
-        [paid_on[5], "Inner Circle", "$10.00", f"Pending until {day(ledger.pending.hold_until)}"],
+        [day(row.payment.paid_at), "Inner Circle", amount, status]
+        for row, (amount, status) in zip(
+            by_date,
+            [
+                ("$10.00", f"Pending until {day(ledger.pending.hold_until)}"),
+                ("$10.00", "Reversed"),  # refunded within the hold
+                ("$10.00", "Frozen (disputed)"),
+                ("$10.00", "Paid"),
+                ("$10.00 ($4.00 reversed)", "Paid"),
+                ("$10.00 ($5.00 reversed)", "Paid"),  # refunded after the payout
+            ],
+            strict=True,
+        )
     ]
 
 
@@ -476,3 +484,18 @@ def test_the_partner_page_runs_the_same_queries_however_many_commissions(
     with django_assert_max_num_queries(len(few)):
         words = text(client.get(PARTNERS).content.decode())
     assert "$12.00 pending" in words
+
+
+def test_a_refused_transfer_no_longer_owed_is_not_shown(client, owner, ledger) -> None:
+    Commission.objects.filter(pk=ledger.refused.pk).update(amount_reversed=300)  # refunded meanwhile
+    client.force_login(owner)
+    assert "Stripe refused" not in client.get(DASHBOARD).content.decode()
+
+
+def test_switched_off_stop_commissions_is_not_there(client, owner, link, settings) -> None:
+    _subscription(link, "active")
+    settings.AFFILIATES_ENABLED = False
+    client.force_login(owner)
+    assert client.post(_stop_url(link.partner), {"confirm": "yes"}).status_code == 404
+    assert Partner.objects.get().commissions_stopped_at is None
+    assert not OutboxMessage.objects.exists()
