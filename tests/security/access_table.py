@@ -116,6 +116,8 @@ ROWS: dict[str, A] = {
     "checkout/<uuid:attempt_id>/cancel/": A(get=(302, 302, 302, 302), post=(405, 405, 405, 405)),
     "dashboard/affiliates/": A(get=(302, 403, 403, 200), post=(302, 403, 403, 405)),
     "dashboard/affiliates/partners/<id:pk>/status/": STAFF_ACTION,
+    # Stop commissions: a press without the confirmation shows what it does and asks.
+    "dashboard/affiliates/partners/<id:pk>/commissions/stop/": A(get=(302, 403, 403, 405), post=(302, 403, 403, 409)),
     # Become a Partner: members only (staff do not resell the community's offers).
     "partners/": A(get=(302, 200, 200, 403), post=(302, 405, 405, 403)),
     "partners/offers/<id:pk>/join/": MEMBER_ACTION,

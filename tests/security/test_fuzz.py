@@ -248,8 +248,9 @@ def test_the_forms_are_found_from_the_url_patterns(world) -> None:
     assert f"/dashboard/payments/{world.objects['payment'].pk}/refund/" in staff
     entitlement = world.objects["subscription_entitlement"]
     assert f"/dashboard/users/{world.member.pk}/memberships/{entitlement.pk}/cancel/" in staff
-    # The creator's Pause / Remove buttons for a partner.
+    # The creator's Pause / Remove and Stop commissions buttons for a partner.
     assert f"/dashboard/affiliates/partners/{world.objects['partner'].pk}/status/" in staff
+    assert f"/dashboard/affiliates/partners/{world.objects['partner'].pk}/commissions/stop/" in staff
 
 
 def test_no_public_form_answers_hostile_input_with_a_server_error(world) -> None:

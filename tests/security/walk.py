@@ -21,7 +21,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import OutboxMessage, User
 from accounts.services import magic_link_create
-from affiliates.models import Partner, ReferralLink
+from affiliates.models import Attribution, Commission, Partner, ReferralLink
 from billing.models import OfferStripePrice, Payment, StripeAccount, StripeSubscription, WebhookEvent
 from billing.services.checkout import checkout_attempt_create
 from hubs import services as hub_services
@@ -101,7 +101,7 @@ def build_world() -> World:
         resell_enabled=True, resell_commission_percent=20, resell_description="Share it with **friends**."
     )
     partner = Partner.objects.create(user=other_buyer)
-    ReferralLink.objects.create(partner=partner, offer=offer)
+    link = ReferralLink.objects.create(partner=partner, offer=offer)
     User.objects.filter(pk=member.pk).update(email_verified_at=timezone.now())
     member.refresh_from_db()
     StripeAccount.objects.create(
@@ -128,6 +128,19 @@ def build_world() -> World:
         user=member,
         offer=offer,
         attempt=attempt,
+    )
+    # The member's purchase came through the partner's link: its commission is pending, and
+    # Stripe refused its transfer once, so both ledger pages show every part of it.
+    Commission.objects.create(
+        payment=payment,
+        partner=partner,
+        attribution=Attribution.objects.create(attempt=attempt, link=link, commission_percent=20),
+        currency="usd",
+        amount=1000,
+        hold_until=timezone.now() - timedelta(days=1),
+        attempts=1,
+        last_error="Stripe refused the transfer: the platform's balance is too low.",
+        next_attempt_at=timezone.now() + timedelta(minutes=10),
     )
     # The member also subscribes to a monthly offer (opening no group), ten days into its
     # period: the creator's Cancel page has a subscription to cancel.
