@@ -176,7 +176,7 @@ MAGIC_LINK_MAX_AGE = env_int("MAGIC_LINK_MAX_AGE", 60 * 60 * 24, minimum=60)
 # fee on referred sales. Off until commissions are paid on to partners (the ledger and the
 # transfers come next): while off there is no Become a Partner widget, no partner page, and a
 # ``?ref=`` link attributes nothing, so no fee is taken from any sale.
-AFFILIATES_ENABLED = env_bool("AFFILIATES_ENABLED", False)
+AFFILIATES_ENABLED = env_bool("AFFILIATES_ENABLED", True)
 # How long a referral link's attribution cookie lasts (the last link clicked wins).
 AFFILIATE_COOKIE_DAYS = env_int("AFFILIATE_COOKIE_DAYS", 30, minimum=1, maximum=365)
 # How long a commission is held before it is transferred to the partner (refunds and disputes

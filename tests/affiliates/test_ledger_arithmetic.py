@@ -72,7 +72,12 @@ def test_the_beat_pays_commissions_and_the_hold_is_two_weeks_by_default() -> Non
 def test_the_beats_task_runs_the_payout_job(monkeypatch) -> None:
     from affiliates import tasks
 
-    seen: list[object] = []
-    monkeypatch.setattr(tasks, "commissions_pay_due", lambda: seen.append("ran") or 3)
+    seen: list[str] = []
+
+    def pay_due() -> int:
+        seen.append("ran")
+        return 3
+
+    monkeypatch.setattr(tasks, "commissions_pay_due", pay_due)
     assert tasks.pay_commissions.apply().get() == 3
     assert seen == ["ran"]
