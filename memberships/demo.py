@@ -63,6 +63,11 @@ def seed() -> list[str]:
                 pricing=Offer.Pricing.RECURRING,
                 price_amount=2900,
                 interval=Offer.Interval.MONTH,
+                # Members can resell it: the partner program has an offer to show.
+                resell_enabled=True,
+                resell_commission_percent=20,
+                resell_description="Share the Workshop Pass with your audience and earn 20% of every payment, "
+                "renewals included.",
             ),
             hub_groups=[lounge, workshops],
             slug=PAID_SLUG,
