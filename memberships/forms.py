@@ -101,7 +101,7 @@ class OfferForm(forms.Form):
     thumbnail = forms.FileField(
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": IMAGE_ACCEPT}),
-        help_text="Shown on the checkout page; required to publish. JPEG, PNG or WebP, at most 10 MB "
+        help_text="Shown on the checkout page. JPEG, PNG or WebP, at most 10 MB "
         "and 25 megapixels. Cropped to a square.",
     )
     thumbnail_pending = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -130,8 +130,9 @@ class OfferForm(forms.Form):
     )
     resell_enabled = forms.BooleanField(label="Enable customers to resell this offer for a commission", required=False)
     resell_commission_percent = forms.IntegerField(
-        label="Resell commission (%)",
+        label="Resell commission",
         required=False,
+        help_text="A percentage of each sale a partner refers, from 1 to 90.",
         min_value=1,
         max_value=90,
         error_messages={

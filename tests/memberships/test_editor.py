@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 from unittest import mock
 
@@ -126,6 +127,24 @@ def test_every_field_is_validated_next_to_itself(
     assert message in errors[field][0]
     # Shown next to the field, in the page.
     assert 'has-error"' in response.content.decode()
+
+
+def label_text(page: str, field_id: str) -> str:
+    """The text of the label for ``field_id``, tags removed, spaces collapsed."""
+    match = re.search(rf'<label for="{field_id}">(.*?)</label>', page, re.S)
+    assert match, f"no label for {field_id}"
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
+def test_optional_fields_that_are_sometimes_required_say_when(staff_client: Client) -> None:
+    page = staff_client.get(CREATE_URL).content.decode()
+    assert label_text(page, "id_price") == "Price (required for paid offers)"
+    assert label_text(page, "id_thumbnail") == "Thumbnail (required to publish)"
+    assert label_text(page, "id_redirect_url") == "Custom link (required when the redirect is on)"
+    assert label_text(page, "id_resell_commission_percent") == "Resell commission (required when resell is on)"
+    # Fields that are optional whatever the offer still say so.
+    assert label_text(page, "id_cover") == "Cover (optional)"
+    assert label_text(page, "id_custom_code") == "Custom code (optional)"
 
 
 @pytest.mark.parametrize(
