@@ -54,6 +54,12 @@ class OfferForm(forms.Form):
     """The whole offer editor. ``offer_fields()`` gives the model values after validation."""
 
     title = forms.CharField(max_length=200, help_text="What buyers see on the offer and checkout pages.")
+    description = forms.CharField(
+        max_length=5_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown under the title on the checkout page: what the membership is and who it is for.",
+    )
     slug = forms.SlugField(
         label="Offer page address",
         max_length=220,

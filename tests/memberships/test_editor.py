@@ -311,6 +311,20 @@ def test_a_paid_offer_cannot_be_published_until_stripe_is_connected(
     sync.assert_called_once_with(offer.pk)
 
 
+def test_the_description_is_stored_and_shown_on_the_checkout_page(staff_client: Client) -> None:
+    group = factories.group("Yoga")
+    response = staff_client.post(
+        CREATE_URL, form_data(description="  Morning classes for every level.  ", hub_groups=[group.pk])
+    )
+    assert response.status_code == 302
+    offer = Offer.objects.get()
+    assert offer.description == "Morning classes for every level."
+    editor = staff_client.get(response.url).content.decode()
+    assert "Morning classes for every level.</textarea>" in editor
+    checkout = staff_client.get(reverse("billing:checkout", kwargs={"slug": offer.slug})).content.decode()
+    assert "<p>Morning classes for every level.</p>" in checkout
+
+
 def test_resell_rights_are_stored_for_paid_offers(staff_client: Client) -> None:
     staff_client.post(
         CREATE_URL,
