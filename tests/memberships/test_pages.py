@@ -241,11 +241,13 @@ def test_the_offer_and_checkout_pages_run_a_fixed_number_of_queries(
         assert client.get(checkout_url(target)).status_code == 200
 
 
-def test_a_logged_in_visitor_adds_only_the_user_query(client: Client, member: User, django_assert_num_queries) -> None:
+def test_a_logged_in_visitor_adds_the_user_and_whether_they_have_the_offer(
+    client: Client, member: User, django_assert_num_queries
+) -> None:
     offer = factories.offer(landing_enabled=True)
     client.force_login(member)
     # The session comes from the cache (cached_db sessions).
-    with django_assert_num_queries(3):  # user, offer, groups
+    with django_assert_num_queries(4):  # user, offer, their entitlement, groups
         assert client.get(checkout_url(offer)).status_code == 200
     with django_assert_num_queries(3):  # user, offer, groups
         assert client.get(offer_url(offer)).status_code == 200
