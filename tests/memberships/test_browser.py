@@ -64,7 +64,7 @@ def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
     assert preview.locator("img.cover").evaluate("img => img.naturalWidth") == 1600
     preview.close()
 
-    page.get_by_role("button", name="Publish").click()
+    page.get_by_role("button", name="Publish", exact=True).click()
     page.get_by_text("“Yoga Circle” is published.").wait_for()
     assert Offer.objects.get(slug="yoga-circle").status == "published"
 
