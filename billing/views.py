@@ -25,6 +25,7 @@ from billing.forms import MembershipCancelForm, PaidCheckoutForm, PaymentRefundF
 from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
 from billing.services import checkout as checkout_services
 from billing.services import connect, lifecycle, webhooks
+from hubs.models import HubGroup
 from memberships import selectors as membership_selectors
 from memberships import views as membership_views
 from memberships.models import Entitlement, Offer, format_money
@@ -35,6 +36,9 @@ BROWSER_COOKIE = "billing_browser"
 BROWSER_COOKIE_SALT = "billing.browser"
 BROWSER_COOKIE_MAX_AGE = 60 * 60 * 24 * 30
 OAUTH_STATE_SESSION_KEY = "billing_oauth_state"
+# What a buyer typed on a checkout page before going to Stripe, kept in their own session when
+# they come back with Stripe's Back link, to fill the form in again.
+CHECKOUT_TYPED_SESSION_KEY = "billing_checkout_typed"
 NOT_SELLING = (
     "This offer cannot be bought right now: the community's payments are not set up. "
     "Nothing was charged. Please try again later."
@@ -387,16 +391,36 @@ def _error_page(
 def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     """An offer's checkout page (``/offers/<slug>/checkout/``): billing's for a paid offer, whose
     form starts a Stripe Checkout; a free offer is memberships' (``checkout_free``)."""
-    if request.method == "GET":
+    typed = request.session.get(CHECKOUT_TYPED_SESSION_KEY)
+    if request.method == "GET" and typed is None:
         cached = membership_views.checkout_page_cached(request, slug)
         if cached is not None:
             return cached
     public = membership_selectors.offer_for_visitor(slug=slug, user=request.user)
+    user = request.user if isinstance(request.user, User) else None
+    if (
+        request.method == "GET"
+        and user is not None
+        and membership_selectors.entitlement_active_for(offer=public.offer, email=user.email, user=user)
+    ):
+        # Before anything is filled in: nothing to pay or claim again (a claim sent anyway
+        # leads into the community, as ``checkout_free`` answers it).
+        return _owned_page(request, public.offer, email=user.email, groups=public.groups)
     if public.offer.is_free:
         return membership_views.checkout_free(request, public)
-    user = request.user if isinstance(request.user, User) else None
-    form = PaidCheckoutForm(initial={"email": user.email, "full_name": user.full_name} if user else None)
-    return _paid_checkout_page(request, public, form)
+    if isinstance(typed, dict) and typed.get("offer") == public.offer.pk:
+        initial = {"email": typed.get("email", ""), "full_name": typed.get("full_name", "")}
+    else:
+        initial = {"email": user.email, "full_name": user.full_name} if user else {}
+    return _paid_checkout_page(request, public, PaidCheckoutForm(initial=initial))
+
+
+def _owned_page(request: HttpRequest, offer: Offer, *, email: str, groups: list[HubGroup]) -> HttpResponse:
+    """The page that tells a buyer who has the offer already so, with the way into the community."""
+    community_url = membership_selectors.community_path(groups=groups)
+    return render(
+        request, "billing/checkout_owned.html", {"offer": offer, "email": email, "community_url": community_url}
+    )
 
 
 def _paid_checkout_page(
@@ -424,7 +448,7 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
         form.add_error(None, ratelimit.TOO_MANY)
         return _paid_checkout_page(request, public, form, status=429)
     if membership_selectors.entitlement_active_for(offer=offer, email=email, user=request.user):
-        return render(request, "billing/checkout_owned.html", {"offer": offer, "email": email})
+        return _owned_page(request, offer, email=email, groups=public.groups)
     account = selectors.stripe_account_current()
     if account is None or not account.charges_enabled:
         return _error_page(request, offer, NOT_SELLING, form)
@@ -447,6 +471,7 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error("email", "Stripe does not accept this email address. Please check it or use another.")
             return _paid_checkout_page(request, public, form, status=400)
         return _error_page(request, offer, exc.user_message, form)
+    request.session.pop(CHECKOUT_TYPED_SESSION_KEY, None)
     response = redirect(url)
     _bind_browser(response, key)
     return response
@@ -520,6 +545,15 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
 
 @require_GET
 def checkout_cancel(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse:
+    """Stripe's *Back* link: the checkout page again, with what the buyer typed when this browser
+    started the attempt (kept in its session; any other browser gets an empty form)."""
     attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer"), pk=attempt_id)
+    bound = selectors.checkout_attempt_for_browser(attempt_id=str(attempt.pk), browser_key=_browser_key(request))
+    if bound is not None and bound.status in (CheckoutAttempt.Status.STARTED, CheckoutAttempt.Status.OPEN):
+        request.session[CHECKOUT_TYPED_SESSION_KEY] = {
+            "offer": bound.offer_id,
+            "email": bound.email,
+            "full_name": bound.full_name,
+        }
     messages.warning(request, "Checkout was canceled and nothing was charged. You can try again whenever you like.")
     return redirect("billing:checkout", slug=attempt.offer.slug)

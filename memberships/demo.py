@@ -45,6 +45,7 @@ def seed() -> list[str]:
         free = services.offer_create(
             fields=services.OfferFields(
                 title="Community Membership",
+                description="Meet the other members, ask questions and follow the weekly threads.",
                 landing_enabled=True,
                 landing_headline="Join the community, free",
                 landing_body="Meet the other members, ask questions and follow the **weekly threads**.",
@@ -60,6 +61,7 @@ def seed() -> list[str]:
         services.offer_create(
             fields=services.OfferFields(
                 title="Workshop Pass",
+                description="Every live workshop, with its recording and notes, for as long as you are a member.",
                 pricing=Offer.Pricing.RECURRING,
                 price_amount=2900,
                 interval=Offer.Interval.MONTH,

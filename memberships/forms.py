@@ -54,6 +54,12 @@ class OfferForm(forms.Form):
     """The whole offer editor. ``offer_fields()`` gives the model values after validation."""
 
     title = forms.CharField(max_length=200, help_text="What buyers see on the offer and checkout pages.")
+    description = forms.CharField(
+        max_length=5_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown under the title on the checkout page: what the membership is and who it is for.",
+    )
     slug = forms.SlugField(
         label="Offer page address",
         max_length=220,
@@ -101,7 +107,7 @@ class OfferForm(forms.Form):
     thumbnail = forms.FileField(
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": IMAGE_ACCEPT}),
-        help_text="Shown on the checkout page; required to publish. JPEG, PNG or WebP, at most 10 MB "
+        help_text="Shown on the checkout page. JPEG, PNG or WebP, at most 10 MB "
         "and 25 megapixels. Cropped to a square.",
     )
     thumbnail_pending = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -130,8 +136,9 @@ class OfferForm(forms.Form):
     )
     resell_enabled = forms.BooleanField(label="Enable customers to resell this offer for a commission", required=False)
     resell_commission_percent = forms.IntegerField(
-        label="Resell commission (%)",
+        label="Resell commission",
         required=False,
+        help_text="A percentage of each sale a partner refers, from 1 to 90.",
         min_value=1,
         max_value=90,
         error_messages={

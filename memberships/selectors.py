@@ -94,7 +94,8 @@ class PublicOffer:
 
     @cached_property
     def groups(self) -> list[HubGroup]:
-        """The offer's hub groups, in one query when first needed (the checkout page does not).
+        """The offer's hub groups, in one query when first needed (the landing page, and the
+        checkout page's list of what the membership includes).
 
         Hidden groups are for staff only: never named on public pages nor used as a landing.
         """

@@ -355,13 +355,22 @@ def checkout_page(
     ``checkout_page_cached``.
     """
     offer = public.offer
-    context = {"offer": offer, "is_preview": public.is_preview, "form": form, "action": action}
+    context = {
+        "offer": offer,
+        "is_preview": public.is_preview,
+        "form": form,
+        "action": action,
+        # What the membership includes: its groups, hidden ones aside.
+        "groups": public.groups,
+    }
     if (
         request.method == "GET"
         and not request.user.is_authenticated
         and offer.is_published
         and not public.is_preview
         and not form.is_bound
+        # A form filled in for this visitor (what they typed before going to Stripe) is theirs alone.
+        and not form.initial
         and not len(messages.get_messages(request))
     ):
         page = _CachedCheckout(
