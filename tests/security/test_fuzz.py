@@ -385,6 +385,7 @@ EVENT_TYPES = [
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
     "invoice.paid",
+    "payment_intent.succeeded",
     "account.updated",
     "account.application.deauthorized",
     "customer.created",
@@ -419,6 +420,7 @@ def quiet_stripe(monkeypatch: pytest.MonkeyPatch) -> None:
         "checkout_session_retrieve": gateway.CheckoutSession.from_stripe,
         "invoice_retrieve": gateway.Invoice.from_stripe,
         "subscription_retrieve": gateway.Subscription.from_stripe,
+        "payment_intent_retrieve": gateway.PaymentIntent.from_stripe,
     }
     for name, read in readers.items():
         monkeypatch.setattr(
