@@ -21,6 +21,7 @@ class BillingConfig(AppConfig):
         hooks.paid_offer_check_register(lambda: selectors.stripe_connected())
         hooks.offer_changed_register(offer_changed)
         hooks.purchase_terms_register(selectors.purchase_terms)
+        hooks.buy_now_link_register(panels.paywall_buy_now)
         accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started, order=10)
         hubs_slots.USER_PAGE.register(panels.user_memberships, order=20)  # after memberships' Purchases
         accounts_slots.MEMBER_HOME.register(panels.member_home_memberships, order=20)  # after Your communities

@@ -186,3 +186,14 @@ class PaymentRefundForm(_RequestKeyForm):
             most = format_money(refundable, self.payment.currency)
             raise ValidationError(f"At most {most} of this payment can be refunded.")
         return amount
+
+
+class OneClickForm(_RequestKeyForm):
+    """The one-click page's confirmation: its key names the purchase (a second submit of the
+    same page buys nothing more), with the price the member was shown and the group they came
+    from, both hidden."""
+
+    amount = forms.IntegerField(
+        widget=forms.HiddenInput, min_value=0, error_messages={"required": EXPIRED, "invalid": EXPIRED}
+    )
+    group = forms.SlugField(widget=forms.HiddenInput, required=False, max_length=200)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.http import HttpRequest
+from django.urls import reverse
 
 from accounts.models import User
 from billing import selectors
 from core.composition import Panel
+from hubs.models import HubGroup
+from memberships.models import Offer
 
 
 def getting_started(*, request: HttpRequest) -> Panel:
@@ -26,3 +31,12 @@ def user_memberships(*, request: HttpRequest, person: User) -> Panel | None:
 def member_home_memberships(*, request: HttpRequest) -> Panel:
     """The member home's link to *My memberships* (receipts, card, cancelling)."""
     return Panel("billing/panels/member_home_memberships.html")
+
+
+def paywall_buy_now(request: HttpRequest, offer: Offer, group: HubGroup) -> str | None:
+    """A popup upsell's *Buy now* for a member who paid here before (``memberships.hooks``):
+    the one-click page, which asks Stripe for their saved card."""
+    user = request.user
+    if offer.is_free or not isinstance(user, User) or not selectors.card_on_file_likely(user=user):
+        return None
+    return reverse("billing:one_click", kwargs={"slug": offer.slug}) + "?" + urlencode({"group": group.slug})

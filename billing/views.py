@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,10 +23,10 @@ from accounts.decorators import staff_required
 from accounts.models import OutboxMessage, User
 from billing import selectors
 from billing import stripe_gateway as gateway
-from billing.forms import MembershipCancelForm, PaidCheckoutForm, PaymentRefundForm
-from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
+from billing.forms import EXPIRED, MembershipCancelForm, OneClickForm, PaidCheckoutForm, PaymentRefundForm
+from billing.models import CheckoutAttempt, OneClickPurchase, Payment, StripeAccount, WebhookEvent
 from billing.services import checkout as checkout_services
-from billing.services import connect, lifecycle, webhooks
+from billing.services import connect, lifecycle, oneclick, webhooks
 from hubs.models import HubGroup
 from memberships import selectors as membership_selectors
 from memberships import views as membership_views
@@ -557,3 +559,149 @@ def checkout_cancel(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse
         }
     messages.warning(request, "Checkout was canceled and nothing was charged. You can try again whenever you like.")
     return redirect("billing:checkout", slug=attempt.offer.slug)
+
+
+# --- One-click purchases (a private group's popup upsell) -------------------------------------
+GROUP_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,140}")
+
+
+def _member(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # login_required let only a logged-in user through
+    return request.user
+
+
+def _upsell_group(offer: Offer, slug: str) -> HubGroup | None:
+    """The group the member came from, when the offer opens it (a slug from the request)."""
+    if not GROUP_SLUG.fullmatch(slug):
+        return None
+    return offer.hub_groups.filter(slug=slug).first()
+
+
+def _one_click_url(offer: Offer, group: HubGroup | None) -> str:
+    url = reverse("billing:one_click", kwargs={"slug": offer.slug})
+    return f"{url}?{urlencode({'group': group.slug})}" if group is not None else url
+
+
+def _one_click_destination(offer: Offer, group: HubGroup | None) -> str:
+    """Where the member goes once the offer is theirs: back to the group whose paywall sold it."""
+    if group is not None:
+        return group.get_absolute_url()
+    return membership_selectors.offer_destination(offer=offer, groups=offer.hub_groups.all()).url
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def one_click(request: HttpRequest, slug: str) -> HttpResponse:
+    """Buy an offer with the card saved at an earlier purchase: the confirmation page (GET),
+    then the charge (POST), which goes on to the purchase's result. Without a card on file, or
+    when the card cannot be used, the member goes to the offer's checkout."""
+    offer = get_object_or_404(Offer.objects.published(), slug=slug)
+    checkout_url = reverse("billing:checkout", kwargs={"slug": offer.slug})
+    if offer.is_free:
+        return redirect(checkout_url)
+    user = _member(request)
+    posted = request.method == "POST"
+    form = OneClickForm(request.POST if posted else None)
+    group = _upsell_group(offer, (request.POST if posted else request.GET).get("group", ""))
+    if posted:
+        if not form.is_valid():
+            messages.error(request, EXPIRED)
+            return redirect(_one_click_url(offer, group))
+        existing = selectors.one_click_purchase_of(user=user, key=form.cleaned_data["request_key"])
+        if existing is not None:  # the same page submitted again: nothing more is charged
+            return redirect("billing:one_click_result", key=existing.key)
+        if form.cleaned_data["amount"] != offer.price_amount:
+            messages.warning(
+                request, f"The price of {offer.title} is now {offer.price_label}. Check it and confirm again."
+            )
+            return redirect(_one_click_url(offer, group))
+    if membership_selectors.entitlement_active_for(offer=offer, email=user.email, user=user):
+        messages.info(request, f"You already have access to {offer.title}.")
+        return redirect(_one_click_destination(offer, group))
+    account = selectors.stripe_account_current()
+    if account is None or not account.charges_enabled:
+        return redirect(checkout_url)  # which says the offer cannot be bought now
+    if user.email_verified_at is None:
+        # Access added to an unproven account ends its sessions (docs/SECURITY.md): Checkout.
+        return redirect(checkout_url)
+    if not ratelimit.allow_request(request, scope="one_click", email=user.email):
+        # Each visit calls Stripe on the creator's account: a flood must not spend its API limit.
+        messages.error(request, ratelimit.TOO_MANY)
+        return redirect(checkout_url)
+    if posted:
+        try:
+            purchase, _ = oneclick.one_click_purchase_start(
+                key=form.cleaned_data["request_key"], user=user, offer=offer, account=account, group=group
+            )
+        except gateway.StripeGatewayError as exc:
+            logger.warning("one-click purchase of offer %s could not start: %s", offer.pk, exc)
+            messages.error(request, f"Nothing was charged. {exc.user_message}")
+            return redirect(checkout_url)
+        if purchase.user_id != user.pk:  # a key that is someone else's: it cannot be guessed
+            raise Http404("No such purchase.")
+        return redirect("billing:one_click_result", key=purchase.key)
+    try:
+        card = oneclick.saved_card_find(user=user, account_id=account.account_id)
+    except gateway.StripeGatewayError as exc:
+        logger.warning("saved cards of user %s could not be read: %s", user.pk, exc)
+        messages.error(request, f"Your saved card could not be read, so you can pay here. {exc.user_message}")
+        return redirect(checkout_url)
+    if card is None:
+        return redirect(checkout_url)
+    form = OneClickForm(initial={"amount": offer.price_amount, "group": group.slug if group else ""})
+    return render(
+        request,
+        "billing/one_click.html",
+        {
+            "offer": offer,
+            "card": card,
+            "form": form,
+            "group": group,
+            "price": format_money(offer.price_amount, offer.currency),
+            "back_url": group.get_absolute_url() if group else reverse("hubs:community"),
+        },
+    )
+
+
+def _fall_back_message(purchase: OneClickPurchase) -> str:
+    card = f" ({purchase.card_label})" if purchase.card_label else ""
+    Status = OneClickPurchase.Status
+    if purchase.status == Status.DECLINED:
+        return (
+            f"Your saved card{card} was declined: {purchase.error} Nothing was charged. "
+            "You can pay with another card here."
+        )
+    if purchase.status == Status.AUTHENTICATION_REQUIRED:
+        return (
+            f"Your bank wants you to confirm this payment, so your saved card{card} was not charged. "
+            "Continue here to pay: your bank can ask you to confirm it on the payment page."
+        )
+    if purchase.status == Status.NO_CARD:
+        return "You have no saved card any more, so nothing was charged. You can pay with a card here."
+    return f"Your saved card could not be charged, so nothing was. {purchase.error} You can pay here instead."
+
+
+@never_cache
+@login_required
+@require_GET
+def one_click_result(request: HttpRequest, key: uuid.UUID) -> HttpResponse:
+    """Where a one-click purchase goes after its confirmation: into the group once paid, to the
+    offer's checkout when the card could not be used, or a page that waits while it is charged."""
+    user = _member(request)
+    purchase = selectors.one_click_purchase_of(user=user, key=key)
+    if purchase is None:
+        raise Http404("No such purchase.")
+    offer, attempt = purchase.offer, purchase.attempt
+    if attempt.status == CheckoutAttempt.Status.PAID:
+        messages.success(request, f"You now have access to {offer.title}. We emailed the details to {user.email}.")
+        return redirect(_one_click_destination(offer, purchase.group))
+    if attempt.status == CheckoutAttempt.Status.FLAGGED:
+        messages.warning(
+            request, f"Your payment for {offer.title} was received; the community's team will confirm your access."
+        )
+        return redirect("billing:my_memberships")
+    if purchase.status in OneClickPurchase.FALLS_BACK:
+        messages.error(request, _fall_back_message(purchase))
+        return redirect("billing:checkout", slug=offer.slug)
+    return render(request, "billing/one_click_pending.html", {"purchase": purchase, "offer": offer})

@@ -166,6 +166,8 @@ RATE_LIMITS: dict[str, dict[str, int]] = {
     "checkout_start": {"ip": 30, "email": 10, "window": 60 * 60},
     # Opening the billing portal (per buyer's email): each visit creates a Stripe session.
     "billing_portal": {"ip": 30, "email": 20, "window": 60 * 60},
+    # A one-click purchase's page and its charge (per member): each reads or charges their card.
+    "one_click": {"ip": 30, "email": 20, "window": 60 * 60},
 }
 # How many proxies (load balancers) stand in front of the web processes and append to
 # X-Forwarded-For; 0 trusts only the connection's own address.

@@ -110,6 +110,11 @@ ROWS: dict[str, A] = {
     "account/memberships/<id:pk>/billing/": A(get=(302, 302, 404, 404), post=(302, 405, 405, 405)),
     "stripe/webhook/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
     "offers/<slug:slug>/checkout/pay/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
+    # One click with a saved card: the member owns the offer (so back to it), the others have
+    # no card on file (so to its checkout); a bad or empty form goes back to the page.
+    "offers/<slug:slug>/buy-now/": REDIRECT,
+    # A one-click purchase's result, for its member only: the world's was declined (so to checkout).
+    "buy-now/<uuid:key>/": A(get=(302, 302, 404, 404), post=(302, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/return/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/status/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/complete/": A(get=(302, 302, 302, 302), post=(405, 405, 405, 405)),
@@ -209,6 +214,12 @@ ROWS: dict[str, A] = {
     "admin/billing/checkoutattempt/<path:object_id>/delete/": ADMIN_REFUSED,
     "admin/billing/checkoutattempt/<path:object_id>/change/": ADMIN_VIEW_ONLY,
     "admin/billing/checkoutattempt/<path:object_id>/": REDIRECT,
+    "admin/billing/oneclickpurchase/": ADMIN_PAGE,
+    "admin/billing/oneclickpurchase/add/": ADMIN_REFUSED,
+    "admin/billing/oneclickpurchase/<path:object_id>/history/": ADMIN_PAGE,
+    "admin/billing/oneclickpurchase/<path:object_id>/delete/": ADMIN_REFUSED,
+    "admin/billing/oneclickpurchase/<path:object_id>/change/": ADMIN_VIEW_ONLY,
+    "admin/billing/oneclickpurchase/<path:object_id>/": REDIRECT,
     "admin/billing/webhookevent/": ADMIN_PAGE,
     "admin/billing/webhookevent/add/": ADMIN_REFUSED,
     "admin/billing/webhookevent/<path:object_id>/history/": ADMIN_PAGE,

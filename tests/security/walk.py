@@ -4,6 +4,7 @@ from the resolver, and a small world of real objects to fill their path converte
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,14 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.models import OutboxMessage, User
 from accounts.services import magic_link_create
 from affiliates.models import Attribution, Commission, Partner, ReferralLink
-from billing.models import OfferStripePrice, Payment, StripeAccount, StripeSubscription, WebhookEvent
+from billing.models import (
+    OfferStripePrice,
+    OneClickPurchase,
+    Payment,
+    StripeAccount,
+    StripeSubscription,
+    WebhookEvent,
+)
 from billing.services.checkout import checkout_attempt_create
 from hubs import services as hub_services
 from hubs.models import HubGroup
@@ -116,6 +124,18 @@ def build_world() -> World:
     attempt = checkout_attempt_create(
         offer=offer, account=account, email=member.email, full_name=member.full_name, browser_key="walk"
     )
+    # A one-click purchase of the member's whose saved card was declined.
+    one_click = OneClickPurchase.objects.create(
+        key=uuid.uuid4(),
+        user=member,
+        offer=offer,
+        attempt=checkout_attempt_create(
+            offer=offer, account=account, email=member.email, full_name=member.full_name, browser_key=""
+        ),
+        status=OneClickPurchase.Status.DECLINED,
+        card_label="Visa •••• 0341",
+        error="Your card was declined.",
+    )
     event = WebhookEvent.objects.create(
         event_id="evt_walk", type="customer.created", payload={"id": "evt_walk"}, status=WebhookEvent.Status.FAILED
     )
@@ -207,6 +227,7 @@ def build_world() -> World:
         "entitlement": entitlement,
         "stripeaccount": account,
         "checkoutattempt": attempt,
+        "oneclickpurchase": one_click,
         "webhookevent": event,
         "outboxmessage": OutboxMessage.objects.get(key__startswith=f"confirmation:{entitlement.pk}:"),
         "payment": payment,
@@ -292,6 +313,8 @@ def fill(route: Route, world: World) -> str:
             values[name] = "membership"
         elif name == "attempt_id":
             values[name] = str(o["checkoutattempt"].pk)
+        elif name == "key":
+            values[name] = str(o["oneclickpurchase"].key)
         elif name == "token" and "password-reset" in route.route:
             values[name] = o["reset_token"]
         elif name == "token":
