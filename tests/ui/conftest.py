@@ -23,11 +23,12 @@ from tests.billing.test_my_memberships import Subscription, one_time
 
 @dataclass(frozen=True)
 class Visit:
-    """A page and who it is for: "anonymous", "member" or "owner"."""
+    """A page, who it is for ("anonymous", "member" or "owner"), and the status it answers."""
 
     name: str
     path: str
     who: str
+    status: int = 200
 
 
 @dataclass
@@ -53,17 +54,20 @@ class World:
             Visit("member home", "/home/", "member"),
             Visit("community", "/community/", "member"),
             Visit("hub page", f"/community/{group.slug}/{hub.slug}/", "member"),
+            Visit("a paywall", f"/community/{self.free_offer.hub_groups.get().slug}/", "member", status=403),
             Visit("My memberships", "/account/memberships/", "member"),
             Visit("Become a Partner", "/partners/", "member"),
             Visit("Overview", "/dashboard/", "owner"),
             Visit("Offers list", "/dashboard/offers/", "owner"),
             Visit("offer editor", f"/dashboard/offers/{self.paid_offer.pk}/", "owner"),
             Visit("Community (dashboard)", "/dashboard/community/", "owner"),
+            Visit("a hub group's editor", f"/dashboard/community/groups/{group.pk}/", "owner"),
             Visit("Users", "/dashboard/users/", "owner"),
             Visit("a user", f"/dashboard/users/{self.member.pk}/", "owner"),
             Visit("Sales", "/dashboard/sales/", "owner"),
             Visit("Affiliates", "/dashboard/affiliates/", "owner"),
             Visit("Integrations", "/dashboard/settings/integrations/", "owner"),
+            Visit("Stripe events", "/dashboard/settings/integrations/stripe/events/", "owner"),
         ]
 
 
@@ -74,6 +78,7 @@ def world(owner: User, member: User, stripe_account: Any, settings: Any, tmp_pat
     member.save(update_fields=["email"])
     subscription = Subscription(member, title="The Morning Yoga Circle for Early Risers and Friends")
     one_time(member, title="Inner Circle")
+    factories.access_grant(member, factories.group("Team Room"))
     for offer in (subscription.offer,):
         factories.post(offer.hub_groups.get(), owner, body="Welcome! Read https://example.com/" + "a" * 80)
     free_offer = factories.offer(
@@ -121,9 +126,9 @@ class Visitors:
         return self.pages[key]
 
     def open(self, visit: Visit, viewport: dict[str, int]) -> Any:
-        """The page of ``visit`` as its persona sees it, loaded (200) at ``viewport``."""
+        """The page of ``visit`` as its persona sees it, loaded at ``viewport``."""
         page = self.page(visit.who, viewport)
         response = page.goto(visit.path)
         assert response is not None
-        assert response.status == 200, f"{visit.name} ({visit.path}) answered {response.status}"
+        assert response.status == visit.status, f"{visit.name} ({visit.path}) answered {response.status}"
         return page
