@@ -130,6 +130,7 @@ ROWS: dict[str, A] = {
     "partners/stripe/connect/": MEMBER_ACTION,
     "partners/stripe/return/": A(get=(302, 302, 302, 403), post=(302, 405, 405, 403)),
     "partners/stripe/disconnect/": MEMBER_ACTION,
+    "favicon.ico": A(get=(301, 301, 301, 301), post=(405, 405, 405, 405)),
     "^media/(?P<path>.*)$": A(get=(404, 404, 404, 404), post=(404, 404, 404, 404)),
     # Django admin (its own login; model pages as each ModelAdmin allows)
     "admin/": ADMIN_PAGE,
