@@ -1,19 +1,22 @@
 """A small, lived-in site for the browser tests of layout and accessibility: a creator with a
 connected Stripe account, offers (free with a landing page, paid, with resell rights), a member
-with a subscription and a one-time purchase, a community with posts, a partner; and the pages
-of the site, each with the persona it is for."""
+with a subscription and a one-time purchase, a community with posts, a partner, the member a
+partner too with commissions; and the pages of the site, each with the persona it is for."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from accounts.models import User
-from affiliates.models import Partner, ReferralLink
+from affiliates.models import Attribution, Commission, Partner, ReferralLink
+from billing.models import Payment, StripeAccount
+from billing.services.checkout import checkout_attempt_create
 from hubs.models import HubGroup
 from memberships.models import Offer
 from tests import factories
@@ -94,7 +97,44 @@ def world(owner: User, member: User, stripe_account: Any, settings: Any, tmp_pat
     )
     partner_account(partner)
     ReferralLink.objects.create(partner=Partner.objects.create(user=partner), offer=paid_offer)
+    _member_partner_with_commissions(member, partner, paid_offer, stripe_account)
     return World(owner=owner, member=member, free_offer=free_offer, paid_offer=paid_offer, subscription=subscription)
+
+
+def _member_partner_with_commissions(member: User, buyer: User, offer: Offer, account: StripeAccount) -> None:
+    """The member is a partner too: a sale through their link earned a commission, paid, and
+    another was refused by Stripe once, so both ledger pages show their tables and notices."""
+    partner_account(member, account_id="acct_1MemberPartner")
+    link = ReferralLink.objects.create(partner=Partner.objects.create(user=member), offer=offer)
+    for number, (paid, refused) in enumerate([(True, False), (False, True)]):
+        attempt = checkout_attempt_create(
+            offer=offer, account=account, email=buyer.email, full_name=buyer.full_name, browser_key=""
+        )
+        payment = Payment.objects.create(
+            stripe_object_id=f"pi_ui_{number}",
+            kind=Payment.Kind.ONE_TIME,
+            stripe_account_id=account.account_id,
+            amount=5000,
+            currency="usd",
+            user=buyer,
+            offer=offer,
+            attempt=attempt,
+            paid_at=timezone.now(),
+            application_fee_amount=1000,
+        )
+        Commission.objects.create(
+            payment=payment,
+            partner=link.partner,
+            attribution=Attribution.objects.create(attempt=attempt, link=link, commission_percent=20),
+            currency="usd",
+            amount=1000,
+            hold_until=timezone.now() + timedelta(days=14 * (not paid)),
+            transfer_id="tr_ui" if paid else "",
+            transferred=1000 if paid else 0,
+            attempts=int(refused),
+            last_error="Stripe refused the transfer: the platform's balance is too low." if refused else "",
+            next_attempt_at=timezone.now() + timedelta(minutes=10) if refused else None,
+        )
 
 
 PHONE = {"width": 390, "height": 844}
