@@ -292,7 +292,8 @@ def test_an_application_fee_is_taken_from_the_balance_beside_stripes_fee(
 
     txn = creator.client.v1.balance_transactions.retrieve(charge.balance_transaction, options=creator.options)
     assert (txn.fee, txn.net) == (259, 741)
-    assert sorted((item.type, item.amount) for item in txn.fee_details) == [("application_fee", 200), ("stripe_fee", 59)]
+    fees = sorted((item.type, item.amount) for item in txn.fee_details)
+    assert fees == [("application_fee", 200), ("stripe_fee", 59)]
 
 
 @pytest.mark.parametrize(
