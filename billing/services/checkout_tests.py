@@ -449,9 +449,14 @@ def _purchase_events(attempt: CheckoutAttempt, payment: Payment | None) -> tuple
         .defer("payload")
         .order_by("received_at", "pk")[:50]
     )
+    # The events that fulfil a purchase first (the checklist names the one that mattered).
+    events.sort(key=lambda event: event.type not in FULFILLING_TYPES)
     delivered = next((event for event in events if not event.recovered), None)
     recovered = next((event for event in events if event.recovered), None)
     return delivered, recovered
+
+
+FULFILLING_TYPES = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded", "invoice.paid"})
 
 
 def _local(moment: datetime) -> str:

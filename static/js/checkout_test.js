@@ -75,7 +75,7 @@
         }
       })
       .catch(function () {
-        delay = Math.min(delay * 2, 30000); // the site is busy or down: ask less often
+        delay = Math.min(delay * 2, 10000); // the site is busy or down: ask less often
         window.setTimeout(poll, delay);
       });
   }
