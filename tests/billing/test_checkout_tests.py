@@ -646,3 +646,23 @@ def test_getting_started_ticks_off_each_step_and_goes_once_all_are_done(client, 
     _paid_through_the_webhook(client, stripe, test)
     client.force_login(owner)
     assert "Getting started" not in client.get("/dashboard/").content.decode()
+
+
+def test_closing_a_recurring_test_refunds_it_and_cancels_its_subscription(client, owner, stripe) -> None:
+    factories.stripe_account()
+    offer = factories.paid_offer(amount=50, recurring=True)
+    test, link = _make_link(client, owner, offer)
+    _buy(link)
+    attempt = CheckoutAttempt.objects.get()
+    post_event(Client(), event("checkout.session.completed", stripe.paid_session(attempt)))
+    payment = Payment.objects.get(attempt=attempt)
+    assert payment.is_test
+    assert payment.stripe_subscription_id
+
+    client.force_login(owner)
+    client.post(f"/dashboard/test-purchases/{test.pk}/close/")
+    writes = dict(OutboxMessage.objects.filter(kind=OutboxMessage.Kind.STRIPE).values_list("key", "payload"))
+    assert writes[f"refund:{payment.pk}:test-purchase-{test.pk}-{payment.pk}"]["amount"] == 50
+    assert writes[f"cancel:{payment.stripe_subscription_id}"]["subscription"] == payment.stripe_subscription_id
+    entitlement = Entitlement.objects.get(offer=offer)
+    assert (entitlement.status, entitlement.is_test) == (Entitlement.Status.REFUNDED, True)
