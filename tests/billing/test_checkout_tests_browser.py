@@ -150,6 +150,9 @@ def test_a_creator_runs_a_test_purchase_and_sees_all_six_steps_turn_green(
         route.fulfill(response=answer)
 
     page.route("**/close/", refund_then_wait)
+    # The refund's events wait a moment, so that they are not handled while the request that
+    # refunds is still running its task (in-process tasks of two threads would overlap).
+    stripe_sandbox.set_delivery(delay_ms=1000)
     page.get_by_role("button", name="Refund and hide").click()
     page.get_by_text("The test purchase is hidden from your sales").wait_for()
     payment = Payment.objects.get()
