@@ -26,7 +26,7 @@ from accounts.forms import (
     RateLimitedPasswordChangeForm,
 )
 from accounts.models import User
-from accounts.slots import DASHBOARD_GETTING_STARTED, DASHBOARD_OVERVIEW, MEMBER_HOME
+from accounts.slots import DASHBOARD_GETTING_STARTED, DASHBOARD_OVERVIEW, MEMBER_HOME, UNCOUNTED_USERS
 from core.composition import panels
 
 # Set on sessions opened through an emailed link (magic link or password reset): proof that
@@ -170,9 +170,13 @@ def set_password(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    counts = User.objects.aggregate(
+    counted = User.objects.all()
+    for uncounted in UNCOUNTED_USERS:
+        counted = counted.exclude(pk__in=uncounted())
+    counts = counted.aggregate(
         members=Count("pk", filter=Q(is_staff=False)), staff=Count("pk", filter=Q(is_staff=True))
     )
+    getting_started = panels(DASHBOARD_GETTING_STARTED, request=request)
     return render(
         request,
         "dashboard/home.html",
@@ -181,6 +185,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "counts": counts,
             "site_url": settings.SITE_URL,
             "panels": panels(DASHBOARD_OVERVIEW, request=request),
-            "getting_started": panels(DASHBOARD_GETTING_STARTED, request=request),
+            # Shown until every step is done.
+            "getting_started": [] if all(step.context.get("done") for step in getting_started) else getting_started,
         },
     )

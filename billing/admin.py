@@ -26,8 +26,8 @@ class StripeAccountAdmin(ReadOnlyAdmin[StripeAccount]):
 
 @admin.register(CheckoutAttempt)
 class CheckoutAttemptAdmin(ReadOnlyAdmin[CheckoutAttempt]):
-    list_display = ["id", "offer", "email", "amount", "currency", "status", "created_at"]
-    list_filter = ["status"]
+    list_display = ["id", "offer", "email", "amount", "currency", "status", "is_test", "created_at"]
+    list_filter = ["status", "is_test"]
     list_select_related = ["offer"]
     search_fields = ["email", "stripe_session_id", "stripe_subscription_id"]
 
@@ -49,6 +49,7 @@ class WebhookEventAdmin(ReadOnlyAdmin[WebhookEvent]):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin[Payment]):
-    list_display = ["stripe_object_id", "kind", "amount", "currency", "user", "offer", "created_at"]
+    list_display = ["stripe_object_id", "kind", "amount", "currency", "user", "offer", "is_test", "created_at"]
+    list_filter = ["is_test"]
     list_select_related = ["user", "offer"]
     search_fields = ["stripe_object_id", "user__email"]

@@ -14,6 +14,7 @@ class BillingConfig(AppConfig):
         from billing.services.catalog import offer_changed
         from hubs import slots as hubs_slots
         from memberships import hooks
+        from memberships import slots as memberships_slots
 
         # Memberships may not import billing: billing tells it whether paid offers can be sold
         # (looked up when asked, from the connected account's row), and hears about every offer
@@ -23,6 +24,9 @@ class BillingConfig(AppConfig):
         hooks.purchase_terms_register(selectors.purchase_terms)
         hooks.buy_now_link_register(panels.paywall_buy_now)
         accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started, order=10)
+        accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started_test_purchase, order=40)
+        accounts_slots.UNCOUNTED_USERS.register(selectors.checkout_test_buyer_ids)
+        memberships_slots.OFFER_ACTIONS.register(panels.offer_test_purchase, order=10)
         hubs_slots.USER_PAGE.register(panels.user_memberships, order=20)  # after memberships' Purchases
         accounts_slots.MEMBER_HOME.register(panels.member_home_memberships, order=20)  # after Your communities
         for name, builder in lifecycle_emails.BUILDERS.items():

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.utils import formats, timezone
 
+from accounts.models import normalize_email
 from billing.models import Payment
 from billing.selectors import Membership
 from memberships.forms import FreeClaimForm
@@ -197,3 +198,18 @@ class OneClickForm(_RequestKeyForm):
         widget=forms.HiddenInput, min_value=0, error_messages={"required": EXPIRED, "invalid": EXPIRED}
     )
     group = forms.SlugField(widget=forms.HiddenInput, required=False, max_length=200)
+
+
+class CheckoutTestForm(forms.Form):
+    """The creator's test purchase: the address its test buyer uses."""
+
+    __test__ = False
+
+    email = forms.EmailField(
+        label="Test buyer's email",
+        max_length=254,
+        help_text="Use an address no buyer uses: a new account is made for it, as for any buyer.",
+    )
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])

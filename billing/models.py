@@ -155,6 +155,9 @@ class CheckoutAttempt(models.Model):
     user_created = models.BooleanField(default=False)
     login_used_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Started from a creator's test link (``TestPurchase``): its payments are tests too, kept out
+    # of sales figures and buyer counts.
+    is_test = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -234,6 +237,9 @@ class WebhookEvent(models.Model):
     account = models.CharField(max_length=255, blank=True)
     livemode = models.BooleanField(default=False)
     payload = models.JSONField()
+    # Recorded by the reconciliation (listed from Stripe) rather than delivered to the endpoint:
+    # its signature was never checked, and it says nothing about whether webhooks arrive.
+    recovered = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -245,10 +251,36 @@ class WebhookEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["status", "received_at"])]
+        indexes = [models.Index(fields=["status", "received_at"]), models.Index(fields=["account", "received_at"])]
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type} ({self.status})"
+
+
+class WebhookRefusal(models.Model):
+    """A delivery to the webhook endpoint that was refused: when, why, and the event's type if
+    it could be read. No body is kept, and only the latest ``KEEP`` rows: enough to tell a
+    creator that Stripe is sending but the signature does not match, never a store that a
+    stranger posting to the endpoint could fill."""
+
+    KEEP = 50
+
+    class Reason(models.TextChoices):
+        MISMATCH = "mismatch", "The signature does not match"
+        STALE = "stale", "The signature is too old"
+        MISSING = "missing", "No Stripe-Signature header"
+        MALFORMED = "malformed", "The Stripe-Signature header is malformed"
+        PAYLOAD = "payload", "The body is not a Stripe event"
+
+    received_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    event_type = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.reason} {self.event_type}"
 
 
 class Payment(models.Model):
@@ -294,6 +326,10 @@ class Payment(models.Model):
     # as Stripe reports it: never recomputed here.
     application_fee_id = models.CharField(max_length=255, blank=True)
     application_fee_amount = models.PositiveIntegerField(default=0)
+    # A test purchase's payment (its attempt's ``is_test``): never in sales figures. Once the
+    # creator refunds and hides it, ``hidden_at`` is set; the row stays, as a test.
+    is_test = models.BooleanField(default=False)
+    hidden_at = models.DateTimeField(null=True, blank=True)
     # Stripe's time of the payment (its ``created``); ``created_at`` is when it was recorded here.
     paid_at = models.DateTimeField(null=True, blank=True)
     charge_read_at = models.DateTimeField(null=True, blank=True)
@@ -368,3 +404,43 @@ class StripeSubscription(models.Model):
     def is_live(self) -> bool:
         """Stripe may still charge it."""
         return self.status in ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")
+
+
+def checkout_test_key_hash(key: str) -> str:
+    """What ``TestPurchase.key`` stores of the random key inside a signed test link."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class TestPurchase(models.Model):
+    """A creator's test of an offer's checkout: a signed, single-use link that opens the offer's
+    checkout as a buyer sees it (drafts included), and what came of it.
+
+    The link carries a signed random key (its age and integrity are the signature's job); this
+    row, which stores the key's hash, makes it single-use: starting the checkout consumes it with
+    one conditional UPDATE. ``attempt`` is the checkout it started, marked ``is_test``.
+    """
+
+    __test__ = False  # a model, whatever its name says to test collectors
+
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="test_purchases")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    email = models.EmailField()
+    key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.OneToOneField(
+        CheckoutAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="test_purchase"
+    )
+    # Why the checkout could not start, in the creator's words (the account needs verification...).
+    problem = models.TextField(blank=True)
+    # Refunded and hidden by the creator once checked.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Test of {self.offer_id} by {self.email}"

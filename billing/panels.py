@@ -16,7 +16,20 @@ from memberships.models import Offer
 
 def getting_started(*, request: HttpRequest) -> Panel:
     """The dashboard Overview's first step: paid offers need a connected Stripe account."""
-    return Panel("billing/panels/getting_started.html")
+    return Panel("billing/panels/getting_started.html", {"done": selectors.stripe_connected()})
+
+
+def getting_started_test_purchase(*, request: HttpRequest) -> Panel:
+    """The Overview's last step: a test purchase, done once one has been paid."""
+    return Panel("billing/panels/getting_started_test_purchase.html", {"done": selectors.checkout_test_paid()})
+
+
+def offer_test_purchase(*, request: HttpRequest, offer: Offer) -> Panel | None:
+    """The offer editor's *Test purchase* button, on every paid offer, drafts included (a free
+    offer takes no payment to test)."""
+    if offer.is_free:
+        return None
+    return Panel("billing/panels/offer_test_purchase.html", {"offer": offer})
 
 
 def user_memberships(*, request: HttpRequest, person: User) -> Panel | None:

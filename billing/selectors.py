@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
@@ -16,7 +17,9 @@ from billing.models import (
     Payment,
     StripeAccount,
     StripeSubscription,
+    TestPurchase,
     WebhookEvent,
+    WebhookRefusal,
     browser_key_hash,
 )
 from memberships.models import Entitlement, EntitlementChange, Offer
@@ -43,6 +46,10 @@ def webhook_events_recent(*, limit: int = 100, status: WebhookEvent.Status | Non
     return events[:limit]
 
 
+def webhook_refusals_recent() -> QuerySet[WebhookRefusal]:
+    return WebhookRefusal.objects.order_by("-received_at", "-pk")[: WebhookRefusal.KEEP]
+
+
 def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) -> CheckoutAttempt | None:
     """The attempt, but only for the browser that started it."""
     if not browser_key:
@@ -55,7 +62,32 @@ def checkout_attempt_for_browser(*, attempt_id: str, browser_key: str | None) ->
 
 
 def payments_recent(*, limit: int = 100) -> QuerySet[Payment]:
-    return Payment.objects.select_related("user", "offer").order_by("-created_at")[:limit]
+    """The Sales page's payments, newest first: test purchases are not sales."""
+    return Payment.objects.filter(is_test=False).select_related("user", "offer").order_by("-created_at")[:limit]
+
+
+def checkout_test_payments_shown(*, limit: int = 50) -> QuerySet[Payment]:
+    """Test purchases' payments not yet refunded and hidden (the Sales page lists them apart)."""
+    return (
+        Payment.objects.filter(is_test=True, hidden_at__isnull=True)
+        .select_related("user", "offer", "attempt__test_purchase")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def checkout_test_paid() -> bool:
+    """Whether a creator has paid for a test purchase yet (the Overview's *Getting started*)."""
+    return Payment.objects.filter(is_test=True).exists()
+
+
+def checkout_test_buyer_ids() -> QuerySet[Any]:
+    """The accounts that test purchases made, which the Overview does not count as members
+    (``accounts.slots.UNCOUNTED_USERS``). An existing account a creator typed stays counted."""
+    return CheckoutAttempt.objects.filter(is_test=True, user_created=True, user__isnull=False).values("user_id")
+
+
+def checkout_tests_of(*, offer: Offer, limit: int = 20) -> QuerySet[TestPurchase]:
+    return TestPurchase.objects.filter(offer=offer).select_related("attempt", "created_by")[:limit]
 
 
 @dataclass(frozen=True)

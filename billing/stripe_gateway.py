@@ -75,7 +75,14 @@ class StripeCalledInTransaction(RuntimeError):
 
 
 class WebhookSignatureInvalid(Exception):
-    """The webhook's Stripe-Signature header is missing, malformed, wrong or too old."""
+    """The webhook's Stripe-Signature header is missing, malformed, wrong or too old.
+
+    ``reason`` says which (``billing.models.WebhookRefusal.Reason``): ``missing``, ``malformed``,
+    ``stale`` or ``mismatch``, the one a wrong signing secret gives."""
+
+    def __init__(self, detail: str, *, reason: str = "mismatch") -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class WebhookPayloadInvalid(Exception):
@@ -584,6 +591,49 @@ def charge_retrieve(*, account_id: str, charge_id: str) -> Charge:
     return Charge.from_stripe(_plain(_call(lambda: client().v1.charges.retrieve(charge_id, None, _on(account_id)))))
 
 
+@dataclass(frozen=True)
+class BalanceTransaction:
+    """What a charge added to the connected account's balance: the amount, the fees Stripe took
+    (its own processing fee, plus the platform's application fee on a referred sale) and the
+    net, in the balance's currency."""
+
+    transaction_id: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    stripe_fee: int
+    application_fee: int
+    available_on: datetime | None
+    status: str
+
+    @classmethod
+    def from_stripe(cls, txn: dict[str, Any]) -> BalanceTransaction:
+        details = [item for item in txn.get("fee_details") or [] if isinstance(item, dict)]
+        return cls(
+            transaction_id=_id(txn.get("id")),
+            amount=int(txn.get("amount") or 0),
+            fee=int(txn.get("fee") or 0),
+            net=int(txn.get("net") or 0),
+            currency=str(txn.get("currency") or ""),
+            stripe_fee=sum(int(item.get("amount") or 0) for item in details if item.get("type") == "stripe_fee"),
+            application_fee=sum(
+                int(item.get("amount") or 0) for item in details if item.get("type") == "application_fee"
+            ),
+            available_on=_moment(txn.get("available_on")),
+            status=str(txn.get("status") or ""),
+        )
+
+
+def charge_balance_transaction(*, account_id: str, charge_id: str) -> BalanceTransaction | None:
+    """The balance transaction of a charge on the connected account (None until Stripe has
+    recorded one): the charge read with its ``balance_transaction`` expanded."""
+    params = {"expand": ["balance_transaction"]}
+    charge = _plain(_call(lambda: client().v1.charges.retrieve(charge_id, params, _on(account_id))))
+    txn = charge.get("balance_transaction")
+    return BalanceTransaction.from_stripe(txn) if isinstance(txn, dict) else None
+
+
 def payment_intent_charge(*, account_id: str, payment_intent_id: str) -> Charge | None:
     """The payment intent's successful charge, if it has one."""
     params = {"expand": ["latest_charge"]}
@@ -948,14 +998,18 @@ def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, 
     """
     # A header WSGI decoded as Latin-1 may hold any byte; the SDK's compare_digest raises a
     # TypeError on non-ASCII text instead of saying the signature is wrong.
-    if signature is not None and not signature.isascii():
-        raise WebhookSignatureInvalid("the signature header is not ASCII")
+    if not signature:
+        raise WebhookSignatureInvalid("no Stripe-Signature header", reason="missing")
+    if not signature.isascii():
+        raise WebhookSignatureInvalid("the signature header is not ASCII", reason="malformed")
     try:
         stripe.WebhookSignature.verify_header(
             payload, signature, settings.STRIPE_WEBHOOK_SECRET, stripe.Webhook.DEFAULT_TOLERANCE
         )
-    except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
-        raise WebhookSignatureInvalid(str(exc)) from exc
+    except stripe.SignatureVerificationError as exc:
+        raise WebhookSignatureInvalid(str(exc), reason=_signature_problem(str(exc))) from exc
+    except UnicodeDecodeError as exc:
+        raise WebhookSignatureInvalid(str(exc), reason="malformed") from exc
     try:
         event = json.loads(payload, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
@@ -973,6 +1027,15 @@ def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, 
     if created is not None and (type(created) is not int or created not in EVENT_CREATED_RANGE):
         raise WebhookPayloadInvalid("the event's created is not a timestamp")
     return event
+
+
+def _signature_problem(message: str) -> str:
+    """Which way the SDK found a signature wrong, from its message (it has no codes)."""
+    if "tolerance" in message:
+        return "stale"  # signed correctly, but long ago: a replay, or a clock that is off
+    if "matching the expected signature" in message:
+        return "mismatch"  # signed, with another secret
+    return "malformed"
 
 
 def _refuse_constant(name: str) -> Any:

@@ -45,4 +45,12 @@ urlpatterns = [
     path("checkout/<uuid:attempt_id>/status/", views.checkout_status, name="checkout_status"),
     path("checkout/<uuid:attempt_id>/complete/", views.checkout_complete, name="checkout_complete"),
     path("checkout/<uuid:attempt_id>/cancel/", views.checkout_cancel, name="checkout_cancel"),
+    path("dashboard/offers/<id:pk>/test-purchase/", views.checkout_test_new, name="checkout_test_new"),
+    path("dashboard/test-purchases/<id:pk>/", views.checkout_test, name="checkout_test"),
+    path("dashboard/test-purchases/<id:pk>/status/", views.checkout_test_status, name="checkout_test_status"),
+    path("dashboard/test-purchases/<id:pk>/email/", views.checkout_test_email, name="checkout_test_email"),
+    path("dashboard/test-purchases/<id:pk>/close/", views.checkout_test_close, name="checkout_test_close"),
+    path("checkout/test/<str:link>/", views.checkout_test_link, name="checkout_test_link"),
+    path("checkout/test/<str:link>/pay/", views.checkout_test_pay, name="checkout_test_pay"),
+    path("checkout/test/<str:link>/custom-code/", views.checkout_test_custom_code, name="checkout_test_custom_code"),
 ]

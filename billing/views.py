@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -23,12 +24,28 @@ from accounts.decorators import staff_required
 from accounts.models import OutboxMessage, User
 from billing import selectors
 from billing import stripe_gateway as gateway
-from billing.forms import EXPIRED, MembershipCancelForm, OneClickForm, PaidCheckoutForm, PaymentRefundForm
-from billing.models import CheckoutAttempt, OneClickPurchase, Payment, StripeAccount, WebhookEvent
+from billing.forms import (
+    EXPIRED,
+    CheckoutTestForm,
+    MembershipCancelForm,
+    OneClickForm,
+    PaidCheckoutForm,
+    PaymentRefundForm,
+)
+from billing.models import (
+    CheckoutAttempt,
+    OneClickPurchase,
+    Payment,
+    StripeAccount,
+    TestPurchase,
+    WebhookEvent,
+    WebhookRefusal,
+)
 from billing.services import checkout as checkout_services
-from billing.services import connect, lifecycle, oneclick, webhooks
+from billing.services import checkout_tests, connect, lifecycle, oneclick, webhooks
 from hubs.models import HubGroup
 from memberships import selectors as membership_selectors
+from memberships import services as membership_services
 from memberships import views as membership_views
 from memberships.models import Entitlement, Offer, format_money
 
@@ -49,7 +66,15 @@ NOT_SELLING = (
 
 @staff_required
 def dashboard_sales(request: HttpRequest) -> HttpResponse:
-    return render(request, "billing/sales.html", {"section": "sales", "payments": selectors.payments_recent()})
+    return render(
+        request,
+        "billing/sales.html",
+        {
+            "section": "sales",
+            "payments": selectors.payments_recent(),
+            "test_payments": selectors.checkout_test_payments_shown(),
+        },
+    )
 
 
 # --- A member's memberships, from their page on the Users screen -------------------------------
@@ -268,9 +293,12 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Verify, store, queue, answer: the processing happens in a task after commit."""
     try:
         event = gateway.webhook_event_verify(payload=request.body, signature=request.headers.get("Stripe-Signature"))
-    except gateway.WebhookSignatureInvalid:
+    except gateway.WebhookSignatureInvalid as exc:
+        # Kept (without the body) so that a test purchase can say Stripe is sending with another secret.
+        webhooks.webhook_refusal_record(reason=exc.reason, body=request.body)
         return HttpResponseBadRequest("invalid signature", content_type="text/plain")
     except gateway.WebhookPayloadInvalid:
+        webhooks.webhook_refusal_record(reason=WebhookRefusal.Reason.PAYLOAD, body=request.body)
         return HttpResponseBadRequest("invalid payload", content_type="text/plain")
     webhooks.webhook_event_record(event=event)
     return HttpResponse("ok", content_type="text/plain")
@@ -289,6 +317,7 @@ def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
             "events": selectors.webhook_events_recent(status=status),
             "statuses": WebhookEvent.Status.choices,
             "current_status": status,
+            "refusals": selectors.webhook_refusals_recent(),
             "stuck_emails": [m for m in stuck if m.kind == OutboxMessage.Kind.EMAIL],
             "stuck_stripe_writes": [m for m in stuck if m.kind == OutboxMessage.Kind.STRIPE],
         },
@@ -550,6 +579,8 @@ def checkout_cancel(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse
     """Stripe's *Back* link: the checkout page again, with what the buyer typed when this browser
     started the attempt (kept in its session; any other browser gets an empty form)."""
     attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer"), pk=attempt_id)
+    if attempt.is_test:  # its link is used up, and a draft has no checkout page of its own
+        return render(request, "billing/checkout_test_link_invalid.html", {"reason": "canceled"})
     bound = selectors.checkout_attempt_for_browser(attempt_id=str(attempt.pk), browser_key=_browser_key(request))
     if bound is not None and bound.status in (CheckoutAttempt.Status.STARTED, CheckoutAttempt.Status.OPEN):
         request.session[CHECKOUT_TYPED_SESSION_KEY] = {
@@ -664,6 +695,162 @@ def one_click(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+# --- Test purchases ----------------------------------------------------------------------------
+# The links made in this session, by test: the row keeps only a hash of each link's key, so the
+# page that shows a new link gets it from here.
+TEST_LINKS_SESSION_KEY = "billing_test_links"
+TEST_LINKS_KEPT = 10
+TEST_NOTICE = (
+    "Test purchase: this is the checkout your buyers see. Pay as they would; the purchase is "
+    "marked as a test and left out of your sales."
+)
+
+
+def _test_link_remember(request: HttpRequest, test: TestPurchase, path: str) -> None:
+    links = dict(request.session.get(TEST_LINKS_SESSION_KEY) or {})
+    links[str(test.pk)] = path
+    request.session[TEST_LINKS_SESSION_KEY] = dict(list(links.items())[-TEST_LINKS_KEPT:])
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def checkout_test_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """An offer's *Test purchase*: the test buyer's email (a plus-address of the creator's,
+    or any other), then a signed single-use link and its live checklist."""
+    offer = get_object_or_404(Offer, pk=pk)
+    creator = _staff(request)
+    form = CheckoutTestForm(
+        request.POST if request.method == "POST" else None,
+        initial={"email": checkout_tests.checkout_test_email_suggestion(user=creator)},
+    )
+    if request.method == "POST" and not offer.is_free and form.is_valid():
+        test, path = checkout_tests.checkout_test_create(offer=offer, by=creator, email=form.cleaned_data["email"])
+        _test_link_remember(request, test, path)
+        return redirect("billing:checkout_test", pk=test.pk)
+    return render(
+        request,
+        "billing/checkout_test_new.html",
+        {
+            "section": "offers",
+            "offer": offer,
+            "form": form,
+            "tests": selectors.checkout_tests_of(offer=offer),
+            "max_age_hours": int(checkout_tests.TEST_LINK_MAX_AGE.total_seconds() // 3600),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _test_purchase(pk: int) -> TestPurchase:
+    return get_object_or_404(TestPurchase.objects.select_related("offer", "attempt"), pk=pk)
+
+
+@staff_required
+@require_GET
+def checkout_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """A test purchase's live checklist (``static/js/checkout_test.js`` polls ``checkout_test_status``;
+    without JavaScript the page reloads itself)."""
+    test = _test_purchase(pk)
+    path = (request.session.get(TEST_LINKS_SESSION_KEY) or {}).get(str(test.pk), "")
+    checklist = checkout_tests.checkout_test_checklist(test=test)
+    return render(
+        request,
+        "billing/checkout_test.html",
+        {
+            "section": "offers",
+            "test": test,
+            "offer": test.offer,
+            "link": settings.SITE_URL + path if path and test.used_at is None else "",
+            "checklist": checklist,
+            "status_url": reverse("billing:checkout_test_status", kwargs={"pk": test.pk}),
+            "max_age_hours": int(checkout_tests.TEST_LINK_MAX_AGE.total_seconds() // 3600),
+        },
+    )
+
+
+@never_cache
+@staff_required
+@require_GET
+def checkout_test_status(request: HttpRequest, pk: int) -> JsonResponse:
+    """The checklist as JSON, for the page to update itself without a reload."""
+    checklist = checkout_tests.checkout_test_checklist(test=_test_purchase(pk))
+    return JsonResponse(checklist.as_json())
+
+
+@staff_required
+@require_GET
+def checkout_test_email(request: HttpRequest, pk: int) -> HttpResponse:
+    """The confirmation email the test buyer got, as they read it (its login link left out:
+    each one works once, and only for the buyer)."""
+    test = _test_purchase(pk)
+    attempt = test.attempt
+    entitlement = (
+        Entitlement.objects.select_related("user", "offer").filter(user_id=attempt.user_id, offer=test.offer).first()
+        if attempt is not None and attempt.user_id is not None
+        else None
+    )
+    email = message = None
+    if entitlement is not None:
+        email = membership_services.confirmation_email(
+            entitlement=entitlement, login_link="[a single-use login link, sent to the buyer only]"
+        )
+        message = OutboxMessage.objects.filter(key=f"confirmation:{entitlement.pk}:{entitlement.backed_by}").first()
+    return render(
+        request,
+        "billing/checkout_test_email.html",
+        {"section": "offers", "test": test, "offer": test.offer, "email": email, "message": message},
+    )
+
+
+@staff_required
+@require_POST
+def checkout_test_close(request: HttpRequest, pk: int) -> HttpResponse:
+    """*Refund and hide*: the test's payments refunded in full through the outbox, hidden from
+    Sales (kept in the ledger, marked as tests), and the test buyer's access ended."""
+    test = _test_purchase(pk)
+    try:
+        refunds = checkout_tests.checkout_test_close(test=test, by=_staff(request))
+    except checkout_tests.CheckoutTestNotClosable as exc:
+        messages.error(request, str(exc))
+    else:
+        refunded = "Its refund is requested from Stripe" if refunds else "Nothing was left to refund"
+        messages.success(
+            request,
+            f"The test purchase is hidden from your sales and its buyer no longer has access. {refunded}; the "
+            "payment stays in the ledger, marked as a test.",
+        )
+    if request.POST.get("next") == "sales":
+        return redirect("billing:dashboard_sales")
+    return redirect("billing:checkout_test", pk=test.pk)
+
+
+# The test link's pages, which the creator opens in a private window, as a buyer.
+def _test_link_refused(request: HttpRequest, error: checkout_tests.CheckoutTestLinkInvalid) -> HttpResponse:
+    return render(
+        request,
+        "billing/checkout_test_link_invalid.html",
+        {"reason": error.reason, "max_age_hours": int(checkout_tests.TEST_LINK_MAX_AGE.total_seconds() // 3600)},
+        status=404 if error.reason == "invalid" else 410,
+    )
+
+
+def _test_checkout_page(
+    request: HttpRequest, test: TestPurchase, link: str, form: PaidCheckoutForm, status: int | None = None
+) -> HttpResponse:
+    public = membership_selectors.PublicOffer(offer=test.offer, is_preview=False)
+    return membership_views.checkout_page(
+        request,
+        public,
+        form,
+        action=reverse("billing:checkout_test_pay", kwargs={"link": link}),
+        status=status,
+        extra={
+            "checkout_notice": TEST_NOTICE,
+            "custom_code_url": reverse("billing:checkout_test_custom_code", kwargs={"link": link}),
+        },
+    )
+
+
 def _fall_back_message(purchase: OneClickPurchase) -> str:
     card = f" ({purchase.card_label})" if purchase.card_label else ""
     Status = OneClickPurchase.Status
@@ -705,3 +892,66 @@ def one_click_result(request: HttpRequest, key: uuid.UUID) -> HttpResponse:
         messages.error(request, _fall_back_message(purchase))
         return redirect("billing:checkout", slug=offer.slug)
     return render(request, "billing/one_click_pending.html", {"purchase": purchase, "offer": offer})
+
+
+@never_cache
+@require_GET
+def checkout_test_link(request: HttpRequest, link: str) -> HttpResponse:
+    """The offer's checkout as a buyer sees it (its custom code included), through a test link,
+    drafts included, the form filled with the test buyer's email."""
+    try:
+        test = checkout_tests.checkout_test_link_check(link=link)
+    except checkout_tests.CheckoutTestLinkInvalid as exc:
+        return _test_link_refused(request, exc)
+    form = PaidCheckoutForm(initial={"email": test.email, "full_name": "Test Buyer"})
+    return _test_checkout_page(request, test, link, form)
+
+
+@require_POST
+def checkout_test_pay(request: HttpRequest, link: str) -> HttpResponse:
+    """Start the test's checkout (using the link up) and send the test buyer to Stripe."""
+    try:
+        test = checkout_tests.checkout_test_link_check(link=link)
+    except checkout_tests.CheckoutTestLinkInvalid as exc:
+        return _test_link_refused(request, exc)
+    form = PaidCheckoutForm(request.POST)
+    if not form.is_valid():
+        return _test_checkout_page(request, test, link, form, status=400)
+    email, full_name = form.cleaned_data["email"], form.cleaned_data["full_name"]
+    if not ratelimit.allow_request(request, scope="checkout_start", email=email):
+        form.add_error(None, ratelimit.TOO_MANY)
+        return _test_checkout_page(request, test, link, form, status=429)
+    if membership_selectors.entitlement_active_for(offer=test.offer, email=email, user=request.user):
+        return render(request, "billing/checkout_owned.html", {"offer": test.offer, "email": email})
+    account = selectors.stripe_account_current()
+    if account is None or not account.charges_enabled:
+        checkout_tests.checkout_test_problem_record(
+            test=test,
+            problem="Stripe is not connected, or cannot take payments yet: see Settings > Integrations.",
+        )
+        return _error_page(request, test.offer, NOT_SELLING, form)
+    key = _browser_key(request) or secrets.token_urlsafe(32)
+    try:
+        _, url = checkout_tests.checkout_test_start(
+            test=test, account=account, email=email, full_name=full_name, browser_key=key, site_url=settings.SITE_URL
+        )
+    except checkout_tests.CheckoutTestLinkInvalid as exc:
+        return _test_link_refused(request, exc)
+    except gateway.StripeAccountNotReady:
+        return _error_page(request, test.offer, NOT_SELLING, form)
+    except gateway.StripeGatewayError as exc:
+        return _error_page(request, test.offer, exc.user_message, form)
+    response = redirect(url)
+    _bind_browser(response, key)
+    return response
+
+
+@require_GET
+@xframe_options_sameorigin
+def checkout_test_custom_code(request: HttpRequest, link: str) -> HttpResponse:
+    """The offer's custom code for the test link's checkout page (a draft's has no public frame)."""
+    try:
+        test = checkout_tests.checkout_test_link_check(link=link, allow_used=True)
+    except checkout_tests.CheckoutTestLinkInvalid as exc:
+        return _test_link_refused(request, exc)
+    return membership_views.custom_code_document(test.offer.custom_code)

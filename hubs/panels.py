@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from core.composition import Panel
 from hubs import selectors
+from hubs.models import HubGroup
 
 
 def member_home_communities(*, request: HttpRequest) -> Panel:
@@ -15,4 +16,5 @@ def member_home_communities(*, request: HttpRequest) -> Panel:
 
 
 def getting_started(*, request: HttpRequest) -> Panel:
-    return Panel("hubs/panels/getting_started.html")
+    """The Overview's step "create a hub group", done once one exists."""
+    return Panel("hubs/panels/getting_started.html", {"done": HubGroup.objects.exists()})

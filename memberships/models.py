@@ -35,12 +35,12 @@ class OfferQuerySet(models.QuerySet["Offer"]):
         return self.filter(status=Offer.Status.PUBLISHED)
 
     def with_buyer_counts(self, now: datetime | None = None) -> OfferQuerySet:
-        """Annotate ``buyer_count``: buyers whose entitlement gives access now."""
+        """Annotate ``buyer_count``: buyers whose entitlement gives access now (tests aside)."""
         now = now or timezone.now()
         return self.annotate(
             buyer_count=models.Count(
                 "entitlements",
-                filter=Q(entitlements__status__in=Entitlement.ACCESS_STATUSES)
+                filter=Q(entitlements__status__in=Entitlement.ACCESS_STATUSES, entitlements__is_test=False)
                 & (Q(entitlements__access_until__isnull=True) | Q(entitlements__access_until__gt=now)),
             )
         )
@@ -215,6 +215,10 @@ class EntitlementQuerySet(models.QuerySet["Entitlement"]):
             Q(access_until__isnull=True) | Q(access_until__gt=now)
         )
 
+    def buyers(self, now: datetime | None = None) -> EntitlementQuerySet:
+        """Active entitlements that count as buyers: those of test purchases aside."""
+        return self.active(now).filter(is_test=False)
+
 
 class Entitlement(models.Model):
     """A buyer's right to an offer. Access to hub groups is derived from it, never copied.
@@ -257,6 +261,9 @@ class Entitlement(models.Model):
     # The next payment date while the subscription renews; null otherwise.
     renews_at = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
+    # Backed by a creator's test purchase: it opens the groups like any other, and is left out
+    # of buyer counts.
+    is_test = models.BooleanField(default=False)
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -19,7 +19,8 @@ from memberships.models import Offer
 
 
 def getting_started(*, request: HttpRequest) -> Panel:
-    return Panel("memberships/panels/getting_started.html")
+    """The Overview's step "publish an offer", done once one is published."""
+    return Panel("memberships/panels/getting_started.html", {"done": Offer.objects.published().exists()})
 
 
 def paywall_offer(*, request: HttpRequest, group: HubGroup) -> Panel | None:

@@ -145,7 +145,7 @@ def offer_destination(*, offer: Offer, groups: Iterable[HubGroup]) -> Destinatio
 
 
 def offer_buyer_count(*, offer: Offer) -> int:
-    return Entitlement.objects.active().filter(offer=offer).count()
+    return Entitlement.objects.buyers().filter(offer=offer).count()
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def group_change_impact(*, offer: Offer, new_groups: Iterable[HubGroup]) -> Grou
     if not offer.pk or not (added or removed):
         return GroupChangeImpact(added=added, removed=removed, buyers=0, losing=[])
     now = timezone.now()
-    buyers = Entitlement.objects.active(now).filter(offer=offer)
+    buyers = Entitlement.objects.buyers(now).filter(offer=offer)
     buyer_count = buyers.count()
     losing: list[tuple[HubGroup, int]] = []
     for group in removed:

@@ -381,6 +381,8 @@ class EntitlementState:
     access_until: datetime | None = None
     renews_at: datetime | None = None
     cancel_at_period_end: bool = False
+    # Backed by a creator's test purchase (left out of buyer counts).
+    is_test: bool = False
 
     def gives_access(self, now: datetime) -> bool:
         return self.status in Entitlement.ACCESS_STATUSES and (self.access_until is None or self.access_until > now)
@@ -435,6 +437,7 @@ def entitlement_apply(
             "backed_by": state.backed_by,
             "renews_at": state.renews_at,
             "cancel_at_period_end": state.cancel_at_period_end,
+            "is_test": state.is_test,
             "started_at": now,
         },
     )
@@ -450,6 +453,7 @@ def entitlement_apply(
             and entitlement.backed_by == state.backed_by
             and entitlement.renews_at == state.renews_at
             and entitlement.cancel_at_period_end == state.cancel_at_period_end
+            and entitlement.is_test == state.is_test
         )
         if unchanged:
             return Applied(entitlement, changed=False, granted=False, revoked=False)
@@ -461,6 +465,7 @@ def entitlement_apply(
         entitlement.backed_by = state.backed_by
         entitlement.renews_at = state.renews_at
         entitlement.cancel_at_period_end = state.cancel_at_period_end
+        entitlement.is_test = state.is_test
         if state.gives_access(now):
             entitlement.ended_at = None
         elif had_access or entitlement.ended_at is None:
@@ -583,15 +588,16 @@ def confirmation_email_send(*, entitlement: Entitlement) -> None:
     mail.send_message(to=email.to, subject=email.subject, text=email.text, html=email.html)
 
 
-def confirmation_email(*, entitlement: Entitlement) -> outbox.Email:
-    """The offer's confirmation email to its buyer, with a fresh single-use login link."""
+def confirmation_email(*, entitlement: Entitlement, login_link: str | None = None) -> outbox.Email:
+    """The offer's confirmation email to its buyer, with a fresh single-use login link (or, for
+    a copy shown to staff, ``login_link`` in its place, so that no working link is made)."""
     offer = entitlement.offer
     user = entitlement.user
     path = community_path(groups=list(offer.hub_groups.all()))
     values = {
         "buyer_name": user.full_name or user.email,
         "offer_title": offer.title,
-        "login_link": magic_link_create(user=user, next_url=path),
+        "login_link": login_link if login_link is not None else magic_link_create(user=user, next_url=path),
         "community_url": settings.SITE_URL + path,
     }
     if entitlement.source != Entitlement.Source.FREE:

@@ -26,11 +26,13 @@ from accounts import ratelimit
 from accounts.decorators import staff_required
 from accounts.models import User
 from accounts.services import magic_link_request
+from core.composition import panels
 from core.markdown import render_markdown
 from hubs.models import HubGroup
 from memberships import emails, hooks, selectors, services
 from memberships.forms import FreeClaimForm, OfferForm, pending_image_name, pending_image_token
 from memberships.models import Offer
+from memberships.slots import OFFER_ACTIONS
 from memberships.tasks import send_test_confirmation_email
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
@@ -167,6 +169,8 @@ def _render_editor(request: HttpRequest, form: OfferForm, *, offer: Offer | None
         "default_subject": emails.DEFAULT_SUBJECT,
         "default_body": emails.DEFAULT_BODY,
         "initial_group_ids": [g.pk for g in offer.hub_groups.all()] if offer else [],
+        # Higher layers' buttons (billing: Test purchase).
+        "offer_actions": panels(OFFER_ACTIONS, request=request, offer=offer) if offer else [],
     }
     return render(request, "memberships/offer_editor.html", context, status=400 if form.errors else 200)
 
@@ -346,9 +350,12 @@ def checkout_page(
     *,
     action: str,
     status: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """An offer's checkout page, free or paid (billing renders the paid one through this), with
-    ``form`` posting to ``action``.
+    ``form`` posting to ``action``. ``extra`` adds to the template's context (billing's test
+    link: ``checkout_notice``, a banner, and ``custom_code_url``, its own frame); such a page is
+    never cached.
 
     The page an anonymous visitor gets on a GET (a published offer, an empty form, no messages)
     is rendered once with slots for the CSRF token and the CSP nonce and kept a few seconds for
@@ -362,9 +369,11 @@ def checkout_page(
         "action": action,
         # What the membership includes: its groups, hidden ones aside.
         "groups": public.groups,
+        **(extra or {}),
     }
     if (
-        request.method == "GET"
+        extra is None
+        and request.method == "GET"
         and not request.user.is_authenticated
         and offer.is_published
         and not public.is_preview
@@ -440,6 +449,11 @@ def custom_code(request: HttpRequest, slug: str) -> HttpResponse:
         code = page.custom_code
     else:
         code = selectors.offer_for_visitor(slug=slug, user=request.user).offer.custom_code
+    return custom_code_document(code)
+
+
+def custom_code_document(code: str) -> HttpResponse:
+    """The custom code's own document, sandboxed by its policy (also billing's test link's frame)."""
     response = HttpResponse(render_to_string("memberships/custom_code.html", {"custom_code": code}))
     response._csp_config = settings.CUSTOM_CODE_CSP  # type: ignore[attr-defined]
     patch_vary_headers(response, ["Sec-Fetch-Dest"])

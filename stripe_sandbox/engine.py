@@ -37,6 +37,29 @@ RETRY_SCHEDULE = (3 * DAY, 5 * DAY, 7 * DAY)
 # The smallest amount Stripe accepts per currency, in minor units.
 MINIMUM_AMOUNT = {"usd": 50, "eur": 50, "gbp": 30, "cad": 50, "aud": 50, "chf": 50, "jpy": 50, "nzd": 50}
 
+# Stripe's standard processing fee for a card payment, by the charge's currency: a percentage
+# of the amount plus a fixed part in minor units, as Stripe's pricing pages list them for
+# cards of the account's own region (US: 2.9% + 30¢). Every card brand pays the same here.
+CARD_FEES: dict[str, tuple[Decimal, int]] = {
+    "usd": (Decimal("2.9"), 30),
+    "cad": (Decimal("2.9"), 30),
+    "eur": (Decimal("1.5"), 25),
+    "gbp": (Decimal("1.5"), 20),
+    "aud": (Decimal("1.7"), 30),
+    "nzd": (Decimal("2.65"), 30),
+    "chf": (Decimal("2.9"), 30),
+    "sgd": (Decimal("3.4"), 50),
+    "jpy": (Decimal("3.6"), 0),
+}
+OTHER_CARD_FEE = (Decimal("2.9"), 30)
+
+
+def card_fee(amount: int, currency: str) -> int:
+    """Stripe's processing fee on a card charge of ``amount`` minor units, rounded to the unit."""
+    percent, fixed = CARD_FEES.get(currency.lower(), OTHER_CARD_FEE)
+    fee = (Decimal(amount) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP) + fixed
+    return min(int(fee), amount)
+
 
 @dataclass(frozen=True)
 class Card:
@@ -842,6 +865,28 @@ class Sandbox:
             self.emit("charge.failed", charge, owner, at=at)
             self.emit("payment_intent.payment_failed", pi, owner, at=at)
             return charge
+        # On a direct charge the connected account's balance pays Stripe's fee and the
+        # platform's application fee, if any: both are in the transaction's fee.
+        fee_details = [
+            {
+                "amount": card_fee(pi["amount"], pi["currency"]),
+                "application": None,
+                "currency": pi["currency"],
+                "description": "Stripe processing fees",
+                "type": "stripe_fee",
+            }
+        ]
+        if pi["application_fee_amount"] and owner != PLATFORM:
+            fee_details.append(
+                {
+                    "amount": pi["application_fee_amount"],
+                    "application": self.client_id,
+                    "currency": pi["currency"],
+                    "description": "Application fee",
+                    "type": "application_fee",
+                }
+            )
+        fee_total = min(sum(int(item["amount"]) for item in fee_details), pi["amount"])
         txn = shape(
             "balance_transaction",
             id=new_id("txn_3", 23),
@@ -849,9 +894,9 @@ class Sandbox:
             available_on=at + 2 * DAY,
             created=at,
             currency=pi["currency"],
-            fee=0,
-            fee_details=[],
-            net=pi["amount"],
+            fee=fee_total,
+            fee_details=fee_details,
+            net=pi["amount"] - fee_total,
             reporting_category="charge",
             source=charge["id"],
             status="pending",

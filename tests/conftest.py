@@ -45,6 +45,20 @@ def _fresh_caches() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _celery_may_wait_for_results() -> None:
+    """Each test starts where Celery lets a test wait for an eager task's result.
+
+    Celery keeps "a task is running here" in one process-wide flag that each eager task sets
+    and puts back as it found it. The live server runs tasks in several threads, so two that
+    overlap can put it back in the wrong order and leave it set, and every later ``.get()``
+    would then refuse ("Never call result.get() within a task!").
+    """
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Path) -> None:
     """Uploads and the images factories store go to the test's own directory."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -28,11 +28,13 @@ AUTO_LOGIN_WINDOW = timedelta(hours=1)
 
 @transaction.atomic
 def checkout_attempt_create(
-    *, offer: Offer, account: StripeAccount, email: str, full_name: str, browser_key: str
+    *, offer: Offer, account: StripeAccount, email: str, full_name: str, browser_key: str, is_test: bool = False
 ) -> CheckoutAttempt:
-    """Start an attempt with a snapshot of the price the buyer is shown."""
+    """Start an attempt with a snapshot of the price the buyer is shown (``is_test``: from a
+    creator's test link)."""
     price_id = OfferStripePrice.objects.filter(offer=offer).values_list("price_id", flat=True).first()
     return CheckoutAttempt.objects.create(
+        is_test=is_test,
         offer=offer,
         stripe_account_id=account.account_id,
         stripe_price_id=price_id or "",
@@ -104,6 +106,16 @@ def checkout_session_start(
     attempt = checkout_attempt_create(
         offer=offer, account=account, email=email, full_name=full_name, browser_key=browser_key
     )
+    return attempt, checkout_session_open(attempt=attempt, account=account, site_url=site_url, request=request)
+
+
+def checkout_session_open(
+    *, attempt: CheckoutAttempt, account: StripeAccount, site_url: str, request: HttpRequest | None = None
+) -> str:
+    """Create the Checkout Session of a committed attempt and record it; returns its URL.
+
+    Outside any transaction. A failure marks the attempt failed and raises the gateway's error.
+    """
     kwargs = {"attempt_id": attempt.pk}
     params = checkout_session_params(
         attempt=attempt,
@@ -125,7 +137,7 @@ def checkout_session_start(
                 logger.warning("the Stripe account %s could not be refreshed", account.account_id)
         raise
     checkout_attempt_open(attempt=attempt, session_id=session.session_id)
-    return attempt, session.url
+    return session.url
 
 
 @transaction.atomic

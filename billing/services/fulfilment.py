@@ -80,6 +80,7 @@ def checkout_attempt_fulfil(
             "period_start": paid.period_start,
             "period_end": paid.period_end,
             "paid_at": paid.created or timezone.now(),
+            "is_test": attempt.is_test,
         },
     )
     if not recorded and payment_intent_id and not payment.payment_intent_id:

@@ -19,7 +19,7 @@ for them and carried out by its task, with the outbox row's idempotency key.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -79,10 +79,28 @@ def target_state(*, offer: Offer, backing: StripeSubscription | Payment, payment
     In order of precedence: a lost dispute ends access; a full refund ends it when the offer's
     policy revokes (partial refunds are recorded and keep access, until together they cover
     the payment); an open dispute suspends it; otherwise the subscription's status decides (a
-    one-time purchase gives access without end).
+    one-time purchase gives access without end). A test purchase the creator has refunded and
+    hidden ends access at once, before Stripe confirms the refund.
     """
     backed_by = backing.subscription_id if isinstance(backing, StripeSubscription) else backing.payment_intent_id
     source = Entitlement.Source.SUBSCRIPTION if isinstance(backing, StripeSubscription) else Entitlement.Source.PURCHASE
+    state = _target_state(offer=offer, backing=backing, payments=payments, source=source, backed_by=backed_by)
+    # A test purchase's entitlement is marked (left out of buyer counts); once the creator has
+    # refunded and hidden it, access ends whatever the offer's refund policy.
+    is_test = bool(payments) and all(payment.is_test for payment in payments)
+    if is_test and any(payment.hidden_at for payment in payments):
+        state = EntitlementState(status=Entitlement.Status.REFUNDED, source=source, backed_by=backed_by)
+    return replace(state, is_test=is_test)
+
+
+def _target_state(
+    *,
+    offer: Offer,
+    backing: StripeSubscription | Payment,
+    payments: list[Payment],
+    source: Entitlement.Source,
+    backed_by: str,
+) -> EntitlementState:
     if any(payment.dispute_status == Payment.DisputeStatus.LOST for payment in payments):
         return EntitlementState(status=Entitlement.Status.DISPUTE_LOST, source=source, backed_by=backed_by)
     if offer.refund_policy == Offer.RefundPolicy.REVOKE and any(payment.is_fully_refunded for payment in payments):
@@ -99,6 +117,8 @@ def _describe(before: Entitlement | None, after: EntitlementState, payments: lis
     status = after.status
     refunded = sum(payment.amount_refunded for payment in payments)
     currency = payments[0].currency if payments else "usd"
+    if status == Entitlement.Status.REFUNDED and after.is_test and any(payment.hidden_at for payment in payments):
+        return "Test purchase refunded and hidden by the creator: access ended"
     if status == Entitlement.Status.REFUNDED:
         return f"Payment refunded in full ({format_money(refunded, currency)}): access revoked"
     if status == Entitlement.Status.DISPUTE_LOST:

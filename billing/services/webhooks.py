@@ -6,18 +6,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from billing import stripe_gateway as gateway
-from billing.models import CheckoutAttempt, OneClickPurchase, Payment, StripeAccount, WebhookEvent
+from billing.models import CheckoutAttempt, OneClickPurchase, Payment, StripeAccount, WebhookEvent, WebhookRefusal
 from billing.services import lifecycle
 from billing.services.connect import stripe_account_disconnect, stripe_account_refresh_from_stripe
 from billing.services.fulfilment import Outcome, checkout_attempt_fulfil, checkout_attempt_mark
@@ -29,8 +31,9 @@ logger = logging.getLogger(__name__)
 PROCESS_TASK = "billing.tasks.process_webhook_event"
 
 
-def webhook_event_record(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
-    """Store a verified event by its Stripe id and queue its processing after commit.
+def webhook_event_record(*, event: dict[str, Any], recovered: bool = False) -> tuple[WebhookEvent, bool]:
+    """Store a verified event by its Stripe id and queue its processing after commit
+    (``recovered``: listed from Stripe by the reconciliation, not delivered).
 
     A duplicate delivery finds the stored row and queues nothing. The one atomic block is the
     whole transaction (or a savepoint inside a caller's): the webhook's hot path spends no
@@ -46,6 +49,7 @@ def webhook_event_record(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
                 account=str(event.get("account") or "")[:255],
                 livemode=bool(event.get("livemode")),
                 payload=event,
+                recovered=recovered,
                 stripe_created_at=_event_created_at(created_ts),
             )
     except IntegrityError:
@@ -54,6 +58,31 @@ def webhook_event_record(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
     # into an error (the event is stored; retries and the sweep take it from here).
     enqueue_on_commit(PROCESS_TASK, row.pk, robust=True)
     return row, True
+
+
+# A Stripe event type: what a refused delivery's type is kept as, when its body says one.
+_EVENT_TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
+
+
+@transaction.atomic
+def webhook_refusal_record(*, reason: str, body: bytes, now: datetime | None = None) -> WebhookRefusal:
+    """Note a refused delivery (when, why, and its event type if the body names a plausible
+    one; never the body itself), keeping only the latest ``WebhookRefusal.KEEP``."""
+    event_type = ""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("type"), str) and _EVENT_TYPE.fullmatch(parsed["type"]):
+        event_type = parsed["type"][:100]
+    if reason not in WebhookRefusal.Reason.values:
+        reason = WebhookRefusal.Reason.MISMATCH
+    row = WebhookRefusal.objects.create(received_at=now or timezone.now(), reason=reason, event_type=event_type)
+    oldest_kept = WebhookRefusal.objects.order_by("-pk").values_list("pk", flat=True)[
+        WebhookRefusal.KEEP - 1 : WebhookRefusal.KEEP
+    ]
+    WebhookRefusal.objects.filter(pk__lt=Subquery(oldest_kept)).delete()
+    return row
 
 
 def _event_created_at(value: Any) -> datetime | None:
@@ -142,7 +171,7 @@ def webhook_events_reconcile(*, now: datetime | None = None, since: datetime | N
     missing = [event for event in reversed(events) if event["id"] not in known]  # oldest first
     for event in missing:
         event.setdefault("account", account.account_id)
-        webhook_event_record(event=event)
+        webhook_event_record(event=event, recovered=True)
     if missing:
         logger.warning("recovered %d Stripe events that were never delivered", len(missing))
     return len(missing)

@@ -69,6 +69,7 @@ def test_higher_layers_fill_the_slots_of_lower_ones_at_startup() -> None:
         billing_panels.getting_started,
         hubs_panels.getting_started,
         memberships_panels.getting_started,
+        billing_panels.getting_started_test_purchase,
     ]
     assert list(hubs_slots.ACCESS_SOURCES) == [memberships_selectors.purchased_group_ids]
     assert memberships_panels.paywall_offer in hubs_slots.PAYWALL

@@ -365,7 +365,8 @@ def test_the_sales_page_lists_payments_in_a_constant_number_of_queries(
         )
         _fulfil(attempt, fake)
     client.force_login(owner)
-    with django_assert_num_queries(2):  # user, payments with buyers and offers (the session is cached)
+    # The user, the payments with buyers and offers, the test purchases apart (the session is cached).
+    with django_assert_num_queries(3):
         response = client.get("/dashboard/sales/")
     page = response.content.decode()
     assert page.count("$12.50") == 5

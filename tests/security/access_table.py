@@ -119,6 +119,16 @@ ROWS: dict[str, A] = {
     "checkout/<uuid:attempt_id>/status/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/complete/": A(get=(302, 302, 302, 302), post=(405, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/cancel/": A(get=(302, 302, 302, 302), post=(405, 405, 405, 405)),
+    # Test purchases: the creator makes a signed single-use link and follows its checklist; the
+    # link's pages are anyone's who holds it (the creator opens it in a private window).
+    "dashboard/offers/<id:pk>/test-purchase/": STAFF_FORM,
+    "dashboard/test-purchases/<id:pk>/": A(get=(302, 403, 403, 200), post=(302, 403, 403, 405)),
+    "dashboard/test-purchases/<id:pk>/status/": A(get=(302, 403, 403, 200), post=(302, 403, 403, 405)),
+    "dashboard/test-purchases/<id:pk>/email/": A(get=(302, 403, 403, 200), post=(302, 403, 403, 405)),
+    "dashboard/test-purchases/<id:pk>/close/": STAFF_ACTION,
+    "checkout/test/<str:link>/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
+    "checkout/test/<str:link>/pay/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
+    "checkout/test/<str:link>/custom-code/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "dashboard/affiliates/": A(get=(302, 403, 403, 200), post=(302, 403, 403, 405)),
     "dashboard/affiliates/partners/<id:pk>/status/": STAFF_ACTION,
     # Stop commissions: a press without the confirmation shows what it does and asks.

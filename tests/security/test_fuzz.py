@@ -240,6 +240,8 @@ def test_the_forms_are_found_from_the_url_patterns(world) -> None:
     actions = {(form.role, form.action) for form in discover_forms(world, ("anonymous", "member"))}
     assert ("anonymous", "/accounts/login/") in actions
     assert ("anonymous", f"/offers/{world.offer.slug}/checkout/pay/") in actions
+    # A creator's test link: its checkout form, which anyone holding the link may post.
+    assert ("anonymous", f"/checkout/test/{world.objects['link']}/pay/") in actions
     assert any(role == "member" and action.startswith("/community/") for role, action in actions)
     # Become a Partner: joining a program, the partner's own Stripe account.
     assert ("member", f"/partners/offers/{world.offer.pk}/join/") in actions
@@ -251,6 +253,8 @@ def test_the_forms_are_found_from_the_url_patterns(world) -> None:
     assert f"/dashboard/payments/{world.objects['payment'].pk}/refund/" in staff
     entitlement = world.objects["subscription_entitlement"]
     assert f"/dashboard/users/{world.member.pk}/memberships/{entitlement.pk}/cancel/" in staff
+    # A test purchase: the test buyer's email, and Refund and hide (shown once it is paid).
+    assert f"/dashboard/offers/{world.offer.pk}/test-purchase/" in staff
     # The creator's Pause / Remove and Stop commissions buttons for a partner.
     assert f"/dashboard/affiliates/partners/{world.objects['partner'].pk}/status/" in staff
     assert f"/dashboard/affiliates/partners/{world.objects['partner'].pk}/commissions/stop/" in staff

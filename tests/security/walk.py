@@ -32,6 +32,7 @@ from billing.models import (
     WebhookEvent,
 )
 from billing.services.checkout import checkout_attempt_create
+from billing.services.checkout_tests import checkout_test_create
 from hubs import services as hub_services
 from hubs.models import HubGroup
 from memberships.models import Entitlement, Offer
@@ -214,6 +215,8 @@ def build_world() -> World:
     forgetful = User.objects.create_user("forgetful@example.com", PASSWORD, full_name="Fay Forgetful")
     auth_group = Group.objects.create(name="Editors")
     token = magic_link_create(user=member).rstrip("/").rsplit("/", 1)[-1]
+    # The creator made a test link for the offer, not used yet.
+    test_purchase, test_link_path = checkout_test_create(offer=offer, by=staff, email="owner+test1@example.com")
 
     objects: dict[str, Any] = {
         "hubgroup": group,
@@ -236,6 +239,8 @@ def build_world() -> World:
         "group": auth_group,
         "magiclink": member.magic_links.first(),
         "token": token,
+        "testpurchase": test_purchase,
+        "link": test_link_path.rstrip("/").rsplit("/", 1)[-1],
         "uidb64": urlsafe_base64_encode(force_bytes(forgetful.pk)),
         "reset_token": default_token_generator.make_token(forgetful),
     }
@@ -265,6 +270,7 @@ PK_BY_PREFIX = {
     "dashboard/settings/integrations/stripe/events/": "webhookevent",
     "dashboard/settings/integrations/outbox/": "outboxmessage",
     "dashboard/affiliates/partners/": "partner",
+    "dashboard/test-purchases/": "testpurchase",
     "partners/offers/": "offer",
 }
 
@@ -321,6 +327,8 @@ def fill(route: Route, world: World) -> str:
             values[name] = o["token"]
         elif name == "uidb64":
             values[name] = o["uidb64"]
+        elif name == "link":
+            values[name] = o["link"]
         else:
             raise UnfilledParameter(name)
     return "/" + _substitute(route.route, values)

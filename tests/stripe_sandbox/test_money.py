@@ -267,3 +267,42 @@ def test_a_subscriptions_fee_percent_can_be_changed_for_its_next_invoices(
     assert updated.application_fee_percent == 0
     with pytest.raises(stripe.InvalidRequestError):  # not on the platform's own account
         stripe_sandbox.client().v1.subscriptions.update(subscription_id, {"application_fee_percent": 0})
+
+
+@pytest.mark.parametrize(("amount", "fee"), [(50, 31), (1000, 59), (2500, 103)])
+def test_a_card_charge_pays_stripes_standard_fee_out_of_the_accounts_balance(
+    stripe_sandbox: StripeSandbox, creator: Creator, amount: int, fee: int
+) -> None:
+    """2.9% + 30¢ for a USD card, rounded to the cent: what the creator's balance gets is the net."""
+    charge = paid_charge(stripe_sandbox, creator, amount)
+
+    txn = creator.client.v1.balance_transactions.retrieve(charge.balance_transaction, options=creator.options)
+    assert (txn.amount, txn.fee, txn.net, txn.currency) == (amount, fee, amount - fee, "usd")
+    assert [(item.type, item.amount, item.description) for item in txn.fee_details] == [
+        ("stripe_fee", fee, "Stripe processing fees")
+    ]
+    expanded = creator.client.v1.charges.retrieve(charge.id, {"expand": ["balance_transaction"]}, creator.options)
+    assert expanded.balance_transaction.net == amount - fee
+
+
+def test_an_application_fee_is_taken_from_the_balance_beside_stripes_fee(
+    stripe_sandbox: StripeSandbox, creator: Creator
+) -> None:
+    charge = paid_charge(stripe_sandbox, creator, 1000, fee=200)
+
+    txn = creator.client.v1.balance_transactions.retrieve(charge.balance_transaction, options=creator.options)
+    assert (txn.fee, txn.net) == (259, 741)
+    fees = sorted((item.type, item.amount) for item in txn.fee_details)
+    assert fees == [("application_fee", 200), ("stripe_fee", 59)]
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "fee"),
+    [(1000, "usd", 59), (1000, "eur", 40), (1000, "gbp", 35), (1000, "aud", 47), (1000, "sgd", 84), (1000, "jpy", 36)],
+)
+def test_the_standard_card_fee_in_each_currency(amount: int, currency: str, fee: int) -> None:
+    from stripe_sandbox.engine import card_fee
+
+    assert card_fee(amount, currency) == fee
+    assert card_fee(amount, currency.upper()) == fee
+    assert card_fee(10, "usd") == 10  # never more than the charge
