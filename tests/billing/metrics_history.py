@@ -1,4 +1,4 @@
-"""A known history for the figures' tests, in America/New_York (UTC-5 in winter), with ``NOW``
+"""A known history for the figures' tests, in America/New_York (UTC-5 until March 8, then UTC-4), with ``NOW``
 on March 15, 2026. The tests work out each figure by hand.
 
 Offers: Course (one-time, $50.00), Club (monthly, now $12.00, sold at $10.00 before), Club EU
