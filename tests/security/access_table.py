@@ -79,6 +79,8 @@ ROWS: dict[str, A] = {
     "dashboard/community/hubs/<id:pk>/delete/": STAFF_ACTION,
     "dashboard/users/": STAFF_PAGE,
     "dashboard/users/<id:pk>/": STAFF_PAGE,
+    "dashboard/users/buyers/": STAFF_READ,
+    "dashboard/users/buyers/export.csv": STAFF_READ,
     "dashboard/users/<id:pk>/grants/<id:grant_id>/revoke/": STAFF_ACTION,
     # Confirmation pages: an empty form is refused with its errors.
     "dashboard/users/<id:pk>/memberships/<id:entitlement_id>/cancel/": STAFF_FORM,
