@@ -8,6 +8,7 @@ app_name = "billing"
 
 urlpatterns = [
     path("dashboard/sales/", views.dashboard_sales, name="dashboard_sales"),
+    path("dashboard/sales/export.csv", views.dashboard_sales_export, name="dashboard_sales_export"),
     path("dashboard/payments/<id:pk>/refund/", views.payment_refund, name="payment_refund"),
     path(
         "dashboard/users/<id:pk>/memberships/<id:entitlement_id>/cancel/",

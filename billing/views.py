@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import outbox, ratelimit
 from accounts.decorators import staff_required
 from accounts.models import OutboxMessage, User
-from billing import selectors
+from billing import metrics, selectors
 from billing import stripe_gateway as gateway
 from billing.forms import (
     EXPIRED,
@@ -31,6 +32,7 @@ from billing.forms import (
     OneClickForm,
     PaidCheckoutForm,
     PaymentRefundForm,
+    SalesFilterForm,
 )
 from billing.models import (
     CheckoutAttempt,
@@ -43,6 +45,8 @@ from billing.models import (
 )
 from billing.services import checkout as checkout_services
 from billing.services import checkout_tests, connect, lifecycle, oneclick, webhooks
+from core.charts import line_chart
+from core.csv_export import csv_response
 from hubs.models import HubGroup
 from memberships import selectors as membership_selectors
 from memberships import services as membership_services
@@ -64,16 +68,57 @@ NOT_SELLING = (
 )
 
 
+SALES_LISTED = 100
+
+
 @staff_required
+@require_GET
 def dashboard_sales(request: HttpRequest) -> HttpResponse:
+    form = SalesFilterForm(request.GET or None)
+    report = metrics.sales_report(filters=form.filters(), now=timezone.now())
     return render(
         request,
         "billing/sales.html",
         {
             "section": "sales",
-            "payments": selectors.payments_recent(),
+            "form": form,
+            "filters": report.filters,
+            "report": report,
+            "charts": [
+                (
+                    series,
+                    line_chart(
+                        [point.net for point in series.points],
+                        report.labels,
+                        [point.net_label for point in series.points],
+                        width=600,
+                        height=180,
+                        padding=8,
+                    ),
+                    list(zip(report.labels, series.points, strict=True)),
+                )
+                for series in report.series
+            ],
+            "payments": report.payments[:SALES_LISTED],
+            "listed": SALES_LISTED,
+            "time_zone": settings.TIME_ZONE,
             "test_payments": selectors.checkout_test_payments_shown(),
         },
+        status=400 if form.errors else 200,
+    )
+
+
+@staff_required
+@require_GET
+def dashboard_sales_export(request: HttpRequest) -> HttpResponseBase:
+    form = SalesFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        errors = " ".join(str(error) for field in form.errors.values() for error in field)
+        return HttpResponseBadRequest(f"The export was not made: {errors}", content_type="text/plain; charset=utf-8")
+    return csv_response(
+        f"sales-{timezone.localdate():%Y-%m-%d}.csv",
+        metrics.SALES_CSV_HEADER,
+        metrics.sales_csv_rows(filters=form.filters(), now=timezone.now()),
     )
 
 

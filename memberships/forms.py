@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.core import signing
@@ -15,10 +16,10 @@ from django.core.validators import URLValidator
 
 from accounts.models import normalize_email
 from core import images
-from core.ids import ModelMultipleChoiceField
+from core.ids import ModelChoiceField, ModelMultipleChoiceField
 from hubs.models import HubGroup
 from memberships import emails
-from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Offer, format_money
+from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Entitlement, Offer, format_money
 from memberships.services import OfferFields, offer_publish_problems
 
 _PENDING_SALT = "memberships.pending-image"
@@ -328,3 +329,33 @@ class FreeClaimForm(forms.Form):
 
     def clean_full_name(self) -> str:
         return " ".join(self.cleaned_data["full_name"].split())
+
+
+class BuyersFilterForm(forms.Form):
+    """The Users page's buyer filters (a GET form): an offer or all, a status or any. An unknown
+    value is an error the page shows, and that filter is left off."""
+
+    offer = ModelChoiceField(
+        queryset=Offer.objects.order_by("title"),
+        required=False,
+        empty_label="All offers",
+        error_messages={"invalid_choice": "Choose an offer from the list."},
+    )
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Entitlement.Status.choices],
+        required=False,
+        error_messages={"invalid_choice": "Choose a status from the list."},
+    )
+
+    def filters(self) -> dict[str, Any]:
+        """``offer`` and ``status`` for ``selectors.buyers_listed``: the valid ones only."""
+        if not self.is_bound:
+            return {"offer": None, "status": ""}
+        self.is_valid()  # cleaned_data then holds the valid fields only
+        return {"offer": self.cleaned_data.get("offer"), "status": self.cleaned_data.get("status", "")}
+
+    @property
+    def query(self) -> str:
+        """The valid filters as a query string (the export's and the pages' links)."""
+        filters = self.filters()
+        return urlencode({"offer": filters["offer"].pk if filters["offer"] else "", "status": filters["status"]})

@@ -78,3 +78,8 @@ class UpsellOfferPart:
 
 
 UPSELL_OFFER_PART = UpsellOfferPart()
+
+
+def users_buyers_link(*, request: HttpRequest) -> Panel:
+    """The Users screen's link to the buyers and their memberships."""
+    return Panel("memberships/panels/users_buyers_link.html")

@@ -365,8 +365,9 @@ def test_the_sales_page_lists_payments_in_a_constant_number_of_queries(
         )
         _fulfil(attempt, fake)
     client.force_login(owner)
-    # The user, the payments with buyers and offers, the test purchases apart (the session is cached).
-    with django_assert_num_queries(3):
+    # The user; the figures per period, per offer and of test purchases; the payments with buyers
+    # and offers; the test purchases apart; the offer filter's choices (the session is cached).
+    with django_assert_num_queries(7):
         response = client.get("/dashboard/sales/")
     page = response.content.decode()
     assert page.count("$12.50") == 5

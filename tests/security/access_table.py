@@ -34,6 +34,7 @@ class A(NamedTuple):
 PUBLIC = A(get=(200, 200, 200, 200), post=(200, 200, 200, 200))  # anyone; POST shows the form's errors
 LOGGED_IN = A(get=(302, 200, 200, 200), post=(302, 200, 200, 200))  # login, then anyone
 STAFF_PAGE = A(get=(302, 403, 403, 200), post=(302, 403, 403, 200))  # dashboard page: login, then staff only
+STAFF_READ = A(get=(302, 403, 403, 200), post=(302, 403, 403, 405))  # dashboard page or export: GET only
 STAFF_FORM = A(get=(302, 403, 403, 200), post=(302, 403, 403, 400))  # dashboard form: errors on an empty POST
 STAFF_ACTION = A(get=(302, 403, 403, 405), post=(302, 403, 403, 302))  # dashboard button: POST only
 IN_GROUP = A(get=(302, 200, 403, 200), post=(302, 200, 403, 200))  # the member's private group
@@ -78,6 +79,8 @@ ROWS: dict[str, A] = {
     "dashboard/community/hubs/<id:pk>/delete/": STAFF_ACTION,
     "dashboard/users/": STAFF_PAGE,
     "dashboard/users/<id:pk>/": STAFF_PAGE,
+    "dashboard/users/buyers/": STAFF_READ,
+    "dashboard/users/buyers/export.csv": STAFF_READ,
     "dashboard/users/<id:pk>/grants/<id:grant_id>/revoke/": STAFF_ACTION,
     # Confirmation pages: an empty form is refused with its errors.
     "dashboard/users/<id:pk>/memberships/<id:entitlement_id>/cancel/": STAFF_FORM,
@@ -93,7 +96,8 @@ ROWS: dict[str, A] = {
     "offers/<slug:slug>/checkout/": PUBLIC,
     # The offer's custom code, framed by its checkout page; drafts only as a preview for staff.
     "offers/<slug:slug>/custom-code/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
-    "dashboard/sales/": STAFF_PAGE,
+    "dashboard/sales/": STAFF_READ,
+    "dashboard/sales/export.csv": STAFF_READ,
     "dashboard/payments/<id:pk>/refund/": STAFF_FORM,
     "dashboard/settings/integrations/": STAFF_PAGE,
     "dashboard/settings/integrations/stripe/connect/": STAFF_ACTION,
