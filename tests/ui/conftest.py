@@ -68,6 +68,8 @@ class World:
             Visit("Users", "/dashboard/users/", "owner"),
             Visit("a user", f"/dashboard/users/{self.member.pk}/", "owner"),
             Visit("Sales", "/dashboard/sales/", "owner"),
+            Visit("Buyers", "/dashboard/users/buyers/", "owner"),
+            Visit("Test purchase", f"/dashboard/offers/{self.paid_offer.pk}/test-purchase/", "owner"),
             Visit("Affiliates", "/dashboard/affiliates/", "owner"),
             Visit("Integrations", "/dashboard/settings/integrations/", "owner"),
             Visit("Stripe events", "/dashboard/settings/integrations/stripe/events/", "owner"),
