@@ -39,3 +39,13 @@ class PartnerStatusForm(forms.Form):
     @property
     def status(self) -> Partner.Status:
         return self.ACTIONS[str(self.cleaned_data["action"])]
+
+
+class CommissionsStopForm(forms.Form):
+    """The creator's Stop commissions button: a first press asks, ``confirm=yes`` stops."""
+
+    confirm = forms.CharField(required=False, max_length=3)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.is_valid() and self.cleaned_data.get("confirm") == "yes"

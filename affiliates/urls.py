@@ -15,4 +15,9 @@ urlpatterns = [
     path("partners/stripe/disconnect/", views.partner_stripe_disconnect, name="partner_stripe_disconnect"),
     path("dashboard/affiliates/", views.dashboard_affiliates, name="dashboard_affiliates"),
     path("dashboard/affiliates/partners/<id:pk>/status/", views.dashboard_partner_status, name="partner_status"),
+    path(
+        "dashboard/affiliates/partners/<id:pk>/commissions/stop/",
+        views.dashboard_partner_commissions_stop,
+        name="partner_commissions_stop",
+    ),
 ]

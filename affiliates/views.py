@@ -12,15 +12,18 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import ratelimit
 from accounts import services as account_services
 from accounts.decorators import staff_required
 from accounts.models import User
-from affiliates import selectors, services
-from affiliates.forms import PartnerStatusForm
+from affiliates import commissions, selectors, services
+from affiliates.forms import CommissionsStopForm, PartnerStatusForm
 from affiliates.models import Partner
 from billing import stripe_gateway as gateway
 from billing.models import StripeAccount
@@ -60,7 +63,21 @@ def _member(request: HttpRequest) -> User:
 @require_GET
 def partners(request: HttpRequest) -> HttpResponse:
     view = selectors.partner_view(user=_member(request))
-    return render(request, "affiliates/partners.html", {"view": view})
+    ledger, payout_account = None, None
+    if view.partner is not None:
+        ledger = selectors.partner_ledger(partner=view.partner)
+        payout_account = commissions.payout_account(view.partner)
+    return render(
+        request,
+        "affiliates/partners.html",
+        {
+            "view": view,
+            "ledger": ledger,
+            "payout_account": payout_account,
+            "now": timezone.now(),
+            "hold_days": settings.AFFILIATE_HOLD_DAYS,
+        },
+    )
 
 
 @member_required
@@ -179,8 +196,10 @@ def dashboard_affiliates(request: HttpRequest) -> HttpResponse:
         "affiliates/dashboard_affiliates.html",
         {
             "section": "affiliates",
-            "partners": selectors.partners_for_creator(),
+            "ledger": selectors.creator_ledger(),
             "programs": selectors.resell_offers().count(),
+            "now": timezone.now(),
+            "hold_days": settings.AFFILIATE_HOLD_DAYS,
         },
     )
 
@@ -210,4 +229,40 @@ def dashboard_partner_status(request: HttpRequest, pk: int) -> HttpResponse:
         Partner.Status.REMOVED: "is removed: their links no longer attribute sales",
     }
     messages.success(request, f"{partner.user.email} {words[form.status]}.")
+    return redirect("affiliates:dashboard_affiliates")
+
+
+@staff_required
+@require_POST
+def dashboard_partner_commissions_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop commissions: the partner's referred subscriptions pay no commission from their next
+    invoice. A first press shows what it does and asks; ``confirm=yes`` stops."""
+    if not settings.AFFILIATES_ENABLED:
+        raise Http404("The partner program is not open.")
+    partner = get_object_or_404(Partner.objects.select_related("user"), pk=pk)
+    if partner.commissions_stopped_at is not None:
+        messages.info(
+            request,
+            f"Commissions for {partner.user.email} were already stopped on "
+            f"{date_format(timezone.localtime(partner.commissions_stopped_at), 'M j, Y')}.",
+        )
+        return redirect("affiliates:dashboard_affiliates")
+    if not CommissionsStopForm(request.POST).confirmed:
+        return render(
+            request,
+            "affiliates/partner_commissions_stop_confirm.html",
+            {
+                "section": "affiliates",
+                "partner": partner,
+                "subscriptions": selectors.referred_subscriptions_live(partner=partner),
+            },
+            status=409,
+        )
+    changed = commissions.partner_commissions_stop(partner=partner)
+    messages.success(
+        request,
+        f"Commissions stopped for {partner.user.email}: {changed} referred subscription{pluralize(changed)} "
+        f"{'pays' if changed == 1 else 'pay'} no commission from {'its' if changed == 1 else 'their'} next invoice. "
+        "Commissions already earned are still paid after their hold.",
+    )
     return redirect("affiliates:dashboard_affiliates")

@@ -5,6 +5,9 @@
   (as in production), so the figure is the endpoint's own cost.
 - Fulfilment latency: from ``checkout.session.completed`` delivered by the Stripe sandbox to
   the entitlement granted and the confirmation email sent by a real Celery worker on Redis.
+
+The platform they run on (``on_database``, ``live_platform``, ``celery_worker``) is shared with
+``bench_affiliates.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.harness import (
     Figure,
@@ -35,6 +40,9 @@ from bench.harness import (
     warm,
 )
 from devtools.processes import running
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 WEBHOOK_SECRET = "whsec_sandbox_platform_secret"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -134,7 +142,7 @@ def _purge(url: str) -> None:
 PURCHASES = 20
 
 
-def _control(base: str, method: str, path: str, payload: dict[str, object] | None = None) -> dict[str, object]:
+def sandbox_control(base: str, method: str, path: str, payload: dict[str, object] | None = None) -> dict[str, object]:
     host, port = base.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
@@ -150,7 +158,7 @@ def _control(base: str, method: str, path: str, payload: dict[str, object] | Non
         conn.close()
 
 
-def _form_post(base: str, target: str, form: dict[str, str]) -> tuple[int, str]:
+def form_post(base: str, target: str, form: dict[str, str]) -> tuple[int, str]:
     """POST a form to one of the sandbox's pages; returns the status and the Location header."""
     from urllib.parse import urlencode, urlsplit
 
@@ -166,22 +174,29 @@ def _form_post(base: str, target: str, form: dict[str, str]) -> tuple[int, str]:
         conn.close()
 
 
-def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.01) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+        time.sleep(every)
+
+
+@contextmanager
+def celery_worker(data_dir: Path) -> Iterator[None]:
+    """A real Celery worker (two processes) on Redis, consuming this run's own queue."""
+    env = environment(data_dir)
+    worker_args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"]]
+    worker_args += ["-c", "2", "--loglevel=WARNING", "--without-gossip", "--without-mingle"]
+    with running(worker_args, env=env, log=data_dir / "worker.log"):
+        yield
 
 
 def fulfilment_latency(address: str, data_dir: Path, sandbox_url: str, emails: Path) -> list[Figure]:
     """checkout.session.completed delivered by the sandbox -> entitlement granted and email sent,
     with gunicorn taking the webhook and a real Celery worker on Redis doing the work."""
-    env = environment(data_dir)
-    worker_args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"]]
-    worker_args += ["-c", "2", "--loglevel=WARNING", "--without-gossip", "--without-mingle"]
-    with running(worker_args, env=env, log=data_dir / "worker.log"):
-        _control(sandbox_url, "POST", "/config", {"webhook_url": f"http://{address}/stripe/webhook/"})
+    with celery_worker(data_dir):
+        sandbox_control(sandbox_url, "POST", "/config", {"webhook_url": f"http://{address}/stripe/webhook/"})
         offer, account_id = _seller(sandbox_url)
         _one_purchase(sandbox_url, offer, account_id, emails, -1)  # warm-up: the worker's first task imports
         samples = sorted(_one_purchase(sandbox_url, offer, account_id, emails, index) for index in range(PURCHASES))
@@ -192,26 +207,36 @@ def fulfilment_latency(address: str, data_dir: Path, sandbox_url: str, emails: P
 
 def _seller(sandbox_url: str) -> tuple[object, str]:
     """Connect a new sandbox account through Connect OAuth and give it a $25 offer."""
-    from urllib.parse import parse_qs, urlsplit
-
     from accounts.models import User
-    from billing import stripe_gateway as gateway
-    from billing.services import catalog, connect
+    from billing.services import catalog
     from memberships.models import Offer
 
     owner = User.objects.create_user("owner@bench.example", "x" * 20, is_staff=True)
-    url = gateway.oauth_authorize_url(state="bench", redirect_uri="http://127.0.0.1/return/")
-    status, location = _form_post(sandbox_url, url, {"decision": "connect", "account": "new", "business_name": "Bench"})
-    if status != 303:
-        raise RuntimeError(f"the sandbox's authorize page answered {status}")
-    code = parse_qs(urlsplit(location).query)["code"][0]
-    account_id = gateway.oauth_token(code=code)
-    connect.stripe_account_connect(status=gateway.account_retrieve(account_id=account_id), by=owner)
+    account_id = connected_account(sandbox_url, by=owner)
     offer = Offer.objects.create(
         title="Bench Club", slug="bench-club", status=Offer.Status.PUBLISHED, pricing="one_time", price_amount=2500
     )
     catalog.offer_stripe_sync(offer_id=offer.pk)
     return offer, account_id
+
+
+def connected_account(sandbox_url: str, *, by: User, partner: bool = False, business_name: str = "Bench") -> str:
+    """A new sandbox account connected through Connect OAuth: the creator's, or ``by``'s own
+    partner account. Returns its id."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from billing import stripe_gateway as gateway
+    from billing.models import StripeAccount
+    from billing.services import connect
+
+    url = gateway.oauth_authorize_url(state="bench", redirect_uri="http://127.0.0.1/return/", email=by.email)
+    form = {"decision": "connect", "account": "new", "business_name": business_name, "email": by.email}
+    status, location = form_post(sandbox_url, url, form)
+    if status != 303:
+        raise RuntimeError(f"the sandbox's authorize page answered {status}")
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    purpose = StripeAccount.Purpose.PARTNER if partner else StripeAccount.Purpose.CREATOR
+    return connect.stripe_account_connect_from_stripe(code=code, by=by, purpose=purpose).account_id
 
 
 def _one_purchase(sandbox_url: str, offer: object, account_id: str, emails: Path, index: int) -> float:
@@ -238,7 +263,7 @@ def _one_purchase(sandbox_url: str, offer: object, account_id: str, emails: Path
         account_id=account_id, params=params, idempotency_key=f"bench-{attempt.pk}"
     )
     card = {"email": email, "card_number": "4242424242424242", "expiry": "12 / 34", "cvc": "123", "name": "Buyer"}
-    status, _ = _form_post(sandbox_url, f"/c/pay/{session.session_id}", card)
+    status, _ = form_post(sandbox_url, f"/c/pay/{session.session_id}", card)
     if status != 303:
         raise RuntimeError(f"the hosted page answered {status}")
 
@@ -246,9 +271,9 @@ def _one_purchase(sandbox_url: str, offer: object, account_id: str, emails: Path
         granted = Entitlement.objects.filter(user__email=email, offer=offer).exists()
         return granted and any(f"To: {email}".encode() in path.read_bytes() for path in emails.glob("*.log"))
 
-    _wait_until(done, 30, f"purchase {index} to be fulfilled")
+    wait_until(done, 30, f"purchase {index} to be fulfilled")
     finished = time.time()
-    deliveries = _control(sandbox_url, "GET", "/deliveries")["deliveries"]
+    deliveries = sandbox_control(sandbox_url, "GET", "/deliveries")["deliveries"]
     assert isinstance(deliveries, list)
     # Purchases run one after another, so the newest completed-session delivery is this one's.
     delivered_at = max(float(entry["at"]) for entry in deliveries if entry["type"] == "checkout.session.completed")
@@ -256,22 +281,40 @@ def _one_purchase(sandbox_url: str, offer: object, account_id: str, emails: Path
 
 
 def run() -> list[Figure]:
+    return on_database(_run)
+
+
+def on_database(measure: Callable[[], list[Figure]]) -> list[Figure]:
+    """Run ``measure`` on a fresh PostgreSQL database when one is reachable (as production),
+    else on SQLite, and say which in each figure's note. Redis is needed either way."""
     if not _redis_reachable(REDIS_URL):
-        raise RuntimeError(f"the billing benchmarks need Redis at {REDIS_URL} (BENCH_REDIS_URL)")
+        raise RuntimeError(f"the billing and affiliates benchmarks need Redis at {REDIS_URL} (BENCH_REDIS_URL)")
     if _reachable(POSTGRES_URL, 5432):
         with _fresh_postgres(POSTGRES_URL) as url:
             os.environ["DATABASE_URL"] = url
-            figures = _run()
+            figures = measure()
         database = "PostgreSQL"
     else:
-        figures = _run()
+        figures = measure()
         database = "SQLite"
     for figure in figures:
         figure.note = f"{figure.note} [{database}]".strip()
     return figures
 
 
-def _run() -> list[Figure]:
+@dataclass
+class Platform:
+    address: str  # gunicorn's host:port
+    data_dir: Path
+    sandbox_url: str
+    emails: Path  # where the file email backend writes
+
+
+@contextmanager
+def live_platform(**env: str) -> Iterator[Platform]:
+    """Django set up on fresh data with the sandbox and gunicorn running, ``env`` added to the
+    environment; the sandbox's webhooks go nowhere until ``sandbox_control`` sets their URL.
+    The run's Redis database is emptied afterwards."""
     with bench_data_dir() as data_dir:
         sandbox_port = free_port()
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
@@ -285,6 +328,7 @@ def _run() -> list[Figure]:
                 "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
                 "CELERY_TASK_DEFAULT_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
                 "EMAIL_FILE_PATH": str(emails),
+                **env,
             }
         )
         django_setup(data_dir)
@@ -294,9 +338,14 @@ def _run() -> list[Figure]:
         try:
             sandbox = running(sandbox_args, env=environment(data_dir), log=data_dir / "sandbox.log", port=sandbox_port)
             with sandbox, gunicorn(data_dir) as address:
-                figures = webhook_ingestion(address)
-                _purge(REDIS_URL)  # nobody consumed the ingestion's tasks
-                figures += fulfilment_latency(address, data_dir, sandbox_url, emails)
+                yield Platform(address=address, data_dir=data_dir, sandbox_url=sandbox_url, emails=emails)
         finally:
             _purge(REDIS_URL)
+
+
+def _run() -> list[Figure]:
+    with live_platform() as stack:
+        figures = webhook_ingestion(stack.address)
+        _purge(REDIS_URL)  # nobody consumed the ingestion's tasks
+        figures += fulfilment_latency(stack.address, stack.data_dir, stack.sandbox_url, stack.emails)
     return figures

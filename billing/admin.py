@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
+from billing.models import CheckoutAttempt, OneClickPurchase, Payment, StripeAccount, WebhookEvent
 from core.admin import ReadOnlyAdmin
 
 # Billing rows are written by services from Stripe's answers, never edited by hand.
@@ -30,6 +30,14 @@ class CheckoutAttemptAdmin(ReadOnlyAdmin[CheckoutAttempt]):
     list_filter = ["status", "is_test"]
     list_select_related = ["offer"]
     search_fields = ["email", "stripe_session_id", "stripe_subscription_id"]
+
+
+@admin.register(OneClickPurchase)
+class OneClickPurchaseAdmin(ReadOnlyAdmin[OneClickPurchase]):
+    list_display = ["key", "user", "offer", "status", "card_label", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["user", "offer"]
+    search_fields = ["key", "user__email", "stripe_object_id"]
 
 
 @admin.register(WebhookEvent)

@@ -22,6 +22,8 @@ class BillingConfig(AppConfig):
         hooks.paid_offer_check_register(lambda: selectors.stripe_connected())
         hooks.offer_changed_register(offer_changed)
         hooks.purchase_terms_register(selectors.purchase_terms)
+        hooks.buy_now_link_register(panels.paywall_buy_now)
+        accounts_slots.DASHBOARD_OVERVIEW.register(panels.overview_insights, order=10)
         accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started, order=10)
         accounts_slots.DASHBOARD_GETTING_STARTED.register(panels.getting_started_test_purchase, order=40)
         accounts_slots.UNCOUNTED_USERS.register(selectors.checkout_test_buyer_ids)

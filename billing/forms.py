@@ -13,10 +13,12 @@ from django.http import QueryDict
 from django.utils import formats, timezone
 
 from accounts.models import normalize_email
+from billing.metrics import SalesFilters, Status
 from billing.models import Payment
 from billing.selectors import Membership
+from core.ids import ModelChoiceField
 from memberships.forms import FreeClaimForm
-from memberships.models import format_money
+from memberships.models import Offer, format_money
 
 EXPIRED = "This page has expired. Check your choices and submit again."
 
@@ -189,6 +191,17 @@ class PaymentRefundForm(_RequestKeyForm):
         return amount
 
 
+class OneClickForm(_RequestKeyForm):
+    """The one-click page's confirmation: its key names the purchase (a second submit of the
+    same page buys nothing more), with the price the member was shown and the group they came
+    from, both hidden."""
+
+    amount = forms.IntegerField(
+        widget=forms.HiddenInput, min_value=0, error_messages={"required": EXPIRED, "invalid": EXPIRED}
+    )
+    group = forms.SlugField(widget=forms.HiddenInput, required=False, max_length=200)
+
+
 class CheckoutTestForm(forms.Form):
     """The creator's test purchase: the address its test buyer uses."""
 
@@ -202,3 +215,37 @@ class CheckoutTestForm(forms.Form):
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])
+
+
+class SalesFilterForm(forms.Form):
+    """The Sales page's filters (a GET form): an offer or all, a period, a payment status. An
+    unknown value is an error the page shows, and the figures fall back to that field's default."""
+
+    PERIODS = [("30d", "Last 30 days (daily)"), ("12m", "Last 12 months (monthly)")]
+
+    offer = ModelChoiceField(
+        queryset=Offer.objects.exclude(pricing=Offer.Pricing.FREE).order_by("title"),
+        required=False,
+        empty_label="All offers",
+        error_messages={"invalid_choice": "Choose an offer from the list."},
+    )
+    period = forms.ChoiceField(
+        choices=PERIODS, required=False, error_messages={"invalid_choice": "Choose a period from the list."}
+    )
+    status = forms.ChoiceField(
+        choices=Status.CHOICES,
+        required=False,
+        error_messages={"invalid_choice": "Choose a status from the list."},
+    )
+
+    def filters(self) -> SalesFilters:
+        """The filters to apply: the valid ones, each invalid or missing one at its default."""
+        data: dict[str, Any] = {}
+        if self.is_bound:
+            self.is_valid()  # cleaned_data then holds the valid fields only
+            data = self.cleaned_data
+        return SalesFilters(
+            offer=data.get("offer"),
+            monthly=data.get("period") == "12m",
+            status=data.get("status") or Status.ALL,
+        )

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from hubs.models import HubGroup
 from memberships.models import Offer, format_money
 
 
@@ -174,6 +175,51 @@ class CheckoutAttempt(models.Model):
         return f"{self.email} → {self.offer_id} ({self.status})"
 
 
+class OneClickPurchase(models.Model):
+    """A member's purchase with the card saved at an earlier purchase, confirmed on the
+    one-click page (a private group's popup upsell).
+
+    ``key`` comes from the confirmation form, made when the page was shown: a double submit
+    names the same purchase, so the unique key makes the second find the first, and Stripe's
+    idempotency key is made from it. The price snapshot, the payment and the entitlement hang on
+    its ``attempt``, as for a Checkout purchase, so fulfilment and the webhooks treat both alike;
+    whether it was paid is the attempt's status. The row's own status says how charging the
+    card went.
+    """
+
+    class Status(models.TextChoices):
+        CHARGING = "charging", "Charging the saved card"
+        CHARGED = "charged", "Charged"
+        DECLINED = "declined", "Declined"
+        AUTHENTICATION_REQUIRED = "authentication_required", "The bank asked the member to authenticate"
+        NO_CARD = "no_card", "No card on file"
+        FAILED = "failed", "Failed"
+
+    FALLS_BACK = (Status.DECLINED, Status.AUTHENTICATION_REQUIRED, Status.NO_CARD, Status.FAILED)
+
+    key = models.UUIDField(unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="one_click_purchases")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="one_click_purchases")
+    attempt = models.OneToOneField(CheckoutAttempt, on_delete=models.PROTECT, related_name="one_click")
+    # The group whose paywall offered it: where the member goes once it is paid.
+    group = models.ForeignKey(HubGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.CHARGING)
+    card_label = models.CharField(max_length=60, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    payment_method_id = models.CharField(max_length=255, blank=True)
+    # The payment intent (one-time) or subscription (recurring) Stripe made.
+    stripe_object_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.offer_id} ({self.status})"
+
+
 class WebhookEvent(models.Model):
     """The durable log of every verified Stripe event, stored before it is processed."""
 
@@ -291,6 +337,8 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The figures (billing/metrics.py) read sales, or tests, by Stripe's time.
+        indexes = [models.Index(fields=["is_test", "paid_at"], name="billing_payment_sales_by_time")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="billing_payment_amount_positive"),
             models.CheckConstraint(

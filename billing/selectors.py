@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.models import (
     CheckoutAttempt,
+    OneClickPurchase,
     Payment,
     StripeAccount,
     StripeSubscription,
@@ -225,3 +227,35 @@ def purchase_terms(entitlement: Entitlement) -> dict[str, str]:
     else:
         terms["interval_label"] = "One-time payment"
     return terms
+
+
+# --- One-click purchases ------------------------------------------------------------------------
+def _paid_with_customer(*, user: User) -> QuerySet[CheckoutAttempt]:
+    return CheckoutAttempt.objects.filter(user=user, status=CheckoutAttempt.Status.PAID).exclude(stripe_customer_id="")
+
+
+def card_on_file_likely(*, user: User) -> bool:
+    """Whether the member paid before on the creator's account (which takes payments), so that
+    Stripe may hold a card saved for them: one query. The card itself is asked of Stripe on the
+    one-click page. Only for a proven email address: access added to an unproven account ends
+    its sessions (docs/SECURITY.md), so its member buys through Checkout."""
+    if user.email_verified_at is None:
+        return False
+    accounts = StripeAccount.objects.creator().filter(charges_enabled=True).values("account_id")
+    return _paid_with_customer(user=user).filter(stripe_account_id__in=accounts).exists()
+
+
+def stripe_customers_of(*, user: User, account_id: str, limit: int = 3) -> list[str]:
+    """The Stripe customers of the member's paid purchases on the account, newest first: each
+    Checkout made its own, and the newest is the likeliest to hold a card that still works."""
+    customers: list[str] = []
+    paid = _paid_with_customer(user=user).filter(stripe_account_id=account_id).order_by("-paid_at", "-created_at")
+    for customer_id in paid.values_list("stripe_customer_id", flat=True)[:20]:
+        if customer_id not in customers:
+            customers.append(customer_id)
+    return customers[:limit]
+
+
+def one_click_purchase_of(*, user: User, key: uuid.UUID) -> OneClickPurchase | None:
+    """The member's own one-click purchase by its key (anyone else's is None)."""
+    return OneClickPurchase.objects.select_related("attempt", "offer", "group").filter(key=key, user=user).first()

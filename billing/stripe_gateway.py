@@ -721,6 +721,136 @@ def subscription_set_application_fee_percent(
     return str(subscription.status)
 
 
+# --- Cards on file (one-click purchases) -----------------------------------------------------
+@dataclass(frozen=True)
+class SavedCard:
+    """A card saved to a customer on the connected account, as the buyer recognises it."""
+
+    payment_method_id: str
+    customer_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+    @classmethod
+    def from_stripe(cls, payment_method: dict[str, Any]) -> SavedCard:
+        card = payment_method.get("card") or {}
+        return cls(
+            payment_method_id=_id(payment_method.get("id")),
+            customer_id=_id(payment_method.get("customer")),
+            brand=str(card.get("display_brand") or card.get("brand") or "card"),
+            last4=str(card.get("last4") or "")[:4],
+            exp_month=int(card.get("exp_month") or 0),
+            exp_year=int(card.get("exp_year") or 0),
+        )
+
+    @property
+    def label(self) -> str:
+        """``Visa •••• 4242``."""
+        brand = {"amex": "American Express", "mastercard": "Mastercard"}.get(self.brand, self.brand.title())
+        return f"{brand} •••• {self.last4}"
+
+    def expired(self, now: datetime) -> bool:
+        return (self.exp_year, self.exp_month) < (now.year, now.month)
+
+
+def customer_cards(*, account_id: str, customer_id: str) -> list[SavedCard]:
+    """The cards saved to a customer, newest first (Stripe's order)."""
+    listed = _call(
+        lambda: client().v1.customers.payment_methods.list(customer_id, {"type": "card", "limit": 10}, _on(account_id))
+    )
+    return [SavedCard.from_stripe(_plain(method)) for method in listed.data]
+
+
+@dataclass(frozen=True)
+class PaymentIntent:
+    payment_intent_id: str
+    status: str
+    amount: int
+    amount_received: int
+    currency: str
+    customer_id: str
+    created: datetime | None
+    # The checkout attempt it pays (its metadata, set by the platform), or "".
+    checkout_attempt: str
+
+    @classmethod
+    def from_stripe(cls, intent: dict[str, Any]) -> PaymentIntent:
+        return cls(
+            payment_intent_id=_id(intent.get("id")),
+            status=str(intent.get("status") or ""),
+            amount=int(intent.get("amount") or 0),
+            amount_received=int(intent.get("amount_received") or 0),
+            currency=str(intent.get("currency") or ""),
+            customer_id=_id(intent.get("customer")),
+            created=_moment(intent.get("created")),
+            checkout_attempt=str((intent.get("metadata") or {}).get("checkout_attempt") or ""),
+        )
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    def paid(self) -> PaidObject:
+        return PaidObject(
+            stripe_object_id=self.payment_intent_id,
+            kind="one_time",
+            amount=self.amount_received,
+            currency=self.currency,
+            customer_id=self.customer_id,
+            created=self.created,
+        )
+
+
+def payment_intent_retrieve(*, account_id: str, payment_intent_id: str) -> PaymentIntent:
+    intent = _plain(_call(lambda: client().v1.payment_intents.retrieve(payment_intent_id, None, _on(account_id))))
+    return PaymentIntent.from_stripe(intent)
+
+
+def payment_intent_charge_saved_card(
+    *,
+    account_id: str,
+    card: SavedCard,
+    amount: int,
+    currency: str,
+    description: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> PaymentIntent:
+    """Charge a saved card now, without the buyer (``off_session``): a decline, or a bank that
+    asks the buyer to authenticate (code ``authentication_required``), is ``StripeCardDeclined``."""
+    params = {
+        "amount": amount,
+        "currency": currency,
+        "customer": card.customer_id,
+        "payment_method": card.payment_method_id,
+        "confirm": True,
+        "off_session": True,
+        "description": description,
+        "metadata": metadata,
+    }
+    intent = _call(lambda: client().v1.payment_intents.create(params, _on(account_id, idempotency_key)))
+    return PaymentIntent.from_stripe(_plain(intent))
+
+
+def subscription_create_on_saved_card(
+    *, account_id: str, card: SavedCard, price_id: str, metadata: dict[str, str], idempotency_key: str
+) -> Subscription:
+    """Start a subscription whose first invoice is charged now to a saved card, without the
+    buyer; if it cannot be paid Stripe refuses it (``error_if_incomplete``: ``StripeCardDeclined``)."""
+    params = {
+        "customer": card.customer_id,
+        "items": [{"price": price_id}],
+        "default_payment_method": card.payment_method_id,
+        "off_session": True,
+        "payment_behavior": "error_if_incomplete",
+        "metadata": metadata,
+    }
+    subscription = _call(lambda: client().v1.subscriptions.create(params, _on(account_id, idempotency_key)))
+    return Subscription.from_stripe(_plain(subscription))
+
+
 # --- Transfers to partners (the platform's own account: no Stripe-Account header) ---------------
 @dataclass(frozen=True)
 class Transfer:

@@ -8,6 +8,7 @@ app_name = "billing"
 
 urlpatterns = [
     path("dashboard/sales/", views.dashboard_sales, name="dashboard_sales"),
+    path("dashboard/sales/export.csv", views.dashboard_sales_export, name="dashboard_sales_export"),
     path("dashboard/payments/<id:pk>/refund/", views.payment_refund, name="payment_refund"),
     path(
         "dashboard/users/<id:pk>/memberships/<id:entitlement_id>/cancel/",
@@ -39,6 +40,8 @@ urlpatterns = [
     path("stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
     path("offers/<slug:slug>/checkout/", views.checkout, name="checkout"),
     path("offers/<slug:slug>/checkout/pay/", views.checkout_start, name="checkout_start"),
+    path("offers/<slug:slug>/buy-now/", views.one_click, name="one_click"),
+    path("buy-now/<uuid:key>/", views.one_click_result, name="one_click_result"),
     path("checkout/<uuid:attempt_id>/return/", views.checkout_return, name="checkout_return"),
     path("checkout/<uuid:attempt_id>/status/", views.checkout_status, name="checkout_status"),
     path("checkout/<uuid:attempt_id>/complete/", views.checkout_complete, name="checkout_complete"),

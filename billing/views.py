@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,6 +12,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,12 +24,31 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import outbox, ratelimit
 from accounts.decorators import staff_required
 from accounts.models import OutboxMessage, User
-from billing import selectors
+from billing import metrics, selectors
 from billing import stripe_gateway as gateway
-from billing.forms import CheckoutTestForm, MembershipCancelForm, PaidCheckoutForm, PaymentRefundForm
-from billing.models import CheckoutAttempt, Payment, StripeAccount, TestPurchase, WebhookEvent, WebhookRefusal
+from billing.forms import (
+    EXPIRED,
+    CheckoutTestForm,
+    MembershipCancelForm,
+    OneClickForm,
+    PaidCheckoutForm,
+    PaymentRefundForm,
+    SalesFilterForm,
+)
+from billing.models import (
+    CheckoutAttempt,
+    OneClickPurchase,
+    Payment,
+    StripeAccount,
+    TestPurchase,
+    WebhookEvent,
+    WebhookRefusal,
+)
 from billing.services import checkout as checkout_services
-from billing.services import checkout_tests, connect, lifecycle, webhooks
+from billing.services import checkout_tests, connect, lifecycle, oneclick, webhooks
+from core.charts import line_chart
+from core.csv_export import csv_response
+from hubs.models import HubGroup
 from memberships import selectors as membership_selectors
 from memberships import services as membership_services
 from memberships import views as membership_views
@@ -38,22 +60,66 @@ BROWSER_COOKIE = "billing_browser"
 BROWSER_COOKIE_SALT = "billing.browser"
 BROWSER_COOKIE_MAX_AGE = 60 * 60 * 24 * 30
 OAUTH_STATE_SESSION_KEY = "billing_oauth_state"
+# What a buyer typed on a checkout page before going to Stripe, kept in their own session when
+# they come back with Stripe's Back link, to fill the form in again.
+CHECKOUT_TYPED_SESSION_KEY = "billing_checkout_typed"
 NOT_SELLING = (
     "This offer cannot be bought right now: the community's payments are not set up. "
     "Nothing was charged. Please try again later."
 )
 
 
+SALES_LISTED = 100
+
+
 @staff_required
+@require_GET
 def dashboard_sales(request: HttpRequest) -> HttpResponse:
+    form = SalesFilterForm(request.GET or None)
+    report = metrics.sales_report(filters=form.filters(), now=timezone.now())
     return render(
         request,
         "billing/sales.html",
         {
             "section": "sales",
-            "payments": selectors.payments_recent(),
+            "form": form,
+            "filters": report.filters,
+            "report": report,
+            "charts": [
+                (
+                    series,
+                    line_chart(
+                        [point.net for point in series.points],
+                        report.labels,
+                        [point.net_label for point in series.points],
+                        width=600,
+                        height=180,
+                        padding=8,
+                    ),
+                    list(zip(report.labels, series.points, strict=True)),
+                )
+                for series in report.series
+            ],
+            "payments": report.payments[:SALES_LISTED],
+            "listed": SALES_LISTED,
+            "time_zone": settings.TIME_ZONE,
             "test_payments": selectors.checkout_test_payments_shown(),
         },
+        status=400 if form.errors else 200,
+    )
+
+
+@staff_required
+@require_GET
+def dashboard_sales_export(request: HttpRequest) -> HttpResponseBase:
+    form = SalesFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        errors = " ".join(str(error) for field in form.errors.values() for error in field)
+        return HttpResponseBadRequest(f"The export was not made: {errors}", content_type="text/plain; charset=utf-8")
+    return csv_response(
+        f"sales-{timezone.localdate():%Y-%m-%d}.csv",
+        metrics.SALES_CSV_HEADER,
+        metrics.sales_csv_rows(filters=form.filters(), now=timezone.now()),
     )
 
 
@@ -410,16 +476,36 @@ def _error_page(
 def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     """An offer's checkout page (``/offers/<slug>/checkout/``): billing's for a paid offer, whose
     form starts a Stripe Checkout; a free offer is memberships' (``checkout_free``)."""
-    if request.method == "GET":
+    typed = request.session.get(CHECKOUT_TYPED_SESSION_KEY)
+    if request.method == "GET" and typed is None:
         cached = membership_views.checkout_page_cached(request, slug)
         if cached is not None:
             return cached
     public = membership_selectors.offer_for_visitor(slug=slug, user=request.user)
+    user = request.user if isinstance(request.user, User) else None
+    if (
+        request.method == "GET"
+        and user is not None
+        and membership_selectors.entitlement_active_for(offer=public.offer, email=user.email, user=user)
+    ):
+        # Before anything is filled in: nothing to pay or claim again (a claim sent anyway
+        # leads into the community, as ``checkout_free`` answers it).
+        return _owned_page(request, public.offer, email=user.email, groups=public.groups)
     if public.offer.is_free:
         return membership_views.checkout_free(request, public)
-    user = request.user if isinstance(request.user, User) else None
-    form = PaidCheckoutForm(initial={"email": user.email, "full_name": user.full_name} if user else None)
-    return _paid_checkout_page(request, public, form)
+    if isinstance(typed, dict) and typed.get("offer") == public.offer.pk:
+        initial = {"email": typed.get("email", ""), "full_name": typed.get("full_name", "")}
+    else:
+        initial = {"email": user.email, "full_name": user.full_name} if user else {}
+    return _paid_checkout_page(request, public, PaidCheckoutForm(initial=initial))
+
+
+def _owned_page(request: HttpRequest, offer: Offer, *, email: str, groups: list[HubGroup]) -> HttpResponse:
+    """The page that tells a buyer who has the offer already so, with the way into the community."""
+    community_url = membership_selectors.community_path(groups=groups)
+    return render(
+        request, "billing/checkout_owned.html", {"offer": offer, "email": email, "community_url": community_url}
+    )
 
 
 def _paid_checkout_page(
@@ -447,7 +533,7 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
         form.add_error(None, ratelimit.TOO_MANY)
         return _paid_checkout_page(request, public, form, status=429)
     if membership_selectors.entitlement_active_for(offer=offer, email=email, user=request.user):
-        return render(request, "billing/checkout_owned.html", {"offer": offer, "email": email})
+        return _owned_page(request, offer, email=email, groups=public.groups)
     account = selectors.stripe_account_current()
     if account is None or not account.charges_enabled:
         return _error_page(request, offer, NOT_SELLING, form)
@@ -470,6 +556,7 @@ def checkout_start(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error("email", "Stripe does not accept this email address. Please check it or use another.")
             return _paid_checkout_page(request, public, form, status=400)
         return _error_page(request, offer, exc.user_message, form)
+    request.session.pop(CHECKOUT_TYPED_SESSION_KEY, None)
     response = redirect(url)
     _bind_browser(response, key)
     return response
@@ -543,11 +630,123 @@ def checkout_complete(request: HttpRequest, attempt_id: uuid.UUID) -> HttpRespon
 
 @require_GET
 def checkout_cancel(request: HttpRequest, attempt_id: uuid.UUID) -> HttpResponse:
+    """Stripe's *Back* link: the checkout page again, with what the buyer typed when this browser
+    started the attempt (kept in its session; any other browser gets an empty form)."""
     attempt = get_object_or_404(CheckoutAttempt.objects.select_related("offer"), pk=attempt_id)
     if attempt.is_test:  # its link is used up, and a draft has no checkout page of its own
         return render(request, "billing/checkout_test_link_invalid.html", {"reason": "canceled"})
+    bound = selectors.checkout_attempt_for_browser(attempt_id=str(attempt.pk), browser_key=_browser_key(request))
+    if bound is not None and bound.status in (CheckoutAttempt.Status.STARTED, CheckoutAttempt.Status.OPEN):
+        request.session[CHECKOUT_TYPED_SESSION_KEY] = {
+            "offer": bound.offer_id,
+            "email": bound.email,
+            "full_name": bound.full_name,
+        }
     messages.warning(request, "Checkout was canceled and nothing was charged. You can try again whenever you like.")
     return redirect("billing:checkout", slug=attempt.offer.slug)
+
+
+# --- One-click purchases (a private group's popup upsell) -------------------------------------
+GROUP_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,140}")
+
+
+def _member(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # login_required let only a logged-in user through
+    return request.user
+
+
+def _upsell_group(offer: Offer, slug: str) -> HubGroup | None:
+    """The group the member came from, when the offer opens it (a slug from the request)."""
+    if not GROUP_SLUG.fullmatch(slug):
+        return None
+    return offer.hub_groups.filter(slug=slug).first()
+
+
+def _one_click_url(offer: Offer, group: HubGroup | None) -> str:
+    url = reverse("billing:one_click", kwargs={"slug": offer.slug})
+    return f"{url}?{urlencode({'group': group.slug})}" if group is not None else url
+
+
+def _one_click_destination(offer: Offer, group: HubGroup | None) -> str:
+    """Where the member goes once the offer is theirs: back to the group whose paywall sold it."""
+    if group is not None:
+        return group.get_absolute_url()
+    return membership_selectors.offer_destination(offer=offer, groups=offer.hub_groups.all()).url
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def one_click(request: HttpRequest, slug: str) -> HttpResponse:
+    """Buy an offer with the card saved at an earlier purchase: the confirmation page (GET),
+    then the charge (POST), which goes on to the purchase's result. Without a card on file, or
+    when the card cannot be used, the member goes to the offer's checkout."""
+    offer = get_object_or_404(Offer.objects.published(), slug=slug)
+    checkout_url = reverse("billing:checkout", kwargs={"slug": offer.slug})
+    if offer.is_free:
+        return redirect(checkout_url)
+    user = _member(request)
+    posted = request.method == "POST"
+    form = OneClickForm(request.POST if posted else None)
+    group = _upsell_group(offer, (request.POST if posted else request.GET).get("group", ""))
+    if posted:
+        if not form.is_valid():
+            messages.error(request, EXPIRED)
+            return redirect(_one_click_url(offer, group))
+        existing = selectors.one_click_purchase_of(user=user, key=form.cleaned_data["request_key"])
+        if existing is not None:  # the same page submitted again: nothing more is charged
+            return redirect("billing:one_click_result", key=existing.key)
+        if form.cleaned_data["amount"] != offer.price_amount:
+            messages.warning(
+                request, f"The price of {offer.title} is now {offer.price_label}. Check it and confirm again."
+            )
+            return redirect(_one_click_url(offer, group))
+    if membership_selectors.entitlement_active_for(offer=offer, email=user.email, user=user):
+        messages.info(request, f"You already have access to {offer.title}.")
+        return redirect(_one_click_destination(offer, group))
+    account = selectors.stripe_account_current()
+    if account is None or not account.charges_enabled:
+        return redirect(checkout_url)  # which says the offer cannot be bought now
+    if user.email_verified_at is None:
+        # Access added to an unproven account ends its sessions (docs/SECURITY.md): Checkout.
+        return redirect(checkout_url)
+    if not ratelimit.allow_request(request, scope="one_click", email=user.email):
+        # Each visit calls Stripe on the creator's account: a flood must not spend its API limit.
+        messages.error(request, ratelimit.TOO_MANY)
+        return redirect(checkout_url)
+    if posted:
+        try:
+            purchase, _ = oneclick.one_click_purchase_start(
+                key=form.cleaned_data["request_key"], user=user, offer=offer, account=account, group=group
+            )
+        except gateway.StripeGatewayError as exc:
+            logger.warning("one-click purchase of offer %s could not start: %s", offer.pk, exc)
+            messages.error(request, f"Nothing was charged. {exc.user_message}")
+            return redirect(checkout_url)
+        if purchase.user_id != user.pk:  # a key that is someone else's: it cannot be guessed
+            raise Http404("No such purchase.")
+        return redirect("billing:one_click_result", key=purchase.key)
+    try:
+        card = oneclick.saved_card_find(user=user, account_id=account.account_id)
+    except gateway.StripeGatewayError as exc:
+        logger.warning("saved cards of user %s could not be read: %s", user.pk, exc)
+        messages.error(request, f"Your saved card could not be read, so you can pay here. {exc.user_message}")
+        return redirect(checkout_url)
+    if card is None:
+        return redirect(checkout_url)
+    form = OneClickForm(initial={"amount": offer.price_amount, "group": group.slug if group else ""})
+    return render(
+        request,
+        "billing/one_click.html",
+        {
+            "offer": offer,
+            "card": card,
+            "form": form,
+            "group": group,
+            "price": format_money(offer.price_amount, offer.currency),
+            "back_url": group.get_absolute_url() if group else reverse("hubs:community"),
+        },
+    )
 
 
 # --- Test purchases ----------------------------------------------------------------------------
@@ -704,6 +903,49 @@ def _test_checkout_page(
             "custom_code_url": reverse("billing:checkout_test_custom_code", kwargs={"link": link}),
         },
     )
+
+
+def _fall_back_message(purchase: OneClickPurchase) -> str:
+    card = f" ({purchase.card_label})" if purchase.card_label else ""
+    Status = OneClickPurchase.Status
+    if purchase.status == Status.DECLINED:
+        return (
+            f"Your saved card{card} was declined: {purchase.error} Nothing was charged. "
+            "You can pay with another card here."
+        )
+    if purchase.status == Status.AUTHENTICATION_REQUIRED:
+        return (
+            f"Your bank wants you to confirm this payment, so your saved card{card} was not charged. "
+            "Continue here to pay: your bank can ask you to confirm it on the payment page."
+        )
+    if purchase.status == Status.NO_CARD:
+        return "You have no saved card any more, so nothing was charged. You can pay with a card here."
+    return f"Your saved card could not be charged, so nothing was. {purchase.error} You can pay here instead."
+
+
+@never_cache
+@login_required
+@require_GET
+def one_click_result(request: HttpRequest, key: uuid.UUID) -> HttpResponse:
+    """Where a one-click purchase goes after its confirmation: into the group once paid, to the
+    offer's checkout when the card could not be used, or a page that waits while it is charged."""
+    user = _member(request)
+    purchase = selectors.one_click_purchase_of(user=user, key=key)
+    if purchase is None:
+        raise Http404("No such purchase.")
+    offer, attempt = purchase.offer, purchase.attempt
+    if attempt.status == CheckoutAttempt.Status.PAID:
+        messages.success(request, f"You now have access to {offer.title}. We emailed the details to {user.email}.")
+        return redirect(_one_click_destination(offer, purchase.group))
+    if attempt.status == CheckoutAttempt.Status.FLAGGED:
+        messages.warning(
+            request, f"Your payment for {offer.title} was received; the community's team will confirm your access."
+        )
+        return redirect("billing:my_memberships")
+    if purchase.status in OneClickPurchase.FALLS_BACK:
+        messages.error(request, _fall_back_message(purchase))
+        return redirect("billing:checkout", slug=offer.slug)
+    return render(request, "billing/one_click_pending.html", {"purchase": purchase, "offer": offer})
 
 
 @never_cache

@@ -166,6 +166,8 @@ RATE_LIMITS: dict[str, dict[str, int]] = {
     "checkout_start": {"ip": 30, "email": 10, "window": 60 * 60},
     # Opening the billing portal (per buyer's email): each visit creates a Stripe session.
     "billing_portal": {"ip": 30, "email": 20, "window": 60 * 60},
+    # A one-click purchase's page and its charge (per member): each reads or charges their card.
+    "one_click": {"ip": 30, "email": 20, "window": 60 * 60},
 }
 # How many proxies (load balancers) stand in front of the web processes and append to
 # X-Forwarded-For; 0 trusts only the connection's own address.
@@ -176,7 +178,7 @@ MAGIC_LINK_MAX_AGE = env_int("MAGIC_LINK_MAX_AGE", 60 * 60 * 24, minimum=60)
 # fee on referred sales. Off until commissions are paid on to partners (the ledger and the
 # transfers come next): while off there is no Become a Partner widget, no partner page, and a
 # ``?ref=`` link attributes nothing, so no fee is taken from any sale.
-AFFILIATES_ENABLED = env_bool("AFFILIATES_ENABLED", False)
+AFFILIATES_ENABLED = env_bool("AFFILIATES_ENABLED", True)
 # How long a referral link's attribution cookie lasts (the last link clicked wins).
 AFFILIATE_COOKIE_DAYS = env_int("AFFILIATE_COOKIE_DAYS", 30, minimum=1, maximum=365)
 # How long a commission is held before it is transferred to the partner (refunds and disputes

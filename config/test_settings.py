@@ -14,8 +14,6 @@ os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="membership-test-"))
 
 from config.settings import *  # noqa: F403
 
-# The partner program is built and tested ahead of its commissions (see config/settings.py).
-AFFILIATES_ENABLED = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Ordinary tests run tasks in-process; tests that need the real worker ask for the

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path, register_converter
+from django.views.generic import RedirectView
 from django.views.static import serve
 
 from accounts.views import admin_login
@@ -19,6 +20,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("memberships.urls")),
     path("", include("billing.urls")),
     path("", include("affiliates.urls")),
+    # Pages link their icon (base.html); clients that ask for /favicon.ico anyway are sent to the
+    # static file by its unhashed name, which stays the same from one deployment to the next, as
+    # a permanent redirect must.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(
+            url=f"{settings.STATIC_URL}img/favicon.ico", permanent=True, http_method_names=["get", "head"]
+        ),
+    ),
 ]
 
 if settings.SERVE_MEDIA:

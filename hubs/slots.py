@@ -24,6 +24,9 @@ ACCESS_SOURCES: Slot[AccessSource] = Slot("hubs.access_sources")
 # What a user without access is offered on a private group's paywall: provider(request=, group=).
 PAYWALL: Slot[PanelProvider] = Slot("hubs.paywall")
 
+# Links beside the Users screen's search (memberships: buyers and their memberships): provider(request=).
+USERS_LINKS: Slot[PanelProvider] = Slot("hubs.users_links")
+
 # Sections of a user's page on the Users screen, after "Access today": provider(request=, person=).
 USER_PAGE: Slot[PanelProvider] = Slot("hubs.user_page")
 

@@ -23,7 +23,7 @@ from core.composition import panels
 from hubs import selectors, services
 from hubs.forms import AccessGrantForm, CommentForm, HubForm, HubGroupForm, PostForm
 from hubs.models import AccessGrant, Hub, HubGroup, Post
-from hubs.slots import PAYWALL, USER_PAGE
+from hubs.slots import PAYWALL, USER_PAGE, USERS_LINKS
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
 cache = ConnectionProxy(caches, "local")
@@ -347,7 +347,10 @@ def _direction(request: HttpRequest) -> services.Direction:
 def dashboard_users(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:200]
     page = Paginator(selectors.users_search(query=query), USERS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "hubs/dashboard/users.html", {"section": "users", "query": query, "page_obj": page})
+    links = panels(USERS_LINKS, request=request)
+    return render(
+        request, "hubs/dashboard/users.html", {"section": "users", "query": query, "page_obj": page, "links": links}
+    )
 
 
 @staff_required

@@ -16,6 +16,7 @@ class MembershipsConfig(AppConfig):
         hubs_slots.ACCESS_SOURCES.register(selectors.purchased_group_ids)
         hubs_slots.PAYWALL.register(panels.paywall_offer, order=10)
         hubs_slots.USER_PAGE.register(panels.user_purchases, order=10)
+        hubs_slots.USERS_LINKS.register(panels.users_buyers_link)
         hubs_slots.GROUP_EDITOR.register(panels.UPSELL_OFFER_PART)
         hubs_slots.GROUP_IN_USE.register(selectors.offers_selling)
         outbox.email_builder_register("offer_confirmation", services.confirmation_email_build)

@@ -45,6 +45,7 @@ def seed() -> list[str]:
         free = services.offer_create(
             fields=services.OfferFields(
                 title="Community Membership",
+                description="Meet the other members, ask questions and follow the weekly threads.",
                 landing_enabled=True,
                 landing_headline="Join the community, free",
                 landing_body="Meet the other members, ask questions and follow the **weekly threads**.",
@@ -60,9 +61,15 @@ def seed() -> list[str]:
         services.offer_create(
             fields=services.OfferFields(
                 title="Workshop Pass",
+                description="Every live workshop, with its recording and notes, for as long as you are a member.",
                 pricing=Offer.Pricing.RECURRING,
                 price_amount=2900,
                 interval=Offer.Interval.MONTH,
+                # Members can resell it: the partner program has an offer to show.
+                resell_enabled=True,
+                resell_commission_percent=20,
+                resell_description="Share the Workshop Pass with your audience and earn 20% of every payment, "
+                "renewals included.",
             ),
             hub_groups=[lounge, workshops],
             slug=PAID_SLUG,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.core import signing
@@ -15,10 +16,10 @@ from django.core.validators import URLValidator
 
 from accounts.models import normalize_email
 from core import images
-from core.ids import ModelMultipleChoiceField
+from core.ids import ModelChoiceField, ModelMultipleChoiceField
 from hubs.models import HubGroup
 from memberships import emails
-from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Offer, format_money
+from memberships.models import CURRENCIES, MAXIMUM_AMOUNT, MINIMUM_AMOUNT, Entitlement, Offer, format_money
 from memberships.services import OfferFields, offer_publish_problems
 
 _PENDING_SALT = "memberships.pending-image"
@@ -54,6 +55,12 @@ class OfferForm(forms.Form):
     """The whole offer editor. ``offer_fields()`` gives the model values after validation."""
 
     title = forms.CharField(max_length=200, help_text="What buyers see on the offer and checkout pages.")
+    description = forms.CharField(
+        max_length=5_000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown under the title on the checkout page: what the membership is and who it is for.",
+    )
     slug = forms.SlugField(
         label="Offer page address",
         max_length=220,
@@ -101,7 +108,7 @@ class OfferForm(forms.Form):
     thumbnail = forms.FileField(
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": IMAGE_ACCEPT}),
-        help_text="Shown on the checkout page; required to publish. JPEG, PNG or WebP, at most 10 MB "
+        help_text="Shown on the checkout page. JPEG, PNG or WebP, at most 10 MB "
         "and 25 megapixels. Cropped to a square.",
     )
     thumbnail_pending = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -130,8 +137,9 @@ class OfferForm(forms.Form):
     )
     resell_enabled = forms.BooleanField(label="Enable customers to resell this offer for a commission", required=False)
     resell_commission_percent = forms.IntegerField(
-        label="Resell commission (%)",
+        label="Resell commission",
         required=False,
+        help_text="A percentage of each sale a partner refers, from 1 to 90.",
         min_value=1,
         max_value=90,
         error_messages={
@@ -321,3 +329,33 @@ class FreeClaimForm(forms.Form):
 
     def clean_full_name(self) -> str:
         return " ".join(self.cleaned_data["full_name"].split())
+
+
+class BuyersFilterForm(forms.Form):
+    """The Users page's buyer filters (a GET form): an offer or all, a status or any. An unknown
+    value is an error the page shows, and that filter is left off."""
+
+    offer = ModelChoiceField(
+        queryset=Offer.objects.order_by("title"),
+        required=False,
+        empty_label="All offers",
+        error_messages={"invalid_choice": "Choose an offer from the list."},
+    )
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Entitlement.Status.choices],
+        required=False,
+        error_messages={"invalid_choice": "Choose a status from the list."},
+    )
+
+    def filters(self) -> dict[str, Any]:
+        """``offer`` and ``status`` for ``selectors.buyers_listed``: the valid ones only."""
+        if not self.is_bound:
+            return {"offer": None, "status": ""}
+        self.is_valid()  # cleaned_data then holds the valid fields only
+        return {"offer": self.cleaned_data.get("offer"), "status": self.cleaned_data.get("status", "")}
+
+    @property
+    def query(self) -> str:
+        """The valid filters as a query string (the export's and the pages' links)."""
+        filters = self.filters()
+        return urlencode({"offer": filters["offer"].pk if filters["offer"] else "", "status": filters["status"]})

@@ -72,6 +72,8 @@ class Offer(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MEMBERSHIP)
     title = models.CharField(max_length=200)
+    # Plain text under the title on the checkout page (paragraphs kept, nothing interpreted).
+    description = models.TextField(max_length=5_000, blank=True)
     slug = models.SlugField(max_length=220, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     hub_groups = models.ManyToManyField(HubGroup, related_name="offers", blank=True)
@@ -170,6 +172,24 @@ class Offer(models.Model):
             "year": " / year",
         }
         return price + per.get(self.interval, "") if self.pricing == self.Pricing.RECURRING else price
+
+    @property
+    def billing_terms(self) -> str:
+        """The terms on the checkout page: ``$29.00 every month, cancel any time``,
+        ``$49.00 one-time payment`` or ``Free, no payment needed``."""
+        if self.is_free:
+            return "Free, no payment needed"
+        price = format_money(self.price_amount, self.currency)
+        if self.pricing == self.Pricing.ONE_TIME:
+            return f"{price} one-time payment"
+        every = {
+            "week": "every week",
+            "month": "every month",
+            "quarter": "every 3 months",
+            "half_year": "every 6 months",
+            "year": "every year",
+        }
+        return f"{price} {every.get(self.interval, 'per period')}, cancel any time"
 
     @property
     def stripe_recurring(self) -> dict[str, int | str] | None:

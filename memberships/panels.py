@@ -8,12 +8,13 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest
+from django.urls import reverse
 
 from accounts.models import User
 from core.composition import Panel
 from core.ids import ModelChoiceField
 from hubs.models import HubGroup
-from memberships import selectors, services
+from memberships import hooks, selectors, services
 from memberships.models import Offer
 
 
@@ -29,7 +30,9 @@ def paywall_offer(*, request: HttpRequest, group: HubGroup) -> Panel | None:
     offer = selectors.upsell_offer_on_sale(group=group)
     if offer is None:
         return None
-    return Panel("memberships/panels/paywall_offer.html", {"offer": offer})
+    one_click = hooks.buy_now_link(request, offer, group)
+    buy_url = one_click or reverse("memberships:offer_page", kwargs={"slug": offer.slug})
+    return Panel("memberships/panels/paywall_offer.html", {"offer": offer, "buy_url": buy_url, "one_click": one_click})
 
 
 def user_purchases(*, request: HttpRequest, person: User) -> Panel:
@@ -75,3 +78,8 @@ class UpsellOfferPart:
 
 
 UPSELL_OFFER_PART = UpsellOfferPart()
+
+
+def users_buyers_link(*, request: HttpRequest) -> Panel:
+    """The Users screen's link to the buyers and their memberships."""
+    return Panel("memberships/panels/users_buyers_link.html")

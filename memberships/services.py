@@ -41,6 +41,7 @@ class OfferFields:
     """
 
     title: str = ""
+    description: str = ""
     pricing: Offer.Pricing = Offer.Pricing.FREE
     price_amount: int = 0
     currency: str = "usd"

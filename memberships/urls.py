@@ -15,6 +15,8 @@ urlpatterns = [
     path("dashboard/offers/<id:pk>/unpublish/", views.offer_unpublish, name="offer_unpublish"),
     path("dashboard/offers/<id:pk>/archive/", views.offer_archive, name="offer_archive"),
     path("dashboard/offers/<id:pk>/duplicate/", views.offer_duplicate, name="offer_duplicate"),
+    path("dashboard/users/buyers/", views.dashboard_buyers, name="dashboard_buyers"),
+    path("dashboard/users/buyers/export.csv", views.dashboard_buyers_export, name="dashboard_buyers_export"),
     path("offers/<slug:slug>/", views.offer_page, name="offer_page"),
     path("offers/<slug:slug>/custom-code/", views.custom_code, name="custom_code"),
 ]

@@ -11,11 +11,14 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.core.cache import caches
 from django.core.files.storage import default_storage
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.connection import ConnectionProxy
 from django.utils.safestring import SafeString, mark_safe
@@ -27,10 +30,11 @@ from accounts.decorators import staff_required
 from accounts.models import User
 from accounts.services import magic_link_request
 from core.composition import panels
+from core.csv_export import csv_response
 from core.markdown import render_markdown
 from hubs.models import HubGroup
 from memberships import emails, hooks, selectors, services
-from memberships.forms import FreeClaimForm, OfferForm, pending_image_name, pending_image_token
+from memberships.forms import BuyersFilterForm, FreeClaimForm, OfferForm, pending_image_name, pending_image_token
 from memberships.models import Offer
 from memberships.slots import OFFER_ACTIONS
 from memberships.tasks import send_test_confirmation_email
@@ -362,7 +366,15 @@ def checkout_page(
     ``checkout_page_cached``.
     """
     offer = public.offer
-    context = {"offer": offer, "is_preview": public.is_preview, "form": form, "action": action, **(extra or {})}
+    context = {
+        "offer": offer,
+        "is_preview": public.is_preview,
+        "form": form,
+        "action": action,
+        # What the membership includes: its groups, hidden ones aside.
+        "groups": public.groups,
+        **(extra or {}),
+    }
     if (
         extra is None
         and request.method == "GET"
@@ -370,6 +382,8 @@ def checkout_page(
         and offer.is_published
         and not public.is_preview
         and not form.is_bound
+        # A form filled in for this visitor (what they typed before going to Stripe) is theirs alone.
+        and not form.initial
         and not len(messages.get_messages(request))
     ):
         page = _CachedCheckout(
@@ -448,3 +462,36 @@ def custom_code_document(code: str) -> HttpResponse:
     response._csp_config = settings.CUSTOM_CODE_CSP  # type: ignore[attr-defined]
     patch_vary_headers(response, ["Sec-Fetch-Dest"])
     return response
+
+
+# --- Buyers, on the Users screen -----------------------------------------------------------------
+BUYERS_PER_PAGE = 50
+
+
+@staff_required
+@require_GET
+def dashboard_buyers(request: HttpRequest) -> HttpResponse:
+    form = BuyersFilterForm(request.GET or None)
+    page = Paginator(selectors.buyers_listed(**form.filters()), BUYERS_PER_PAGE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    rows = [(entitlement, entitlement.effective_status_label(now)) for entitlement in page]
+    return render(
+        request,
+        "memberships/dashboard_buyers.html",
+        {"section": "users", "form": form, "page_obj": page, "rows": rows, "query": form.query},
+        status=400 if form.errors else 200,
+    )
+
+
+@staff_required
+@require_GET
+def dashboard_buyers_export(request: HttpRequest) -> HttpResponseBase:
+    form = BuyersFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        errors = " ".join(str(error) for field in form.errors.values() for error in field)
+        return HttpResponseBadRequest(f"The export was not made: {errors}", content_type="text/plain; charset=utf-8")
+    return csv_response(
+        f"buyers-{timezone.localdate():%Y-%m-%d}.csv",
+        selectors.BUYERS_CSV_HEADER,
+        selectors.buyers_csv_rows(**form.filters()),
+    )

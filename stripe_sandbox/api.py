@@ -514,9 +514,11 @@ def checkout_session_create(sandbox: Sandbox, request: ApiRequest, args: dict[st
             "description",
             "receipt_email",
             "statement_descriptor",
+            "setup_future_usage",
             prefix="payment_intent_data",
         )
         integer(pid, "application_fee_amount", "payment_intent_data[application_fee_amount]", minimum=0)
+        choice(pid, "setup_future_usage", ("on_session", "off_session"), "payment_intent_data[setup_future_usage]")
         metadata(pid)
     sd = nested(params, "subscription_data")
     if sd is not None:

@@ -69,6 +69,10 @@ class Card:
     decline_code: str | None = None  # declined at checkout
     message: str | None = None
     fails_off_session: bool = False  # attaches and pays now, fails later (renewals)
+    # The bank asks the cardholder to authenticate: "always", or "unless_set_up" (not once the
+    # card was saved for off-session use). The hosted pages stand for the authentication the
+    # cardholder completes there; a charge without them (off-session) fails.
+    authenticates: str | None = None
 
 
 # How often, at most, requests catch up with real time (``Sandbox.catch_up``).
@@ -84,7 +88,10 @@ TEST_CARDS: dict[str, Card] = {
     "4000000000009995": Card("visa", "insufficient_funds", "Your card has insufficient funds."),
     "4000000000000069": Card("visa", "expired_card", "Your card has expired."),
     "4000000000000341": Card("visa", fails_off_session=True),
+    "4000002500003155": Card("visa", authenticates="unless_set_up"),
+    "4000002760003184": Card("visa", authenticates="always"),
 }
+AUTHENTICATION_REQUIRED = "Your card was declined. This transaction requires authentication."
 NON_TEST_CARD = Card(
     "visa",
     "test_mode_live_card",
@@ -586,6 +593,14 @@ class Sandbox:
         )
         return session
 
+    def checkout_saves_card(self, session_id: str) -> bool:
+        """Whether paying the session saves the card to the customer (see ``checkout_pay``)."""
+        session = self.store.get(session_id) or {}
+        extras = self.store.extras(session_id)
+        return session.get("mode") == "subscription" or bool(
+            (extras.get("payment_intent_data") or {}).get("setup_future_usage")
+        )
+
     def checkout_line_items(self, session_id: str) -> list[JSON]:
         items: list[JSON] = self.store.extras(session_id).get("line_items", [])
         return items
@@ -629,8 +644,16 @@ class Sandbox:
             customer = self.get(session["customer"], owner, "customer")
         else:
             customer = self.customer_create(owner, {"email": email, "name": name or None})
-        pm["customer"] = customer["id"]
-        self.emit("payment_method.attached", pm, owner)
+        # As on Stripe, the card is saved to the customer only when asked: always for a
+        # subscription (its renewals are charged off-session), in payment mode only with
+        # ``payment_intent_data[setup_future_usage]``.
+        usage = (
+            "off_session"
+            if session["mode"] == "subscription"
+            else extras["payment_intent_data"].get("setup_future_usage")
+        )
+        if usage:
+            self._card_save(owner, pm, customer["id"], usage=usage)
         details: JSON = {
             "address": empty_address(),
             "email": email,
@@ -684,9 +707,23 @@ class Sandbox:
         )
         if session["mode"] == "payment":
             session["payment_intent"] = pi["id"]
+            pi["setup_future_usage"] = pid.get("setup_future_usage")
         return pi
 
     # --- Payments -------------------------------------------------------------------------
+    def _card_save(self, owner: str, pm: JSON, customer_id: str, *, usage: str) -> None:
+        """Attach a card the cardholder just used to the customer, set up for ``usage``
+        (``off_session`` or ``on_session``): what a card that authenticates unless set up needs."""
+        pm["customer"] = customer_id
+        self.store.extras(pm["id"])["set_up_for"] = usage
+        self.emit("payment_method.attached", pm, owner)
+
+    def _needs_authentication(self, pm: JSON, card: Card) -> bool:
+        """Whether the bank asks the cardholder to authenticate a charge made without them."""
+        if card.authenticates == "always":
+            return True
+        return card.authenticates == "unless_set_up" and self.store.extras(pm["id"]).get("set_up_for") != "off_session"
+
     def _payment_method(self, owner: str, *, number: str, card: Card, exp_month: int, exp_year: int) -> JSON:
         pm = shape("payment_method", id=new_id("pm_1", 23), created=self.now(), customer=None, type="card")
         pm["billing_details"] = {
@@ -758,6 +795,11 @@ class Sandbox:
         at = at if at is not None else self.now()
         decline = card.decline_code or ("generic_decline" if off_session and card.fails_off_session else None)
         message = card.message or DECLINED
+        # Without the cardholder there to authenticate, Stripe's error is its own code.
+        code = "card_declined"
+        if not decline and off_session and self._needs_authentication(pm, card):
+            decline = code = "authentication_required"
+            message = AUTHENTICATION_REQUIRED
         charge = shape(
             "charge",
             id=new_id("ch_3", 23),
@@ -774,7 +816,7 @@ class Sandbox:
             customer=pi["customer"],
             description=pi["description"],
             disputed=False,
-            failure_code="card_declined" if decline else None,
+            failure_code=code if decline else None,
             failure_message=message if decline else None,
             metadata=copy.deepcopy(pi["metadata"]),
             paid=not decline,
@@ -805,6 +847,7 @@ class Sandbox:
                 type="issuer_declined",
             )
         self.store.put(charge, owner)
+        self.store.extras(pm["id"])["used"] = True
         previous_status = pi["status"]
         pi["payment_method"] = pm["id"]
         pi["latest_charge"] = charge["id"]
@@ -812,9 +855,9 @@ class Sandbox:
             pi["status"] = "requires_payment_method"
             pi["last_payment_error"] = {
                 "charge": charge["id"],
-                "code": "card_declined",
+                "code": code,
                 "decline_code": decline,
-                "doc_url": "https://stripe.com/docs/error-codes/card-declined",
+                "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
                 "message": message,
                 "payment_method": copy.deepcopy(pm),
                 "type": "card_error",
@@ -928,16 +971,25 @@ class Sandbox:
             )
         number = self.store.extras(pm["id"]).get("test_card") or ""
         card = card_for(number)
-        charge = self._attempt(
-            owner, pi, pm, card, receipt_email=pi.get("receipt_email"), off_session=bool(params.get("off_session"))
-        )
+        off_session = bool(params.get("off_session"))
+        if not off_session and card.authenticates and not card.decline_code:
+            # On-session, the cardholder authenticates in the browser (Stripe.js) before any charge.
+            previous = pi["status"]
+            pi.update(
+                payment_method=pm["id"],
+                status="requires_action",
+                next_action={"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}},
+            )
+            self.emit("payment_intent.requires_action", pi, owner, previous={"status": previous})
+            return pi
+        charge = self._attempt(owner, pi, pm, card, receipt_email=pi.get("receipt_email"), off_session=off_session)
         if charge["status"] != "succeeded":
             error = pi["last_payment_error"]
             raise StripeError(
                 error["message"],
                 status=402,
                 type="card_error",
-                code="card_declined",
+                code=error["code"],
                 extra={
                     "decline_code": error["decline_code"],
                     "charge": charge["id"],
@@ -953,6 +1005,13 @@ class Sandbox:
         if not pm_id:
             return None
         pm = self.get(pm_id, owner, "payment_method", param="payment_method")
+        if pm["customer"] is None and self.store.extras(pm_id).get("used"):
+            raise StripeError(
+                "The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, "
+                "shared with a connected account without Customer attachment, or was detached from a Customer. It "
+                "may not be used again. To use a PaymentMethod multiple times, you must attach it to a Customer first.",
+                param="payment_method",
+            )
         if customer and pm["customer"] != customer:
             raise StripeError(
                 f"The provided PaymentMethod {pm_id} does not belong to the customer {customer}.",
@@ -1056,7 +1115,7 @@ class Sandbox:
                 error["message"],
                 status=402,
                 type="card_error",
-                code="card_declined",
+                code=error["code"],
                 extra={"decline_code": error["decline_code"], "charge": error["charge"], "doc_url": error["doc_url"]},
                 keep_changes=True,
             )
@@ -1216,6 +1275,8 @@ class Sandbox:
             self.emit("invoice.payment_succeeded", invoice, owner, at=at)
         else:
             self.emit("invoice.payment_failed", invoice, owner, at=at)
+            if pi["last_payment_error"]["code"] == "authentication_required":
+                self.emit("invoice.payment_action_required", invoice, owner, at=at)
         return paid
 
     def customer_card_update(
@@ -1230,8 +1291,7 @@ class Sandbox:
             return card.message
         pm = self._payment_method(owner, number=number, card=card, exp_month=exp_month, exp_year=exp_year)
         pm["billing_details"].update(email=customer.get("email"), name=name or None)
-        pm["customer"] = customer_id
-        self.emit("payment_method.attached", pm, owner)
+        self._card_save(owner, pm, customer_id, usage="off_session")
         self.customer_update(owner, customer_id, {"invoice_settings": {"default_payment_method": pm["id"]}})
         now = self.now()
         for subscription in self.store.find("subscription", owner):

@@ -38,7 +38,9 @@ CANCELABLE = ("active", "past_due", "unpaid", "trialing")
 
 TEST_CARDS_HINT = (
     "Test cards: <b>4242 4242 4242 4242</b> pays; <b>4000 0000 0000 0002</b> is declined; "
-    "<b>4000 0000 0000 0341</b> pays now and fails every renewal. Any future expiry, any CVC."
+    "<b>4000 0000 0000 0341</b> pays now and fails every renewal; <b>4000 0025 0000 3155</b> asks to "
+    "authenticate unless saved for later, <b>4000 0027 6000 3184</b> always (both pay here). "
+    "Any future expiry, any CVC."
 )
 
 
@@ -79,6 +81,7 @@ def checkout(
     values: dict[str, str],
     errors: dict[str, str],
     decline: str | None = None,
+    saves_card: bool = False,
 ) -> tuple[int, str]:
     recurring = next((item["price"]["recurring"] for item in items if item["price"].get("recurring")), None)
     total = format_amount(int(session["amount_total"]), session["currency"])
@@ -93,6 +96,13 @@ def checkout(
     if session.get("customer_email") or session.get("customer_details"):
         email_attrs["readonly"] = "readonly"
     alert = f'<div class="alert" role="alert">{escape(decline)}</div>' if decline else ""
+    # Stripe's own words under a card that is saved for later payments.
+    saved = (
+        f"<p class=hint>By providing your card information, you allow {escape(account_name)} to charge your card "
+        "for future payments in accordance with their terms.</p>"
+        if saves_card
+        else ""
+    )
     body = f"""
 <div class=wrap>
  <div class=col>
@@ -130,6 +140,7 @@ def checkout(
     }</div>
    </div>
    {_field("name", "Name on card", values.get("name", ""), errors, autocomplete="cc-name")}
+   {saved}
    <button type=submit>{button}</button>
    <div class=hint>{TEST_CARDS_HINT}</div>
   </form>

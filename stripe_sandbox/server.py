@@ -412,10 +412,17 @@ class Handler(BaseHTTPRequestHandler):
             images.extend(product.get("images") or [])
         prefilled = session.get("customer_email") or (session.get("customer_details") or {}).get("email") or ""
         values = {"email": prefilled}
+        saves_card = sandbox.checkout_saves_card(session_id)
         if method == "GET":
             self._html(
                 pages.checkout(
-                    session, account_name=account_name, items=items, product_images=images, values=values, errors={}
+                    session,
+                    account_name=account_name,
+                    items=items,
+                    product_images=images,
+                    values=values,
+                    errors={},
+                    saves_card=saves_card,
                 )
             )
             return
@@ -427,7 +434,13 @@ class Handler(BaseHTTPRequestHandler):
         if errors:
             self._html(
                 pages.checkout(
-                    session, account_name=account_name, items=items, product_images=images, values=values, errors=errors
+                    session,
+                    account_name=account_name,
+                    items=items,
+                    product_images=images,
+                    values=values,
+                    errors=errors,
+                    saves_card=saves_card,
                 )
             )
             return
@@ -451,6 +464,7 @@ class Handler(BaseHTTPRequestHandler):
                     values=values,
                     errors={},
                     decline=decline,
+                    saves_card=saves_card,
                 )
             )
             return

@@ -79,7 +79,8 @@ def checkout_session_params(*, attempt: CheckoutAttempt, success_url: str, cance
     else:
         params["mode"] = "payment"
         params["customer_creation"] = "always"
-        params["payment_intent_data"] = {"metadata": metadata}
+        # Save the card for one-click purchases later (a subscription saves it already).
+        params["payment_intent_data"] = {"metadata": metadata, "setup_future_usage": "off_session"}
     return params
 
 

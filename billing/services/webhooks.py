@@ -19,7 +19,7 @@ from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from billing import stripe_gateway as gateway
-from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent, WebhookRefusal
+from billing.models import CheckoutAttempt, OneClickPurchase, Payment, StripeAccount, WebhookEvent, WebhookRefusal
 from billing.services import lifecycle
 from billing.services.connect import stripe_account_disconnect, stripe_account_refresh_from_stripe
 from billing.services.fulfilment import Outcome, checkout_attempt_fulfil, checkout_attempt_mark
@@ -310,6 +310,29 @@ def _checkout_session_event(event: WebhookEvent, account_id: str, session_id: st
     )
 
 
+def _payment_intent_succeeded(event: WebhookEvent, account_id: str, payment_intent_id: str) -> Outcome:
+    """A one-click purchase's payment, recorded already by the request that charged the card
+    unless that request did not finish. (A Checkout's payment is fulfilled from its session.)"""
+    obj = event.payload["data"]["object"]
+    # Only the platform's one-click charges are read again: nothing else is fulfilled here.
+    if not (isinstance(obj.get("metadata"), dict) and obj["metadata"].get("one_click")):
+        return Outcome(WebhookEvent.Status.IGNORED, "not a one-click purchase")
+    intent = gateway.payment_intent_retrieve(account_id=account_id, payment_intent_id=payment_intent_id)
+    attempt = _attempt_for(account_id, intent.checkout_attempt)
+    if attempt is None or not OneClickPurchase.objects.filter(attempt=attempt).exists():
+        return Outcome(WebhookEvent.Status.IGNORED, "the payment was not started by this platform")
+    if not intent.succeeded:
+        return Outcome(WebhookEvent.Status.IGNORED, f"the payment is {intent.status or None}, not succeeded")
+    charge = lifecycle.charge_facts(account_id=account_id, payment_intent_id=payment_intent_id)
+    return checkout_attempt_fulfil(
+        attempt_id=attempt.pk,
+        paid=intent.paid(),
+        payment_intent_id=payment_intent_id,
+        charge=charge,
+        event_id=event.event_id,
+    )
+
+
 def _subscription_attempt(account_id: str, subscription: gateway.Subscription) -> CheckoutAttempt | None:
     attempt = CheckoutAttempt.objects.filter(
         stripe_account_id=account_id, stripe_subscription_id=subscription.subscription_id
@@ -417,6 +440,7 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     "checkout.session.completed": _checkout_session_event,
     "checkout.session.async_payment_succeeded": _checkout_session_event,
     "checkout.session.async_payment_failed": _checkout_session_event,
+    "payment_intent.succeeded": _payment_intent_succeeded,
     "invoice.paid": _invoice_paid,
     "invoice.payment_failed": _invoice_failed,
     "invoice.payment_action_required": _invoice_failed,

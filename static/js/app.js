@@ -35,6 +35,30 @@
     });
   });
 
+  // <button class="menu-toggle" aria-controls="id" hidden> in the top bar: on a narrow screen
+  // (app.css) the navigation folds behind it. Without this script the navigation stays open.
+  document.querySelectorAll("button.menu-toggle[aria-controls]").forEach(function (button) {
+    var bar = button.closest(".topbar");
+    if (!bar) {
+      return;
+    }
+    function show(open) {
+      button.setAttribute("aria-expanded", String(open));
+      bar.classList.toggle("menu-open", open);
+    }
+    bar.classList.add("has-menu");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      show(button.getAttribute("aria-expanded") !== "true");
+    });
+    bar.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+        show(false);
+        button.focus();
+      }
+    });
+  });
+
   // The offer's custom code runs in a sandboxed frame (<iframe data-custom-code>) that reports the
   // height of its content; a pixel takes no room, a widget the room it needs.
   window.addEventListener("message", function (event) {

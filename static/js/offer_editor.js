@@ -73,4 +73,21 @@
   refreshVisibility();
   refreshPreview();
   refreshGroupNotice();
+
+  // After a save that needs attention, the page opens with it at the top (the error summary,
+  // or the buyers confirmation): bring keyboard focus, and so the screen, there too.
+  var attention = document.getElementById("error-summary") || document.getElementById("groups-impact");
+  if (attention) attention.focus();
+
+  // A link of the summary puts the cursor in its field, not only the field on screen.
+  var summary = document.getElementById("error-summary");
+  if (summary) summary.addEventListener("click", function (event) {
+    var link = event.target.closest('a[href^="#"]');
+    var field = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    var label = document.querySelector('label[for="' + field.id + '"]');
+    (label || field).scrollIntoView({ block: "center" });
+    field.focus({ preventScroll: true });
+  });
 })();

@@ -14,6 +14,7 @@ from affiliates.models import Commission, Partner
 from billing import stripe_gateway as gateway
 from billing.models import StripeAccount, WebhookEvent
 from billing.services import lifecycle
+from memberships.models import Offer
 from tests.affiliates import commission_helpers as c
 from tests.billing import lifecycle_helpers as h
 from tests.billing.test_stripe_flows import _deliver, _events
@@ -330,6 +331,13 @@ def test_a_removed_partners_existing_subscription_keeps_paying_commission(monthl
     attempt = c.referred_purchase(monthly)
     partner = Partner.objects.get(user=monthly.partner_user)
     services.partner_status_set(partner=partner, status=Partner.Status.REMOVED)
+    h.advance_past_period_end(monthly.sandbox, attempt.stripe_subscription_id)
+    assert [commission.amount for commission in c.commissions_of(attempt)] == [750, 750]
+
+
+def test_resell_rights_turned_off_leave_existing_subscriptions_paying_commission(monthly) -> None:
+    attempt = c.referred_purchase(monthly)
+    Offer.objects.filter(pk=monthly.offer.pk).update(resell_enabled=False, resell_commission_percent=None)
     h.advance_past_period_end(monthly.sandbox, attempt.stripe_subscription_id)
     assert [commission.amount for commission in c.commissions_of(attempt)] == [750, 750]
 

@@ -72,7 +72,26 @@ def test_the_beat_pays_commissions_and_the_hold_is_two_weeks_by_default() -> Non
 def test_the_beats_task_runs_the_payout_job(monkeypatch) -> None:
     from affiliates import tasks
 
-    seen: list[object] = []
-    monkeypatch.setattr(tasks, "commissions_pay_due", lambda: seen.append("ran") or 3)
+    seen: list[str] = []
+
+    def pay_due() -> int:
+        seen.append("ran")
+        return 3
+
+    monkeypatch.setattr(tasks, "commissions_pay_due", pay_due)
     assert tasks.pay_commissions.apply().get() == 3
     assert seen == ["ran"]
+
+
+@pytest.mark.django_db
+def test_the_payout_can_be_run_by_hand(monkeypatch) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from affiliates.management.commands import pay_commissions
+
+    monkeypatch.setattr(pay_commissions, "commissions_pay_due", lambda: 2)
+    out = StringIO()
+    call_command("pay_commissions", stdout=out)
+    assert out.getvalue().strip() == "Commissions: 2 transfer(s) queued."

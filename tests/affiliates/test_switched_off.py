@@ -1,5 +1,5 @@
-"""With ``AFFILIATES_ENABLED`` off (the default until commissions are paid on to partners),
-nothing of the partner program shows, and no sale is attributed or charged a fee."""
+"""With ``AFFILIATES_ENABLED`` off (a deployment that does not run a partner program), nothing
+of the partner program shows, and no sale is attributed or charged a fee."""
 
 from __future__ import annotations
 

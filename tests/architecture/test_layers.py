@@ -54,6 +54,7 @@ def test_higher_layers_fill_the_slots_of_lower_ones_at_startup() -> None:
     from billing import hooks as billing_hooks
     from billing import panels as billing_panels
     from hubs import panels as hubs_panels
+    from memberships import hooks as memberships_hooks
     from memberships import panels as memberships_panels
     from memberships import selectors as memberships_selectors
 
@@ -63,6 +64,7 @@ def test_higher_layers_fill_the_slots_of_lower_ones_at_startup() -> None:
         affiliates_panels.member_home_partner,
     ]
     assert billing_hooks._checkout_contributors == [referrals.checkout_contribute]
+    assert memberships_hooks._buy_now_links == [billing_panels.paywall_buy_now]
     assert list(accounts_slots.DASHBOARD_GETTING_STARTED) == [
         billing_panels.getting_started,
         hubs_panels.getting_started,

@@ -63,7 +63,7 @@ def test_a_creator_sells_a_recurring_membership_and_a_buyer_pays_with_a_card(
     )
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("“Half Dollar Club” is saved as a draft.").wait_for()
-    page.get_by_role("button", name="Publish").click()
+    page.get_by_role("button", name="Publish", exact=True).click()
     page.get_by_text("“Half Dollar Club” is published.").wait_for()
     offer = Offer.objects.get(title="Half Dollar Club")
     assert (offer.price_amount, offer.currency, offer.interval) == (50, "usd", "month")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from billing import stripe_gateway as gateway
-from billing.models import CheckoutAttempt
+from billing.models import CheckoutAttempt, OfferStripePrice
 from billing.services.fulfilment import checkout_attempt_fulfil
 from memberships.models import Entitlement, Offer
 from tests import factories
@@ -253,6 +254,96 @@ def test_cancel_returns_to_the_checkout_page_with_a_message(client, sessions) ->
     assert messages == ["Checkout was canceled and nothing was charged. You can try again whenever you like."]
 
 
+def _field_value(page: str, name: str) -> str:
+    match = re.search(rf'<input[^>]* name="{name}"[^>]*>', page)
+    assert match, f"no {name} field"
+    value = re.search(r'value="([^"]*)"', match.group(0))
+    return value.group(1) if value else ""
+
+
+def test_stripes_back_link_keeps_what_the_buyer_typed(client, sessions) -> None:
+    factories.stripe_account()
+    factories.paid_offer()
+    client.post(PAY, {"email": "bea@example.com", "full_name": "Bea Buyer"})
+    attempt = CheckoutAttempt.objects.get()
+    page = client.get(f"/checkout/{attempt.pk}/cancel/", follow=True).content.decode()
+    assert "Checkout was canceled and nothing was charged." in page
+    assert (_field_value(page, "full_name"), _field_value(page, "email")) == ("Bea Buyer", "bea@example.com")
+    # Still there on a reload, and what was typed can be changed and sent again.
+    page = client.get("/offers/inner-circle/checkout/").content.decode()
+    assert _field_value(page, "email") == "bea@example.com"
+    assert _pay(client, email="bea.b@example.com").status_code == 302
+    assert CheckoutAttempt.objects.latest("created_at").email == "bea.b@example.com"
+
+
+def test_the_back_link_in_another_browser_shows_an_empty_form(client, sessions) -> None:
+    factories.stripe_account()
+    factories.paid_offer()
+    client.post(PAY, {"email": "bea@example.com", "full_name": "Bea Buyer"})
+    attempt = CheckoutAttempt.objects.get()
+    stranger = Client()
+    page = stranger.get(f"/checkout/{attempt.pk}/cancel/", follow=True).content.decode()
+    assert "Checkout was canceled" in page
+    assert (_field_value(page, "full_name"), _field_value(page, "email")) == ("", "")
+    assert "bea@example.com" not in page
+    # Nor does the buyer's own return fill in the page anyone else is served from the cache.
+    client.get(f"/checkout/{attempt.pk}/cancel/", follow=True)
+    assert "bea@example.com" not in Client().get("/offers/inner-circle/checkout/").content.decode()
+
+
+def test_the_back_link_of_a_paid_attempt_fills_nothing_in(client, sessions) -> None:
+    factories.stripe_account()
+    factories.paid_offer()
+    client.post(PAY, {"email": "bea@example.com", "full_name": "Bea Buyer"})
+    attempt = CheckoutAttempt.objects.get()
+    CheckoutAttempt.objects.filter(pk=attempt.pk).update(status=CheckoutAttempt.Status.PAID)
+    page = client.get(f"/checkout/{attempt.pk}/cancel/", follow=True).content.decode()
+    assert _field_value(page, "email") == ""
+
+
+def test_what_was_typed_for_one_offer_is_not_put_into_another(client, sessions) -> None:
+    factories.stripe_account()
+    factories.paid_offer()
+    other = factories.paid_offer(title="Other Club")
+    OfferStripePrice.objects.filter(offer=other).update(price_id="price_other")
+    client.post(PAY, {"email": "bea@example.com", "full_name": "Bea Buyer"})
+    attempt = CheckoutAttempt.objects.get()
+    client.get(f"/checkout/{attempt.pk}/cancel/")
+    page = client.get(f"/offers/{other.slug}/checkout/").content.decode()
+    assert _field_value(page, "email") == ""
+
+
+@pytest.mark.parametrize("free", [False, True])
+def test_a_logged_in_buyer_who_has_the_offer_is_told_before_filling_anything_in(member, free: bool) -> None:
+    factories.stripe_account()
+    lounge = factories.group("Lounge")
+    offer = factories.offer(groups=[lounge]) if free else factories.paid_offer(groups=[lounge])
+    Entitlement.objects.create(user=member, offer=offer, source=Entitlement.Source.PURCHASE)
+    client = Client()
+    client.force_login(member)
+    response = client.get(f"/offers/{offer.slug}/checkout/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>You already have access</h1>" in page
+    assert '<a class="button primary" href="/community/lounge/">Go to the community</a>' in page
+    assert 'name="email"' not in page
+    assert "Continue to payment" not in page
+    assert "Join for free" not in page
+
+
+def test_a_logged_in_buyer_whose_membership_ended_can_buy_again(member) -> None:
+    factories.stripe_account()
+    offer = factories.paid_offer()
+    Entitlement.objects.create(
+        user=member, offer=offer, source=Entitlement.Source.PURCHASE, status=Entitlement.Status.REFUNDED
+    )
+    client = Client()
+    client.force_login(member)
+    page = client.get(f"/offers/{offer.slug}/checkout/").content.decode()
+    assert "You already have access" not in page
+    assert _field_value(page, "email") == member.email
+
+
 # --- Sales ---------------------------------------------------------------------------------
 def test_the_sales_page_lists_payments_in_a_constant_number_of_queries(
     client, owner, monkeypatch, django_assert_num_queries
@@ -274,8 +365,9 @@ def test_the_sales_page_lists_payments_in_a_constant_number_of_queries(
         )
         _fulfil(attempt, fake)
     client.force_login(owner)
-    # The user, the payments with buyers and offers, the test purchases apart (the session is cached).
-    with django_assert_num_queries(3):
+    # The user; the figures per period, per offer and of test purchases; the payments with buyers
+    # and offers; the test purchases apart; the offer filter's choices (the session is cached).
+    with django_assert_num_queries(7):
         response = client.get("/dashboard/sales/")
     page = response.content.decode()
     assert page.count("$12.50") == 5

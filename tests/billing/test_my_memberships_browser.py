@@ -1,5 +1,5 @@
 """My memberships on a phone: a member with a subscription and a one-time purchase finds the
-page from the top bar and reads it at 390 pixels wide, without scrolling sideways."""
+page in the top bar's menu and reads it at 390 pixels wide, without scrolling sideways."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def test_a_member_reads_my_memberships_on_a_phone(page, log_in, settings, tmp_pa
     page.set_viewport_size({"width": 390, "height": 844})
 
     log_in(page, member)
+    page.get_by_role("button", name="Menu").click()
     page.get_by_role("link", name="My memberships", exact=True).click()
     page.wait_for_url("**/account/memberships/")
 

@@ -350,12 +350,16 @@ def test_an_amount_that_differs_from_the_snapshot_is_flagged_not_granted(
     CheckoutAttempt.objects.filter(pk=attempt.pk).update(amount=9900)
     stripe_sandbox.set_webhook_url(live_server.url + "/stripe/webhook/")
     assert stripe_sandbox.pay_checkout(attempt.stripe_session_id).paid
+    # The attempt is flagged in the handler's transaction and the event once the handler is
+    # done: wait for both.
     _wait(
-        lambda: CheckoutAttempt.objects.filter(pk=attempt.pk, status=CheckoutAttempt.Status.FLAGGED).exists(),
-        what="the attempt to be flagged",
+        lambda: WebhookEvent.objects.filter(
+            type="checkout.session.completed", status=WebhookEvent.Status.FLAGGED
+        ).exists(),
+        what="the event to be flagged",
     )
+    assert CheckoutAttempt.objects.get(pk=attempt.pk).status == CheckoutAttempt.Status.FLAGGED
     event = WebhookEvent.objects.get(type="checkout.session.completed")
-    assert event.status == WebhookEvent.Status.FLAGGED
     assert "2500 USD" in event.error
     assert not Entitlement.objects.exists()
     assert not Payment.objects.exists()

@@ -66,13 +66,18 @@ def test_the_timeouts_come_from_the_environment(tmp_path: Path) -> None:
         CELERY_VISIBILITY_TIMEOUT="1800",
         WEBHOOK_SWEEP_INTERVAL="60",
         WEBHOOK_RECONCILE_INTERVAL="1200",
+        AFFILIATE_PAYOUT_INTERVAL="300",
     )
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout)
     assert loaded["time_limit"] == 600
     assert loaded["soft_time_limit"] == 540
     assert loaded["visibility_timeout"] == 1800
-    assert loaded["schedule"] == {"billing-sweep-webhook-events": 60.0, "billing-reconcile-webhook-events": 1200.0}
+    assert loaded["schedule"] == {
+        "billing-sweep-webhook-events": 60.0,
+        "billing-reconcile-webhook-events": 1200.0,
+        "affiliates-pay-commissions": 300.0,
+    }
 
 
 def test_a_visibility_timeout_a_healthy_task_could_outlive_stops_the_process(tmp_path: Path) -> None:

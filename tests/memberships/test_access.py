@@ -52,6 +52,13 @@ def test_adding_a_group_asks_first_then_gives_it_to_every_past_buyer(client: Cli
     assert "They all get <strong>Yoga</strong>." in body
     assert "Save and update 3 buyers" in body
     assert list(offer.hub_groups.all()) == [weights]  # nothing saved yet
+    # At the top of the page, before the form and its sticky Save, with its own button that
+    # submits the form (a page without JavaScript opens on it).
+    assert body.index('id="groups-impact"') < body.index('<nav class="tabs"') < body.index('id="offer-form"')
+    assert (
+        '<button class="button primary" type="submit" form="offer-form" name="confirm_groups" value="1">'
+        "Save and update 3 buyers</button>" in body
+    )
 
     confirmed = client.post(
         edit_url(offer), form_data(title="Weight Training", hub_groups=[weights.pk, yoga.pk], confirm_groups="1")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -63,7 +64,7 @@ def test_a_creator_builds_and_publishes_a_free_offer_and_a_buyer_claims_it(
     assert preview.locator("img.cover").evaluate("img => img.naturalWidth") == 1600
     preview.close()
 
-    page.get_by_role("button", name="Publish").click()
+    page.get_by_role("button", name="Publish", exact=True).click()
     page.get_by_text("“Yoga Circle” is published.").wait_for()
     assert Offer.objects.get(slug="yoga-circle").status == "published"
 
@@ -110,3 +111,87 @@ def test_a_creator_gives_past_buyers_a_new_group_after_seeing_how_many_it_affect
     page.get_by_role("button", name="Save and update 2 buyers").click()
     page.get_by_text("“Weight Training” is saved.").wait_for()
     assert all(yoga.pk in accessible_group_ids(user=User.objects.get(pk=b.pk)) for b in buyers)
+
+
+# --- What a save that needs attention shows ----------------------------------------------------
+def in_viewport(page: Any, locator: Any) -> bool:
+    """Whether the element is wholly on screen, without scrolling."""
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= page.evaluate("window.innerHeight")
+
+
+def focused_id(page: Any) -> str:
+    return str(page.evaluate("document.activeElement && document.activeElement.id"))
+
+
+def test_a_price_under_the_minimum_is_shown_at_the_top_with_a_link_to_the_field(page, log_in, owner: User) -> None:
+    offer = factories.offer(title="Yoga Club", pricing="one_time", price_amount=900)
+    log_in(page, owner)
+    page.goto(f"/dashboard/offers/{offer.pk}/")
+    page.locator("#id_price").fill("0.49")
+    page.get_by_role("button", name="Save", exact=True).click()  # the sticky one, at the bottom
+
+    summary = page.locator("#error-summary")
+    summary.wait_for()
+    assert "Price: The minimum price is $0.50 (Stripe's minimum)." in summary.text_content()
+    assert in_viewport(page, summary)
+    assert focused_id(page) == "error-summary"
+    # Its link puts the cursor in the price field.
+    summary.get_by_role("link", name=re.compile(r"^Price:")).click()
+    assert focused_id(page) == "id_price"
+    assert in_viewport(page, page.locator("#id_price"))
+    page.locator("#id_price").fill("0.50")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("“Yoga Club” is saved.").wait_for()
+    offer.refresh_from_db()
+    assert offer.price_amount == 50
+
+
+def test_without_javascript_the_editor_still_opens_on_what_needs_attention(
+    browser, live_server, log_in, owner: User
+) -> None:
+    offer = factories.offer(title="Yoga Club", pricing="one_time", price_amount=900)
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        log_in(page, owner)
+        page.goto(f"/dashboard/offers/{offer.pk}/")
+        page.locator("#id_price").fill("0.49")
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.wait_for_load_state()
+        summary = page.locator("#error-summary")
+        assert "Price: The minimum price is $0.50" in summary.text_content()
+        assert in_viewport(page, summary)
+    finally:
+        context.close()
+    offer.refresh_from_db()
+    assert offer.price_amount == 900
+
+
+def test_removing_a_group_from_an_offer_with_buyers_asks_at_the_top_of_the_page(page, log_in, owner: User) -> None:
+    weights, yoga = factories.group("Weight Training"), factories.group("Yoga")
+    offer = factories.offer(title="Strength", groups=[weights, yoga])
+    buyers = [factories.buyer(offer) for _ in range(2)]
+    log_in(page, owner)
+    page.goto(f"/dashboard/offers/{offer.pk}/")
+    page.get_by_label("Yoga", exact=True).uncheck()
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    confirmation = page.locator("#groups-impact")
+    confirmation.wait_for()
+    assert "This change affects 2 buyers." in confirmation.text_content()
+    assert "2 lose Yoga" in confirmation.text_content()
+    assert in_viewport(page, confirmation)
+    assert focused_id(page) == "groups-impact"
+    button = page.get_by_role("button", name="Save and update 2 buyers")
+    assert in_viewport(page, button)
+    # The sticky Save asks again rather than saving: the question stays where it is seen.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save", exact=True).click()
+    assert in_viewport(page, page.locator("#groups-impact"))
+    assert list(offer.hub_groups.all()) == [weights, yoga]
+
+    page.get_by_role("button", name="Save and update 2 buyers").click()
+    page.get_by_text("“Strength” is saved.").wait_for()
+    assert list(offer.hub_groups.all()) == [weights]
+    assert not any(yoga.pk in accessible_group_ids(user=User.objects.get(pk=b.pk)) for b in buyers)

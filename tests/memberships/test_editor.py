@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 from unittest import mock
 
@@ -124,8 +125,62 @@ def test_every_field_is_validated_next_to_itself(
     errors = errors_of(response)
     assert list(errors) == [field], errors
     assert message in errors[field][0]
-    # Shown next to the field, in the page.
-    assert 'has-error"' in response.content.decode()
+    # Shown next to the field, in the page, and summed up at the top with a link to the field
+    # (for a group of choices, its first choice).
+    page = response.content.decode()
+    assert 'has-error"' in page
+    anchor = "id_pricing_0" if field == "pricing" else f"id_{field}"
+    summary = error_summary(page)
+    assert f'<a href="#{anchor}">' in summary
+    assert f'id="{anchor}"' in page
+
+
+def error_summary(page: str) -> str:
+    """The error summary, which comes before the form and everything else but the page's title."""
+    match = re.search(r'<div class="error-summary" id="error-summary" role="alert" tabindex="-1".*?</div>', page, re.S)
+    assert match, "no error summary"
+    assert match.start() < page.index('id="offer-form"')
+    assert match.start() < page.index('<nav class="tabs"')
+    return match.group(0)
+
+
+def test_a_price_under_the_minimum_is_named_at_the_top_of_the_page(staff_client: Client) -> None:
+    offer = factories.offer(title="Yoga Club", pricing="one_time", price_amount=900, status=Offer.Status.DRAFT)
+    response = staff_client.post(
+        reverse("memberships:offer_edit", kwargs={"pk": offer.pk}),
+        form_data(title="Yoga Club", pricing="one_time", price="0.49", hub_groups=[offer.hub_groups.get().pk]),
+    )
+    assert response.status_code == 400
+    summary = error_summary(response.content.decode())
+    assert "Nothing was saved yet." in summary
+    assert (
+        '<a href="#id_price">Price: The minimum price is $0.50 (Stripe&#x27;s minimum). Choose Free to give it '
+        "away.</a>" in summary
+    )
+    offer.refresh_from_db()
+    assert offer.price_amount == 900
+
+
+def test_a_valid_page_has_no_error_summary(staff_client: Client) -> None:
+    assert 'id="error-summary"' not in staff_client.get(CREATE_URL).content.decode()
+
+
+def label_text(page: str, field_id: str) -> str:
+    """The text of the label for ``field_id``, tags removed, spaces collapsed."""
+    match = re.search(rf'<label for="{field_id}">(.*?)</label>', page, re.S)
+    assert match, f"no label for {field_id}"
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
+def test_optional_fields_that_are_sometimes_required_say_when(staff_client: Client) -> None:
+    page = staff_client.get(CREATE_URL).content.decode()
+    assert label_text(page, "id_price") == "Price (required for paid offers)"
+    assert label_text(page, "id_thumbnail") == "Thumbnail (required to publish)"
+    assert label_text(page, "id_redirect_url") == "Custom link (required when the redirect is on)"
+    assert label_text(page, "id_resell_commission_percent") == "Resell commission (required when resell is on)"
+    # Fields that are optional whatever the offer still say so.
+    assert label_text(page, "id_cover") == "Cover (optional)"
+    assert label_text(page, "id_custom_code") == "Custom code (optional)"
 
 
 @pytest.mark.parametrize(
@@ -254,6 +309,20 @@ def test_a_paid_offer_cannot_be_published_until_stripe_is_connected(
     offer.refresh_from_db()
     assert offer.status == "published"
     sync.assert_called_once_with(offer.pk)
+
+
+def test_the_description_is_stored_and_shown_on_the_checkout_page(staff_client: Client) -> None:
+    group = factories.group("Yoga")
+    response = staff_client.post(
+        CREATE_URL, form_data(description="  Morning classes for every level.  ", hub_groups=[group.pk])
+    )
+    assert response.status_code == 302
+    offer = Offer.objects.get()
+    assert offer.description == "Morning classes for every level."
+    editor = staff_client.get(response.url).content.decode()
+    assert "Morning classes for every level.</textarea>" in editor
+    checkout = staff_client.get(reverse("billing:checkout", kwargs={"slug": offer.slug})).content.decode()
+    assert "<p>Morning classes for every level.</p>" in checkout
 
 
 def test_resell_rights_are_stored_for_paid_offers(staff_client: Client) -> None:

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from billing.models import StripeAccount
+from hubs.models import HubGroup
 from memberships.models import Offer
 from tests import factories
 
@@ -43,6 +44,60 @@ def test_the_checkout_page_shows_thumbnail_cover_title_and_price(db: None, clien
     assert offer.cover.url in body
     assert '<p class="price-label">Free</p>' in body
     assert "Join for free" in body
+
+
+def test_the_checkout_page_says_what_the_offer_is_what_it_includes_and_its_terms(
+    client: Client, stripe_account: StripeAccount
+) -> None:
+    lounge = factories.group("Members' Lounge")
+    HubGroup.objects.filter(pk=lounge.pk).update(description="Weekly threads.\nAnd <b>questions</b>.")
+    staff_room = factories.group("Staff Room", permission="hidden")
+    offer = factories.offer(
+        title="Yoga Club",
+        groups=[lounge, staff_room],
+        pricing="recurring",
+        price_amount=2900,
+        interval="month",
+        description="Classes every morning.\n\nFor <all> levels.",
+    )
+    body = client.get(checkout_url(offer)).content.decode()
+    assert (
+        '<div class="offer-description"><p>Classes every morning.</p>\n\n<p>For &lt;all&gt; levels.</p></div>' in body
+    )
+    assert "<h2>What's included</h2>" in body
+    assert (
+        "<li><strong>Members&#x27; Lounge</strong><br>"
+        '<span class="muted">Weekly threads.<br>And &lt;b&gt;questions&lt;/b&gt;.</span></li>' in body
+    )
+    assert "Staff Room" not in body
+    assert '<p class="billing-terms">$29.00 every month, cancel any time</p>' in body
+
+
+@pytest.mark.parametrize(
+    ("fields", "terms"),
+    [
+        ({"pricing": "one_time", "price_amount": 4900}, "$49.00 one-time payment"),
+        ({"pricing": "recurring", "price_amount": 1000, "interval": "year"}, "$10.00 every year, cancel any time"),
+        ({"pricing": "recurring", "price_amount": 1000, "interval": "week"}, "$10.00 every week, cancel any time"),
+        (
+            {"pricing": "recurring", "price_amount": 1250, "interval": "half_year", "currency": "eur"},
+            "€12.50 every 6 months, cancel any time",
+        ),
+        ({}, "Free, no payment needed"),
+    ],
+)
+def test_the_billing_terms_follow_the_pricing(
+    client: Client, stripe_account: StripeAccount, fields: dict[str, object], terms: str
+) -> None:
+    offer = factories.offer(**fields)
+    assert f'<p class="billing-terms">{terms}</p>' in client.get(checkout_url(offer)).content.decode()
+
+
+def test_an_offer_with_only_hidden_groups_lists_nothing_included(db: None, client: Client) -> None:
+    offer = factories.offer(groups=[factories.group("Staff Room", permission="hidden")])
+    body = client.get(checkout_url(offer)).content.decode()
+    assert "What's included" not in body
+    assert "Staff Room" not in body
 
 
 def test_a_paid_checkout_posts_the_buyer_details_to_billing(client: Client, stripe_account: StripeAccount) -> None:
@@ -180,17 +235,19 @@ def test_the_offer_and_checkout_pages_run_a_fixed_number_of_queries(
     assert target is not None
     with django_assert_num_queries(2):  # the offer, its groups
         assert client.get(offer_url(target)).status_code == 200
-    with django_assert_num_queries(1):  # the offer; the page is then cached
+    with django_assert_num_queries(2):  # the offer, its groups; the page is then cached
         assert client.get(checkout_url(target)).status_code == 200
     with django_assert_num_queries(0):
         assert client.get(checkout_url(target)).status_code == 200
 
 
-def test_a_logged_in_visitor_adds_only_the_user_query(client: Client, member: User, django_assert_num_queries) -> None:
+def test_a_logged_in_visitor_adds_the_user_and_whether_they_have_the_offer(
+    client: Client, member: User, django_assert_num_queries
+) -> None:
     offer = factories.offer(landing_enabled=True)
     client.force_login(member)
     # The session comes from the cache (cached_db sessions).
-    with django_assert_num_queries(2):  # user, offer
+    with django_assert_num_queries(4):  # user, offer, their entitlement, groups
         assert client.get(checkout_url(offer)).status_code == 200
     with django_assert_num_queries(3):  # user, offer, groups
         assert client.get(offer_url(offer)).status_code == 200

@@ -34,6 +34,7 @@ class A(NamedTuple):
 PUBLIC = A(get=(200, 200, 200, 200), post=(200, 200, 200, 200))  # anyone; POST shows the form's errors
 LOGGED_IN = A(get=(302, 200, 200, 200), post=(302, 200, 200, 200))  # login, then anyone
 STAFF_PAGE = A(get=(302, 403, 403, 200), post=(302, 403, 403, 200))  # dashboard page: login, then staff only
+STAFF_READ = A(get=(302, 403, 403, 200), post=(302, 403, 403, 405))  # dashboard page or export: GET only
 STAFF_FORM = A(get=(302, 403, 403, 200), post=(302, 403, 403, 400))  # dashboard form: errors on an empty POST
 STAFF_ACTION = A(get=(302, 403, 403, 405), post=(302, 403, 403, 302))  # dashboard button: POST only
 IN_GROUP = A(get=(302, 200, 403, 200), post=(302, 200, 403, 200))  # the member's private group
@@ -78,6 +79,8 @@ ROWS: dict[str, A] = {
     "dashboard/community/hubs/<id:pk>/delete/": STAFF_ACTION,
     "dashboard/users/": STAFF_PAGE,
     "dashboard/users/<id:pk>/": STAFF_PAGE,
+    "dashboard/users/buyers/": STAFF_READ,
+    "dashboard/users/buyers/export.csv": STAFF_READ,
     "dashboard/users/<id:pk>/grants/<id:grant_id>/revoke/": STAFF_ACTION,
     # Confirmation pages: an empty form is refused with its errors.
     "dashboard/users/<id:pk>/memberships/<id:entitlement_id>/cancel/": STAFF_FORM,
@@ -93,7 +96,8 @@ ROWS: dict[str, A] = {
     "offers/<slug:slug>/checkout/": PUBLIC,
     # The offer's custom code, framed by its checkout page; drafts only as a preview for staff.
     "offers/<slug:slug>/custom-code/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
-    "dashboard/sales/": STAFF_PAGE,
+    "dashboard/sales/": STAFF_READ,
+    "dashboard/sales/export.csv": STAFF_READ,
     "dashboard/payments/<id:pk>/refund/": STAFF_FORM,
     "dashboard/settings/integrations/": STAFF_PAGE,
     "dashboard/settings/integrations/stripe/connect/": STAFF_ACTION,
@@ -110,6 +114,11 @@ ROWS: dict[str, A] = {
     "account/memberships/<id:pk>/billing/": A(get=(302, 302, 404, 404), post=(302, 405, 405, 405)),
     "stripe/webhook/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
     "offers/<slug:slug>/checkout/pay/": A(get=(405, 405, 405, 405), post=(400, 400, 400, 400)),
+    # One click with a saved card: the member owns the offer (so back to it), the others have
+    # no card on file (so to its checkout); a bad or empty form goes back to the page.
+    "offers/<slug:slug>/buy-now/": REDIRECT,
+    # A one-click purchase's result, for its member only: the world's was declined (so to checkout).
+    "buy-now/<uuid:key>/": A(get=(302, 302, 404, 404), post=(302, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/return/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/status/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "checkout/<uuid:attempt_id>/complete/": A(get=(302, 302, 302, 302), post=(405, 405, 405, 405)),
@@ -126,6 +135,8 @@ ROWS: dict[str, A] = {
     "checkout/test/<str:link>/custom-code/": A(get=(200, 200, 200, 200), post=(405, 405, 405, 405)),
     "dashboard/affiliates/": A(get=(302, 403, 403, 200), post=(302, 403, 403, 405)),
     "dashboard/affiliates/partners/<id:pk>/status/": STAFF_ACTION,
+    # Stop commissions: a press without the confirmation shows what it does and asks.
+    "dashboard/affiliates/partners/<id:pk>/commissions/stop/": A(get=(302, 403, 403, 405), post=(302, 403, 403, 409)),
     # Become a Partner: members only (staff do not resell the community's offers).
     "partners/": A(get=(302, 200, 200, 403), post=(302, 405, 405, 403)),
     "partners/offers/<id:pk>/join/": MEMBER_ACTION,
@@ -133,6 +144,7 @@ ROWS: dict[str, A] = {
     "partners/stripe/connect/": MEMBER_ACTION,
     "partners/stripe/return/": A(get=(302, 302, 302, 403), post=(302, 405, 405, 403)),
     "partners/stripe/disconnect/": MEMBER_ACTION,
+    "favicon.ico": A(get=(301, 301, 301, 301), post=(405, 405, 405, 405)),
     "^media/(?P<path>.*)$": A(get=(404, 404, 404, 404), post=(404, 404, 404, 404)),
     # Django admin (its own login; model pages as each ModelAdmin allows)
     "admin/": ADMIN_PAGE,
@@ -217,6 +229,12 @@ ROWS: dict[str, A] = {
     "admin/billing/checkoutattempt/<path:object_id>/delete/": ADMIN_REFUSED,
     "admin/billing/checkoutattempt/<path:object_id>/change/": ADMIN_VIEW_ONLY,
     "admin/billing/checkoutattempt/<path:object_id>/": REDIRECT,
+    "admin/billing/oneclickpurchase/": ADMIN_PAGE,
+    "admin/billing/oneclickpurchase/add/": ADMIN_REFUSED,
+    "admin/billing/oneclickpurchase/<path:object_id>/history/": ADMIN_PAGE,
+    "admin/billing/oneclickpurchase/<path:object_id>/delete/": ADMIN_REFUSED,
+    "admin/billing/oneclickpurchase/<path:object_id>/change/": ADMIN_VIEW_ONLY,
+    "admin/billing/oneclickpurchase/<path:object_id>/": REDIRECT,
     "admin/billing/webhookevent/": ADMIN_PAGE,
     "admin/billing/webhookevent/add/": ADMIN_REFUSED,
     "admin/billing/webhookevent/<path:object_id>/history/": ADMIN_PAGE,

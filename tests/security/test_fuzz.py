@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -25,6 +26,8 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from billing import stripe_gateway as gateway
+from billing.models import CheckoutAttempt, OfferStripePrice
+from memberships.models import Offer
 from tests.billing.helpers import ACCOUNT_ID, event, sign
 from tests.security.walk import World, build_world, fill, rolled_back, routes
 
@@ -252,8 +255,9 @@ def test_the_forms_are_found_from_the_url_patterns(world) -> None:
     assert f"/dashboard/users/{world.member.pk}/memberships/{entitlement.pk}/cancel/" in staff
     # A test purchase: the test buyer's email, and Refund and hide (shown once it is paid).
     assert f"/dashboard/offers/{world.offer.pk}/test-purchase/" in staff
-    # The creator's Pause / Remove buttons for a partner.
+    # The creator's Pause / Remove and Stop commissions buttons for a partner.
     assert f"/dashboard/affiliates/partners/{world.objects['partner'].pk}/status/" in staff
+    assert f"/dashboard/affiliates/partners/{world.objects['partner'].pk}/commissions/stop/" in staff
 
 
 def test_no_public_form_answers_hostile_input_with_a_server_error(world) -> None:
@@ -297,6 +301,61 @@ def _fuzz_form(form: Form, client: Client, cookies: Any, profile: settings) -> N
     profile(test)()
 
 
+# --- One click with a saved card ----------------------------------------------------------------
+@pytest.fixture
+def saved_card(world: World, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The member paid on the creator's account before (the world's attempt, now paid, names
+    their Stripe customer), and Stripe holds their card: an upsell they do not own has its
+    one-click page, whose charge Stripe declines. Returns the page's path."""
+    Offer.objects.create(
+        title="Upsell",
+        slug="upsell",
+        status=Offer.Status.PUBLISHED,
+        pricing=Offer.Pricing.ONE_TIME,
+        price_amount=1500,
+        currency="usd",
+    )
+    OfferStripePrice.objects.create(offer=Offer.objects.get(slug="upsell"), product_id="prod_up", price_id="price_up")
+    CheckoutAttempt.objects.filter(pk=world.objects["checkoutattempt"].pk).update(
+        status=CheckoutAttempt.Status.PAID, user=world.member, stripe_customer_id="cus_walk"
+    )
+    price = gateway.Price(price_id="price_up", active=True, amount=1500, currency="usd", recurring=None)
+    card = gateway.SavedCard("pm_walk", "cus_walk", "visa", "4242", 12, 2034)
+
+    def declined(**kwargs: Any) -> Any:
+        raise gateway.StripeCardDeclined("declined", code="card_declined")
+
+    monkeypatch.setattr(gateway, "price_retrieve", lambda **kwargs: price)
+    monkeypatch.setattr(gateway, "customer_cards", lambda **kwargs: [card])
+    monkeypatch.setattr(gateway, "payment_intent_charge_saved_card", declined)
+    monkeypatch.setattr(gateway, "subscription_create_on_saved_card", declined)
+    return "/offers/upsell/buy-now/"
+
+
+def test_the_one_click_confirmation_never_answers_hostile_input_with_a_server_error(world, saved_card) -> None:
+    client = Client(raise_request_exception=False)
+    client.force_login(world.member)
+    page = client.get(saved_card)
+    assert page.status_code == 200
+    parser = _FormParser()
+    parser.feed(page.content.decode())
+    forms = [
+        Form(role="member", page=saved_card, action=urlsplit(action).path or saved_card, method=method, fields=names)
+        for action, method, fields in parser.forms
+        for names in [tuple(sorted(set(fields)))]
+    ]
+    assert (saved_card, ("amount", "csrfmiddlewaretoken", "group", "request_key")) in [
+        (form.action, form.fields) for form in forms if form.method == "post"
+    ]
+    # A well-formed confirmation reaches Stripe (which declines), a hostile group does not.
+    charged = client.post(saved_card, {"request_key": str(uuid.uuid4()), "amount": "1500", "group": ""})
+    assert (charged.status_code, charged["Location"][:9]) == (302, "/buy-now/")
+    hostile = client.post(saved_card, {"request_key": str(uuid.uuid4()), "amount": "1500", "group": "a\x00b"})
+    assert (hostile.status_code, hostile["Location"]) == (302, saved_card)
+    for form in forms:
+        _fuzz_form(form, client, copy.deepcopy(client.cookies), PROFILE)
+
+
 # --- The webhook -------------------------------------------------------------------------------
 json_values = st.recursive(
     st.none()
@@ -331,6 +390,7 @@ EVENT_TYPES = [
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
     "invoice.paid",
+    "payment_intent.succeeded",
     "account.updated",
     "account.application.deauthorized",
     "customer.created",
@@ -365,6 +425,7 @@ def quiet_stripe(monkeypatch: pytest.MonkeyPatch) -> None:
         "checkout_session_retrieve": gateway.CheckoutSession.from_stripe,
         "invoice_retrieve": gateway.Invoice.from_stripe,
         "subscription_retrieve": gateway.Subscription.from_stripe,
+        "payment_intent_retrieve": gateway.PaymentIntent.from_stripe,
     }
     for name, read in readers.items():
         monkeypatch.setattr(

@@ -4,6 +4,7 @@ from the resolver, and a small world of real objects to fill their path converte
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +22,15 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import OutboxMessage, User
 from accounts.services import magic_link_create
-from affiliates.models import Partner, ReferralLink
-from billing.models import OfferStripePrice, Payment, StripeAccount, StripeSubscription, WebhookEvent
+from affiliates.models import Attribution, Commission, Partner, ReferralLink
+from billing.models import (
+    OfferStripePrice,
+    OneClickPurchase,
+    Payment,
+    StripeAccount,
+    StripeSubscription,
+    WebhookEvent,
+)
 from billing.services.checkout import checkout_attempt_create
 from billing.services.checkout_tests import checkout_test_create
 from hubs import services as hub_services
@@ -102,7 +110,7 @@ def build_world() -> World:
         resell_enabled=True, resell_commission_percent=20, resell_description="Share it with **friends**."
     )
     partner = Partner.objects.create(user=other_buyer)
-    ReferralLink.objects.create(partner=partner, offer=offer)
+    link = ReferralLink.objects.create(partner=partner, offer=offer)
     User.objects.filter(pk=member.pk).update(email_verified_at=timezone.now())
     member.refresh_from_db()
     StripeAccount.objects.create(
@@ -117,6 +125,18 @@ def build_world() -> World:
     attempt = checkout_attempt_create(
         offer=offer, account=account, email=member.email, full_name=member.full_name, browser_key="walk"
     )
+    # A one-click purchase of the member's whose saved card was declined.
+    one_click = OneClickPurchase.objects.create(
+        key=uuid.uuid4(),
+        user=member,
+        offer=offer,
+        attempt=checkout_attempt_create(
+            offer=offer, account=account, email=member.email, full_name=member.full_name, browser_key=""
+        ),
+        status=OneClickPurchase.Status.DECLINED,
+        card_label="Visa •••• 0341",
+        error="Your card was declined.",
+    )
     event = WebhookEvent.objects.create(
         event_id="evt_walk", type="customer.created", payload={"id": "evt_walk"}, status=WebhookEvent.Status.FAILED
     )
@@ -129,6 +149,19 @@ def build_world() -> World:
         user=member,
         offer=offer,
         attempt=attempt,
+    )
+    # The member's purchase came through the partner's link: its commission is pending, and
+    # Stripe refused its transfer once, so both ledger pages show every part of it.
+    Commission.objects.create(
+        payment=payment,
+        partner=partner,
+        attribution=Attribution.objects.create(attempt=attempt, link=link, commission_percent=20),
+        currency="usd",
+        amount=1000,
+        hold_until=timezone.now() - timedelta(days=1),
+        attempts=1,
+        last_error="Stripe refused the transfer: the platform's balance is too low.",
+        next_attempt_at=timezone.now() + timedelta(minutes=10),
     )
     # The member also subscribes to a monthly offer (opening no group), ten days into its
     # period: the creator's Cancel page has a subscription to cancel.
@@ -197,6 +230,7 @@ def build_world() -> World:
         "entitlement": entitlement,
         "stripeaccount": account,
         "checkoutattempt": attempt,
+        "oneclickpurchase": one_click,
         "webhookevent": event,
         "outboxmessage": OutboxMessage.objects.get(key__startswith=f"confirmation:{entitlement.pk}:"),
         "payment": payment,
@@ -285,6 +319,8 @@ def fill(route: Route, world: World) -> str:
             values[name] = "membership"
         elif name == "attempt_id":
             values[name] = str(o["checkoutattempt"].pk)
+        elif name == "key":
+            values[name] = str(o["oneclickpurchase"].key)
         elif name == "token" and "password-reset" in route.route:
             values[name] = o["reset_token"]
         elif name == "token":

@@ -170,14 +170,16 @@ def test_paying_a_one_time_session_completes_it(stripe_sandbox: StripeSandbox, c
     fee = stripe_sandbox.client().v1.application_fees.retrieve(charge.application_fee)
     assert (fee.amount, fee.account, fee.charge) == (150, creator.account, charge.id)
     types = event_types(creator)
-    assert types[-6:] == [
+    # Not asked to save the card, Stripe does not attach it to the customer.
+    assert types[-5:] == [
         "customer.created",
-        "payment_method.attached",
         "payment_intent.created",
         "charge.succeeded",
         "payment_intent.succeeded",
         "checkout.session.completed",
     ]
+    assert intent.setup_future_usage is None
+    assert creator.client.v1.payment_methods.list({"customer": paid.customer.id}, creator.options).data == []
     completed = creator.client.v1.events.list({"type": "checkout.session.completed"}, creator.options).data[0]
     assert completed.data.object.client_reference_id == "attempt-42"
     by_intent = creator.client.v1.checkout.sessions.list({"payment_intent": intent.id}, creator.options)

@@ -1,0 +1,507 @@
+"""The creator's figures: revenue, MRR, members, cancellations, refunds and disputes.
+
+The definitions are docs/METRICS.md's; this module follows them. Every figure is aggregated in
+SQL, a fixed number of queries whatever the history's size, in integer minor units per currency
+(a ``dict`` keyed by currency, never one total across currencies). Periods are calendar days and
+months in the deployment's ``TIME_ZONE``, and a payment counts on Stripe's time (``paid_at``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any, Literal
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Least, NullIf, Trunc
+from django.utils import timezone
+
+from accounts.models import User
+from billing.models import Payment, StripeSubscription
+from memberships.models import Entitlement, Offer, format_money
+
+Bucket = Literal["day", "month"]
+
+# A subscription's price normalised to one month: weekly x 52 / 12, quarterly / 3, half-yearly / 6,
+# yearly / 12. Exact fractions, rounded half to even once per subscription (``monthly_amount``).
+MONTHLY_FACTORS: dict[str, Fraction] = {
+    Offer.Interval.WEEK: Fraction(52, 12),
+    Offer.Interval.MONTH: Fraction(1),
+    Offer.Interval.QUARTER: Fraction(1, 3),
+    Offer.Interval.HALF_YEAR: Fraction(1, 6),
+    Offer.Interval.YEAR: Fraction(1, 12),
+}
+# The subscriptions MRR counts: Stripe still charges them and the buyer has access.
+MRR_STATUSES = ("active", "past_due")
+
+
+class Status:
+    """The Sales filter's payment statuses."""
+
+    ALL = "all"
+    PAID = "paid"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+    CHOICES = [(ALL, "All"), (PAID, "Paid"), (REFUNDED, "Refunded"), (DISPUTED, "Disputed")]
+
+
+def zone() -> ZoneInfo:
+    """The deployment's time zone: periods follow it, whoever is looking."""
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+# --- Periods --------------------------------------------------------------------------------------
+def day_start(moment: datetime) -> datetime:
+    local = moment.astimezone(zone())
+    return datetime(local.year, local.month, local.day, tzinfo=zone())
+
+
+def month_start(moment: datetime, *, shift: int = 0) -> datetime:
+    """The start of ``moment``'s month, ``shift`` months later (earlier when negative)."""
+    local = moment.astimezone(zone())
+    index = local.year * 12 + local.month - 1 + shift
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=zone())
+
+
+def buckets(*, bucket: Bucket, count: int, now: datetime | None = None) -> list[datetime]:
+    """The starts of the last ``count`` days or months, the current one last, then the end of
+    the current one: ``count + 1`` bounds."""
+    now = now or timezone.now()
+    if bucket == "month":
+        return [month_start(now, shift=shift) for shift in range(1 - count, 2)]
+    today = day_start(now).date()
+    return [
+        datetime.combine(today + timedelta(days=shift), datetime.min.time(), zone()) for shift in range(1 - count, 2)
+    ]
+
+
+# --- Revenue --------------------------------------------------------------------------------------
+@dataclass
+class Revenue:
+    """What a set of payments in one currency brought: gross, refunded, lost to disputes, and
+    the net of those three, plus the application fees (commissions) Stripe took, shown apart."""
+
+    currency: str
+    gross: int = 0
+    refunds: int = 0
+    disputes: int = 0
+    commissions: int = 0
+    payments: int = 0
+    open_disputes: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.refunds - self.disputes
+
+    def add(self, other: Revenue) -> None:
+        self.gross += other.gross
+        self.refunds += other.refunds
+        self.disputes += other.disputes
+        self.commissions += other.commissions
+        self.payments += other.payments
+        self.open_disputes += other.open_disputes
+
+    @property
+    def gross_label(self) -> str:
+        return format_money(self.gross, self.currency)
+
+    @property
+    def refunds_label(self) -> str:
+        return format_money(self.refunds, self.currency)
+
+    @property
+    def disputes_label(self) -> str:
+        return format_money(self.disputes, self.currency)
+
+    @property
+    def net_label(self) -> str:
+        return format_money(self.net, self.currency)
+
+    @property
+    def commissions_label(self) -> str:
+        return format_money(self.commissions, self.currency)
+
+
+_REVENUE = {
+    "gross": Sum("amount"),
+    "refunds": Sum("amount_refunded"),
+    # A lost dispute takes what the refunds had left of the payment.
+    "disputes": Sum(F("amount") - F("amount_refunded"), filter=Q(dispute_status=Payment.DisputeStatus.LOST)),
+    "commissions": Sum("application_fee_amount"),
+    "payments": Count("pk"),
+    "open_disputes": Count("pk", filter=Q(dispute_status=Payment.DisputeStatus.OPEN)),
+}
+
+
+def _revenue(currency: str, row: Mapping[str, Any]) -> Revenue:
+    return Revenue(currency=currency, **{name: row[name] or 0 for name in _REVENUE})
+
+
+def sales_payments(
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    offer_id: int | None = None,
+    status: str = Status.ALL,
+    is_test: bool = False,
+) -> QuerySet[Payment]:
+    """The payments the figures count: paid (by Stripe's time) in ``[start, end)``, of one offer
+    or all, in one status; sales unless ``is_test`` (test purchases are never sales)."""
+    payments = Payment.objects.filter(is_test=is_test)
+    if start is not None:
+        payments = payments.filter(paid_at__gte=start)
+    if end is not None:
+        payments = payments.filter(paid_at__lt=end)
+    if offer_id is not None:
+        payments = payments.filter(offer_id=offer_id)
+    if status == Status.PAID:
+        payments = payments.filter(amount_refunded=0, dispute_status=Payment.DisputeStatus.NONE)
+    elif status == Status.REFUNDED:
+        payments = payments.filter(amount_refunded__gt=0)
+    elif status == Status.DISPUTED:
+        payments = payments.exclude(dispute_status=Payment.DisputeStatus.NONE)
+    return payments
+
+
+@dataclass
+class Series:
+    """One currency's figures per period: ``points[i]`` covers ``[starts[i], starts[i + 1])``."""
+
+    currency: str
+    starts: list[datetime]
+    points: list[Revenue]
+    total: Revenue
+
+
+def revenue_series(payments: QuerySet[Payment], *, bounds: list[datetime], bucket: Bucket) -> list[Series]:
+    """Per currency (in alphabetical order), ``payments`` in each period of ``bounds``: one query."""
+    rows = (
+        payments.filter(paid_at__gte=bounds[0], paid_at__lt=bounds[-1])
+        .annotate(period=Trunc("paid_at", bucket, tzinfo=zone()))
+        .values("currency", "period")
+        .annotate(**_REVENUE)
+        .order_by()
+    )
+    starts = bounds[:-1]
+    index = {start: position for position, start in enumerate(starts)}
+    found: dict[str, list[Revenue]] = {}
+    for row in rows:
+        currency = row["currency"]
+        points = found.setdefault(currency, [Revenue(currency=currency) for _ in starts])
+        position = index.get(row["period"])
+        if position is not None:
+            points[position] = _revenue(currency, row)
+    series = []
+    for currency in sorted(found):
+        total = Revenue(currency=currency)
+        for point in found[currency]:
+            total.add(point)
+        series.append(Series(currency=currency, starts=starts, points=found[currency], total=total))
+    return series
+
+
+def revenue_totals(payments: QuerySet[Payment]) -> list[Revenue]:
+    """Per currency (alphabetical), all of ``payments``: one query."""
+    rows = payments.values("currency").annotate(**_REVENUE).order_by("currency")
+    return [_revenue(row["currency"], row) for row in rows]
+
+
+@dataclass
+class OfferRevenue:
+    offer_id: int
+    title: str
+    revenue: list[Revenue] = field(default_factory=list)
+
+
+def revenue_by_offer(payments: QuerySet[Payment]) -> list[OfferRevenue]:
+    """Per offer (by title), per currency: one query."""
+    rows = (
+        payments.values("offer_id", "offer__title", "currency")
+        .annotate(**_REVENUE)
+        .order_by("offer__title", "offer_id", "currency")
+    )
+    offers: dict[int, OfferRevenue] = {}
+    for row in rows:
+        entry = offers.setdefault(row["offer_id"], OfferRevenue(offer_id=row["offer_id"], title=row["offer__title"]))
+        entry.revenue.append(_revenue(row["currency"], row))
+    return list(offers.values())
+
+
+# --- MRR ------------------------------------------------------------------------------------------
+def monthly_amount(amount: int, interval: str) -> int:
+    """One subscription's price per month in minor units, rounded half to even.
+
+    >>> monthly_amount(1000, "week"), monthly_amount(1000, "quarter"), monthly_amount(1001, "half_year")
+    (4333, 333, 167)
+    """
+    return round(amount * MONTHLY_FACTORS[interval])
+
+
+def _subscription_prices() -> QuerySet[Any]:
+    """Subscriptions (test purchases aside) with the price they were sold at: the checkout's
+    snapshot, which Stripe keeps charging, or the offer's when no attempt is recorded."""
+    return (
+        StripeSubscription.objects.exclude(attempt__is_test=True)
+        .annotate(
+            price=Coalesce("attempt__amount", "offer__price_amount", output_field=IntegerField()),
+            price_currency=Coalesce("attempt__currency", "offer__currency"),
+            price_interval=Coalesce(NullIf("attempt__interval", Value("")), NullIf("offer__interval", Value(""))),
+        )
+        .filter(price_interval__isnull=False)
+    )
+
+
+def _sum_mrr(rows: Iterable[dict[str, Any]], count: str) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        if row[count]:
+            totals[row["price_currency"]] += row[count] * monthly_amount(row["price"], row["price_interval"])
+    return dict(sorted(totals.items()))
+
+
+def mrr() -> dict[str, int]:
+    """Monthly recurring revenue per currency: active and past-due subscriptions, each normalised
+    to a month and rounded before summing. Grouped by price in SQL (one query), so the rounding
+    runs once per distinct price, not per subscription."""
+    rows = (
+        _subscription_prices()
+        .filter(status__in=MRR_STATUSES)
+        .values("price_currency", "price", "price_interval")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return _sum_mrr(rows, "n")
+
+
+def mrr_history(ends: list[datetime]) -> list[dict[str, int]]:
+    """MRR per currency at each of ``ends``, from the subscriptions that had started and not yet
+    ended then (Stripe's ``created`` and ``ended_at``): one query. The copy keeps no past
+    statuses, so a past point cannot tell a past-due month from a paid one."""
+    counts = {
+        f"at{position}": Count("pk", filter=Q(created__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gte=end)))
+        for position, end in enumerate(ends)
+    }
+    rows = list(
+        _subscription_prices().values("price_currency", "price", "price_interval").annotate(**counts).order_by()
+    )
+    return [_sum_mrr(rows, f"at{position}") for position in range(len(ends))]
+
+
+# --- Members --------------------------------------------------------------------------------------
+def active_members(now: datetime | None = None) -> int:
+    """Users holding at least one entitlement that gives access now, test purchases aside."""
+    return Entitlement.objects.buyers(now).values("user_id").distinct().count()
+
+
+def active_members_history(ends: list[datetime]) -> list[int]:
+    """Users whose entitlement had started and not ended at each of ``ends``: one query."""
+    counts = {
+        f"at{position}": Count(
+            "user_id",
+            distinct=True,
+            filter=Q(started_at__lt=end) & (Q(ended_at__isnull=True) | Q(ended_at__gte=end)),
+        )
+        for position, end in enumerate(ends)
+    }
+    row = Entitlement.objects.filter(is_test=False).aggregate(**counts)
+    return [row[f"at{position}"] or 0 for position in range(len(ends))]
+
+
+def _first_joined() -> QuerySet[Any]:
+    """Users with the time of their first entitlement to any offer. An entitlement's
+    ``started_at`` restarts with each new purchase, so a returning buyer's first payment
+    (Stripe's time) is taken too: whichever is earlier."""
+    first_entitlement = (
+        Entitlement.objects.filter(user=OuterRef("pk"), is_test=False)
+        .values("user")
+        .annotate(first=Min("started_at"))
+        .values("first")
+    )
+    first_payment = (
+        Payment.objects.filter(user=OuterRef("pk"), is_test=False)
+        .values("user")
+        .annotate(first=Min("paid_at"))
+        .values("first")
+    )
+    return User.objects.annotate(
+        first_entitlement=Subquery(first_entitlement), first_payment=Subquery(first_payment)
+    ).annotate(
+        joined=Least(Coalesce("first_entitlement", "first_payment"), Coalesce("first_payment", "first_entitlement"))
+    )
+
+
+def new_members(*, bounds: list[datetime], bucket: Bucket) -> list[int]:
+    """Users whose first entitlement started in each period of ``bounds``: one query."""
+    rows = (
+        _first_joined()
+        .filter(joined__gte=bounds[0], joined__lt=bounds[-1])
+        .annotate(period=Trunc("joined", bucket, tzinfo=zone()))
+        .values("period")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    index = {start: position for position, start in enumerate(bounds[:-1])}
+    counts = [0] * (len(bounds) - 1)
+    for row in rows:
+        if (position := index.get(row["period"])) is not None:
+            counts[position] = row["n"]
+    return counts
+
+
+def cancellations(*, bounds: list[datetime], bucket: Bucket) -> list[int]:
+    """Subscriptions cancelled in each period (Stripe's ``canceled_at``: when the cancellation
+    was asked for, at once or at the period's end), test purchases aside: one query."""
+    rows = (
+        StripeSubscription.objects.exclude(attempt__is_test=True)
+        .filter(canceled_at__gte=bounds[0], canceled_at__lt=bounds[-1])
+        .annotate(period=Trunc("canceled_at", bucket, tzinfo=zone()))
+        .values("period")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    index = {start: position for position, start in enumerate(bounds[:-1])}
+    counts = [0] * (len(bounds) - 1)
+    for row in rows:
+        if (position := index.get(row["period"])) is not None:
+            counts[position] = row["n"]
+    return counts
+
+
+# --- The Sales page -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SalesFilters:
+    offer: Offer | None = None
+    monthly: bool = False
+    status: str = Status.ALL
+
+    @property
+    def bucket(self) -> Bucket:
+        return "month" if self.monthly else "day"
+
+    @property
+    def count(self) -> int:
+        return 12 if self.monthly else 30
+
+    @property
+    def query(self) -> str:
+        """The filters as a query string (the export link's)."""
+        return urlencode(
+            {
+                "offer": self.offer.pk if self.offer else "",
+                "period": "12m" if self.monthly else "30d",
+                "status": self.status,
+            }
+        )
+
+    def payments(self, *, now: datetime, is_test: bool = False) -> tuple[list[datetime], QuerySet[Payment]]:
+        bounds = buckets(bucket=self.bucket, count=self.count, now=now)
+        offer_id = self.offer.pk if self.offer else None
+        payments = sales_payments(
+            start=bounds[0], end=bounds[-1], offer_id=offer_id, status=self.status, is_test=is_test
+        )
+        return bounds, payments
+
+
+@dataclass
+class SalesReport:
+    filters: SalesFilters
+    starts: list[datetime]
+    labels: list[str]
+    series: list[Series]
+    by_offer: list[OfferRevenue]
+    tests: list[Revenue]
+    payments: QuerySet[Payment]
+
+
+def period_label(start: datetime, bucket: Bucket) -> str:
+    local = start.astimezone(zone())
+    return f"{local:%b %Y}" if bucket == "month" else f"{local:%b} {local.day}"
+
+
+def sales_report(*, filters: SalesFilters, now: datetime) -> SalesReport:
+    """The Sales page's figures for ``filters``: three queries, and a fourth when the page lists
+    ``payments`` (newest first, by Stripe's time)."""
+    bounds, payments = filters.payments(now=now)
+    _bounds, tests = filters.payments(now=now, is_test=True)
+    return SalesReport(
+        filters=filters,
+        starts=bounds[:-1],
+        labels=[period_label(start, filters.bucket) for start in bounds[:-1]],
+        series=revenue_series(payments, bounds=bounds, bucket=filters.bucket),
+        by_offer=revenue_by_offer(payments),
+        tests=revenue_totals(tests),
+        payments=payments.select_related("user", "offer").order_by("-paid_at", "-pk"),
+    )
+
+
+SALES_CSV_HEADER = (
+    "Date",
+    "Buyer email",
+    "Buyer name",
+    "Offer",
+    "Kind",
+    "Currency",
+    "Amount",
+    "Refunded",
+    "Dispute",
+    "Lost to dispute",
+    "Net",
+    "Commission",
+    "Stripe id",
+)
+
+
+def major(amount: int) -> str:
+    """``1250`` -> ``"12.50"``: exact, from integers."""
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    return f"{sign}{amount // 100}.{amount % 100:02d}"
+
+
+EXPORT_CHUNK = 2000
+
+
+def sales_csv_rows(*, filters: SalesFilters, now: datetime) -> Iterator[list[str]]:
+    """The Sales export's rows for ``filters``, read in chunks (``iterator``): one query per
+    chunk on SQLite, one server-side cursor on PostgreSQL, and constant memory."""
+    _bounds, payments = filters.payments(now=now)
+    rows = payments.order_by("paid_at", "pk").values_list(
+        "paid_at",
+        "user__email",
+        "user__full_name",
+        "offer__title",
+        "kind",
+        "currency",
+        "amount",
+        "amount_refunded",
+        "dispute_status",
+        "application_fee_amount",
+        "stripe_object_id",
+    )
+    kinds = dict(Payment.Kind.choices)
+    disputes = dict(Payment.DisputeStatus.choices)
+    for paid_at, email, name, title, kind, currency, amount, refunded, dispute, fee, object_id in rows.iterator(
+        chunk_size=EXPORT_CHUNK
+    ):
+        lost = amount - refunded if dispute == Payment.DisputeStatus.LOST else 0
+        yield [
+            paid_at.astimezone(zone()).isoformat(timespec="seconds") if paid_at else "",
+            email,
+            name,
+            title,
+            kinds.get(kind, kind),
+            currency.upper(),
+            major(amount),
+            major(refunded),
+            disputes.get(dispute, dispute) if dispute else "",
+            major(lost),
+            major(amount - refunded - lost),
+            major(fee),
+            object_id,
+        ]
