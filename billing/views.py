@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -340,13 +341,21 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         event = gateway.webhook_event_verify(payload=request.body, signature=request.headers.get("Stripe-Signature"))
     except gateway.WebhookSignatureInvalid as exc:
         # Kept (without the body) so that a test purchase can say Stripe is sending with another secret.
-        webhooks.webhook_refusal_record(reason=exc.reason, body=request.body)
+        _refusal_note(exc.reason, request.body)
         return HttpResponseBadRequest("invalid signature", content_type="text/plain")
     except gateway.WebhookPayloadInvalid:
-        webhooks.webhook_refusal_record(reason=WebhookRefusal.Reason.PAYLOAD, body=request.body)
+        _refusal_note(WebhookRefusal.Reason.PAYLOAD, request.body)
         return HttpResponseBadRequest("invalid payload", content_type="text/plain")
     webhooks.webhook_event_record(event=event)
     return HttpResponse("ok", content_type="text/plain")
+
+
+def _refusal_note(reason: str, body: bytes) -> None:
+    """A note for the creator, never a reason to answer a refused delivery otherwise than 400."""
+    try:
+        webhooks.webhook_refusal_record(reason=reason, body=body)
+    except DatabaseError:
+        logger.warning("a refused webhook delivery (%s) could not be noted", reason, exc_info=True)
 
 
 @staff_required

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.core import mail, signing
+from django.db import DatabaseError
 from django.test import Client
 from django.utils import timezone
 
@@ -668,3 +669,12 @@ def test_closing_a_recurring_test_refunds_it_and_cancels_its_subscription(client
     assert writes[f"cancel:{payment.stripe_subscription_id}"]["subscription"] == payment.stripe_subscription_id
     entitlement = Entitlement.objects.get(offer=offer)
     assert (entitlement.status, entitlement.is_test) == (Entitlement.Status.REFUNDED, True)
+
+
+def test_a_refusal_that_cannot_be_noted_is_still_a_400(client, monkeypatch) -> None:
+    def database_down(**kwargs: Any) -> None:
+        raise DatabaseError("the connection is closed")
+
+    monkeypatch.setattr(webhooks, "webhook_refusal_record", database_down)
+    response = client.post("/stripe/webhook/", data=b"{}", content_type="application/json")
+    assert response.status_code == 400

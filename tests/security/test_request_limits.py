@@ -107,6 +107,7 @@ def test_a_content_length_that_is_not_a_number_is_a_400(client) -> None:
         assert response.status_code == 400, value
 
 
+@pytest.mark.django_db  # the refused delivery is noted (tests/billing/test_checkout_tests.py)
 def test_a_chunked_body_without_a_length_is_never_read() -> None:
     """gunicorn hands over a chunked body with no CONTENT_LENGTH; Django reads none of it."""
     body = Unread(30 * MB)
