@@ -372,6 +372,7 @@ def dashboard_webhook_events(request: HttpRequest) -> HttpResponse:
             "statuses": WebhookEvent.Status.choices,
             "current_status": status,
             "refusals": selectors.webhook_refusals_recent(),
+            "refusals_kept": WebhookRefusal.KEEP,
             "stuck_emails": [m for m in stuck if m.kind == OutboxMessage.Kind.EMAIL],
             "stuck_stripe_writes": [m for m in stuck if m.kind == OutboxMessage.Kind.STRIPE],
         },

@@ -15,8 +15,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from affiliates.models import Attribution, Commission, Partner, ReferralLink
-from billing.models import Payment, StripeAccount
+from billing.models import Payment, StripeAccount, TestPurchase
 from billing.services.checkout import checkout_attempt_create
+from billing.services.checkout_tests import checkout_test_create
+from billing.services.webhooks import webhook_refusal_record
 from hubs.models import HubGroup
 from memberships.models import Offer
 from tests import factories
@@ -41,6 +43,9 @@ class World:
     free_offer: Offer
     paid_offer: Offer
     subscription: Subscription
+    # A test purchase of the paid offer, and the path of its link.
+    test_purchase: TestPurchase
+    test_link: str
 
     @property
     def group(self) -> HubGroup:
@@ -54,6 +59,7 @@ class World:
             Visit("offer page", f"/offers/{self.free_offer.slug}/", "anonymous"),
             Visit("checkout", f"/offers/{self.free_offer.slug}/checkout/", "anonymous"),
             Visit("paid checkout", f"/offers/{self.paid_offer.slug}/checkout/", "anonymous"),
+            Visit("a test link's checkout", self.test_link, "anonymous"),
             Visit("member home", "/home/", "member"),
             Visit("community", "/community/", "member"),
             Visit("hub page", f"/community/{group.slug}/{hub.slug}/", "member"),
@@ -63,6 +69,8 @@ class World:
             Visit("Overview", "/dashboard/", "owner"),
             Visit("Offers list", "/dashboard/offers/", "owner"),
             Visit("offer editor", f"/dashboard/offers/{self.paid_offer.pk}/", "owner"),
+            Visit("Test purchase", f"/dashboard/offers/{self.paid_offer.pk}/test-purchase/", "owner"),
+            Visit("a test purchase's checklist", f"/dashboard/test-purchases/{self.test_purchase.pk}/", "owner"),
             Visit("Community (dashboard)", "/dashboard/community/", "owner"),
             Visit("a hub group's editor", f"/dashboard/community/groups/{group.pk}/", "owner"),
             Visit("Users", "/dashboard/users/", "owner"),
@@ -100,7 +108,17 @@ def world(owner: User, member: User, stripe_account: Any, settings: Any, tmp_pat
     partner_account(partner)
     ReferralLink.objects.create(partner=Partner.objects.create(user=partner), offer=paid_offer)
     _member_partner_with_commissions(member, partner, paid_offer, stripe_account)
-    return World(owner=owner, member=member, free_offer=free_offer, paid_offer=paid_offer, subscription=subscription)
+    test_purchase, test_link = checkout_test_create(offer=paid_offer, by=owner, email="owner+test1@example.com")
+    webhook_refusal_record(reason="mismatch", body=b'{"type": "checkout.session.completed"}')
+    return World(
+        owner=owner,
+        member=member,
+        free_offer=free_offer,
+        paid_offer=paid_offer,
+        subscription=subscription,
+        test_purchase=test_purchase,
+        test_link=test_link,
+    )
 
 
 def _member_partner_with_commissions(member: User, buyer: User, offer: Offer, account: StripeAccount) -> None:
