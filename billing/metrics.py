@@ -336,12 +336,11 @@ def _first_joined() -> QuerySet[Any]:
     )
 
 
-def new_members(*, bounds: list[datetime], bucket: Bucket) -> list[int]:
-    """Users whose first entitlement started in each period of ``bounds``: one query."""
+def _counts_per_period(queryset: QuerySet[Any], column: str, *, bounds: list[datetime], bucket: Bucket) -> list[int]:
+    """How many rows of ``queryset`` have ``column`` in each period of ``bounds``: one query."""
     rows = (
-        _first_joined()
-        .filter(joined__gte=bounds[0], joined__lt=bounds[-1])
-        .annotate(period=Trunc("joined", bucket, tzinfo=zone()))
+        queryset.filter(**{f"{column}__gte": bounds[0], f"{column}__lt": bounds[-1]})
+        .annotate(period=Trunc(column, bucket, tzinfo=zone()))
         .values("period")
         .annotate(n=Count("pk"))
         .order_by()
@@ -352,25 +351,18 @@ def new_members(*, bounds: list[datetime], bucket: Bucket) -> list[int]:
         if (position := index.get(row["period"])) is not None:
             counts[position] = row["n"]
     return counts
+
+
+def new_members(*, bounds: list[datetime], bucket: Bucket) -> list[int]:
+    """Users whose first entitlement started in each period of ``bounds``: one query."""
+    return _counts_per_period(_first_joined(), "joined", bounds=bounds, bucket=bucket)
 
 
 def cancellations(*, bounds: list[datetime], bucket: Bucket) -> list[int]:
     """Subscriptions cancelled in each period (Stripe's ``canceled_at``: when the cancellation
     was asked for, at once or at the period's end), test purchases aside: one query."""
-    rows = (
-        StripeSubscription.objects.exclude(attempt__is_test=True)
-        .filter(canceled_at__gte=bounds[0], canceled_at__lt=bounds[-1])
-        .annotate(period=Trunc("canceled_at", bucket, tzinfo=zone()))
-        .values("period")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    index = {start: position for position, start in enumerate(bounds[:-1])}
-    counts = [0] * (len(bounds) - 1)
-    for row in rows:
-        if (position := index.get(row["period"])) is not None:
-            counts[position] = row["n"]
-    return counts
+    queryset = StripeSubscription.objects.exclude(attempt__is_test=True)
+    return _counts_per_period(queryset, "canceled_at", bounds=bounds, bucket=bucket)
 
 
 # --- The Sales page -------------------------------------------------------------------------------
