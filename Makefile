@@ -11,6 +11,9 @@ SANDBOX_URL := http://127.0.0.1:$(SANDBOX_PORT)
 
 .PHONY: run test bench chaos lint typecheck chromium clean demo
 
+# `make test` splits the suite over the cores (pytest-xdist); PYTEST_XDIST= runs it in one process.
+PYTEST_XDIST ?= -n auto --maxprocesses=4
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -61,7 +64,7 @@ typecheck: $(VENV)/.installed-dev
 
 test: $(VENV)/.installed-dev chromium lint typecheck
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

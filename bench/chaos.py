@@ -52,11 +52,13 @@ POSTGRES_BASE = os.environ.get("CHAOS_POSTGRES_BASE", "postgres://postgres@127.0
 CARD = "4242424242424242"
 KINDS = ("one_time", "recurring", "free")
 # The shortest timeouts the settings accept: a task held by a killed worker comes back after
-# the visibility timeout (time limit 120 s + the longest retry wait 300 s + 1), the sweep
-# re-queues stored events every 30 s, the reconciliation lists Stripe's events every 60 s.
+# the visibility timeout (time limit 60 s + the longer of the longest retry wait, 30 s, and the
+# time limit + 1), the sweep re-queues stored events every 30 s, the reconciliation lists
+# Stripe's events every 60 s.
 TIMEOUTS = {
-    "CELERY_TASK_TIME_LIMIT": "120",
-    "CELERY_VISIBILITY_TIMEOUT": "421",
+    "CELERY_TASK_TIME_LIMIT": "60",
+    "CELERY_RETRY_WAIT_MAX": "30",
+    "CELERY_VISIBILITY_TIMEOUT": "121",
     "WEBHOOK_SWEEP_INTERVAL": "30",
     "WEBHOOK_RECONCILE_INTERVAL": "60",
 }
@@ -583,10 +585,10 @@ def delivery_errors(sandbox: Sandbox) -> tuple[int, Counter[str], int]:
 
 # --- The run --------------------------------------------------------------------------------
 def default_deadline(n: int) -> float:
-    """Fifteen minutes for 1,000 purchases, ten and a half for 100: setup, the purchases, and
-    the visibility timeout (421 s) that a task held by a killed worker waits out, after the
+    """Twelve minutes for 1,000 purchases, seven and a half for 100: setup, the purchases, and
+    the visibility timeout (121 s) that a task held by a killed worker waits out, after the
     last kill, before kombu hands it on."""
-    return 600 + 0.3 * n
+    return 420 + 0.3 * n
 
 
 def run(n: int, deadline_s: float, seed: int, concurrency: int, faults_on: bool = True) -> int:
@@ -746,7 +748,7 @@ def _run(
         log(f"purchases done in {time.monotonic() - buying:.0f} s")
         # Kills stop with the purchases (each one's held tasks wait out the visibility timeout),
         # unless the worker was not yet killed twice.
-        while faults_on and faults.worker_kills < 2 and time.monotonic() < deadline - 480:
+        while faults_on and faults.worker_kills < 2 and time.monotonic() < deadline - 240:
             time.sleep(0.5)
     finally:
         stop_chaos.set()

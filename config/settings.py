@@ -285,23 +285,23 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # The timeouts, chosen together (seconds). With late acks a task stays unacknowledged in Redis
 # from its delivery to the end of its run, and Redis delivers again any message left
 # unacknowledged for the visibility timeout, whether its worker died or is merely slow. So:
-# - CELERY_TASK_TIME_LIMIT bounds the longest task; the soft limit, a minute earlier, lets it
-#   stop cleanly.
+# - CELERY_TASK_TIME_LIMIT bounds the longest task; the soft limit, a minute earlier (a quarter
+#   of the limit under four minutes), lets it stop cleanly.
 # - A healthy worker holds a message unacknowledged for at most the time limit plus the longest
 #   wait before it starts: a retry waits for its countdown, up to TASK_RETRY_WAIT_MAX
-#   (ReliableTask's retry_backoff_max), and a prefetched message waits at most one time limit
-#   behind a running task. BROKER_VISIBILITY_TIMEOUT must be above that sum, or healthy tasks
-#   run twice; whatever it is, a task held by a worker that was killed waits that long for
-#   another worker.
+#   (CELERY_RETRY_WAIT_MAX; ReliableTask's retry_backoff_max), and a prefetched message waits at
+#   most one time limit behind a running task. BROKER_VISIBILITY_TIMEOUT must be above that
+#   sum, or healthy tasks run twice; whatever it is, a task held by a worker that was killed
+#   waits that long for another worker.
 # - WEBHOOK_SWEEP_INTERVAL is much shorter, so webhooks do not wait for that: each sweep
 #   re-queues the Stripe events stored but not processed two minutes after their last try (a
 #   task lost with a killed worker or a broker that restarted empty, or never queued).
 # - WEBHOOK_RECONCILE_INTERVAL is how late an event Stripe never delivered is found. Each run
 #   looks back two days (billing.services.webhooks.RECONCILE_WINDOW), so a failed run is covered by the
 #   next ones; at most 12 hours keeps several runs inside that window.
-TASK_RETRY_WAIT_MAX = 300
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=120)
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+TASK_RETRY_WAIT_MAX = env_int("CELERY_RETRY_WAIT_MAX", 300, minimum=30, maximum=3600)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=60)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - min(60, CELERY_TASK_TIME_LIMIT // 4)
 _LONGEST_HOLD = CELERY_TASK_TIME_LIMIT + max(TASK_RETRY_WAIT_MAX, CELERY_TASK_TIME_LIMIT)
 BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=_LONGEST_HOLD + 1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT}

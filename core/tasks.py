@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.exceptions
 from celery import Task, current_app
+from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
@@ -36,7 +37,7 @@ class ReliableTask(Task[..., Any]):
     autoretry_for = (Exception,)
     max_retries = 5
     retry_backoff = 2
-    retry_backoff_max = 300
+    retry_backoff_max = settings.TASK_RETRY_WAIT_MAX
     retry_jitter = True
     acks_late = True
     reject_on_worker_lost = True

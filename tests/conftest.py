@@ -157,9 +157,17 @@ def _real_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
         "STRIPE_API_BASE": os.environ.get("TEST_STRIPE_API_BASE", ""),
     }
     celery_app.conf.task_default_queue = queue
-    worker = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "2", "--loglevel=INFO"]
+    # A node name of its own: with the suite split over processes (pytest-xdist), each one's
+    # worker answers its own ping.
+    node = f"{queue}@localhost"
+    worker = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-n", node, "-c", "2"]
+    worker.append("--loglevel=INFO")
     log = tmp_path_factory.mktemp("worker-log") / "worker.log"
-    with running(worker, log=log, env=env, ready=lambda: bool(celery_app.control.ping(timeout=1.0)), timeout=60):
+
+    def ready() -> bool:
+        return bool(celery_app.control.ping(destination=[node], timeout=1.0))
+
+    with running(worker, log=log, env=env, ready=ready, timeout=60):
         yield email_dir
 
 

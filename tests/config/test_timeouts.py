@@ -80,6 +80,17 @@ def test_the_timeouts_come_from_the_environment(tmp_path: Path) -> None:
     }
 
 
+def test_short_limits_keep_a_clean_stop_before_the_kill_and_the_visibility_timeout_above_both(
+    tmp_path: Path,
+) -> None:
+    result = _load(tmp_path, CELERY_TASK_TIME_LIMIT="60", CELERY_RETRY_WAIT_MAX="30", CELERY_VISIBILITY_TIMEOUT="121")
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+    assert (loaded["time_limit"], loaded["soft_time_limit"], loaded["visibility_timeout"]) == (60, 45, 121)
+    result = _load(tmp_path, CELERY_TASK_TIME_LIMIT="60", CELERY_RETRY_WAIT_MAX="90", CELERY_VISIBILITY_TIMEOUT="121")
+    assert "CELERY_VISIBILITY_TIMEOUT must be at least 151" in result.stderr
+
+
 def test_a_visibility_timeout_a_healthy_task_could_outlive_stops_the_process(tmp_path: Path) -> None:
     result = _load(tmp_path, CELERY_TASK_TIME_LIMIT="600", CELERY_VISIBILITY_TIMEOUT="900")
     assert result.returncode != 0
