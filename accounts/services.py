@@ -18,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import mail, outbox
 from accounts.models import MagicLink, User, normalize_email
+from core.figures import figures_forget
 
 _MAGIC_SALT = "accounts.magic-link"
 
@@ -34,6 +35,7 @@ def user_get_or_create(*, email: str, full_name: str = "") -> tuple[User, bool]:
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
+        figures_forget()  # the Overview counts members
     return user, created
 
 

@@ -28,6 +28,7 @@ from accounts.forms import (
 from accounts.models import User
 from accounts.slots import DASHBOARD_GETTING_STARTED, DASHBOARD_OVERVIEW, MEMBER_HOME, UNCOUNTED_USERS
 from core.composition import panels
+from core.figures import figures_cached
 
 # Set on sessions opened through an emailed link (magic link or password reset): proof that
 # whoever holds the session reads the account's email.
@@ -168,14 +169,16 @@ def set_password(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/set_password.html", {"form": form}, status=400 if form.errors else 200)
 
 
-@staff_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def _user_counts() -> dict[str, int]:
     counted = User.objects.all()
     for uncounted in UNCOUNTED_USERS:
         counted = counted.exclude(pk__in=uncounted())
-    counts = counted.aggregate(
-        members=Count("pk", filter=Q(is_staff=False)), staff=Count("pk", filter=Q(is_staff=True))
-    )
+    return counted.aggregate(members=Count("pk", filter=Q(is_staff=False)), staff=Count("pk", filter=Q(is_staff=True)))
+
+
+@staff_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    counts = figures_cached("user-counts", _user_counts)
     getting_started = panels(DASHBOARD_GETTING_STARTED, request=request)
     return render(
         request,

@@ -18,13 +18,12 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Least, NullIf, Trunc
+from django.db.models import Count, DateField, F, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, NullIf, Trunc
 from django.utils import timezone
 
-from accounts.models import User
-from billing.models import Payment, StripeSubscription
-from memberships.models import Entitlement, Offer, format_money
+from billing.models import Payment, SalesDay, StripeSubscription
+from memberships.models import Entitlement, MemberJoin, Offer, format_money
 
 Bucket = Literal["day", "month"]
 
@@ -128,19 +127,36 @@ class Revenue:
         return format_money(self.commissions, self.currency)
 
 
+# Over the rollup (``SalesDay``): a row per day, offer, currency and payment state.
 _REVENUE = {
     "gross": Sum("amount"),
     "refunds": Sum("amount_refunded"),
     # A lost dispute takes what the refunds had left of the payment.
     "disputes": Sum(F("amount") - F("amount_refunded"), filter=Q(dispute_status=Payment.DisputeStatus.LOST)),
     "commissions": Sum("application_fee_amount"),
-    "payments": Count("pk"),
-    "open_disputes": Count("pk", filter=Q(dispute_status=Payment.DisputeStatus.OPEN)),
+    "payments": Sum("payments"),
+    "open_disputes": Sum("payments", filter=Q(dispute_status=Payment.DisputeStatus.OPEN)),
 }
 
 
+# Annotated under names of their own: the rollup's columns have the plain ones.
+_ANNOTATIONS = {f"total_{name}": aggregate for name, aggregate in _REVENUE.items()}
+
+
 def _revenue(currency: str, row: Mapping[str, Any]) -> Revenue:
-    return Revenue(currency=currency, **{name: row[name] or 0 for name in _REVENUE})
+    return Revenue(currency=currency, **{name: row[f"total_{name}"] or 0 for name in _REVENUE})
+
+
+def _by_status(queryset: QuerySet[Any], status: str, *, refunded: Q) -> QuerySet[Any]:
+    """``queryset`` in one of the Sales filter's statuses; ``refunded`` says "refunded at all"
+    in its model's terms."""
+    if status == Status.PAID:
+        return queryset.filter(~refunded, dispute_status=Payment.DisputeStatus.NONE)
+    if status == Status.REFUNDED:
+        return queryset.filter(refunded)
+    if status == Status.DISPUTED:
+        return queryset.exclude(dispute_status=Payment.DisputeStatus.NONE)
+    return queryset
 
 
 def sales_payments(
@@ -152,7 +168,8 @@ def sales_payments(
     is_test: bool = False,
 ) -> QuerySet[Payment]:
     """The payments the figures count: paid (by Stripe's time) in ``[start, end)``, of one offer
-    or all, in one status; sales unless ``is_test`` (test purchases are never sales)."""
+    or all, in one status; sales unless ``is_test`` (test purchases are never sales). The
+    figures read their totals from ``sales_days``; the list and the export read these."""
     payments = Payment.objects.filter(is_test=is_test)
     if start is not None:
         payments = payments.filter(paid_at__gte=start)
@@ -160,13 +177,27 @@ def sales_payments(
         payments = payments.filter(paid_at__lt=end)
     if offer_id is not None:
         payments = payments.filter(offer_id=offer_id)
-    if status == Status.PAID:
-        payments = payments.filter(amount_refunded=0, dispute_status=Payment.DisputeStatus.NONE)
-    elif status == Status.REFUNDED:
-        payments = payments.filter(amount_refunded__gt=0)
-    elif status == Status.DISPUTED:
-        payments = payments.exclude(dispute_status=Payment.DisputeStatus.NONE)
-    return payments
+    return _by_status(payments, status, refunded=Q(amount_refunded__gt=0))
+
+
+def sales_days(
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    offer_id: int | None = None,
+    status: str = Status.ALL,
+    is_test: bool = False,
+) -> QuerySet[SalesDay]:
+    """The rollup's rows of the same payments as ``sales_payments`` with the same arguments:
+    ``start`` and ``end`` are local midnights (the periods' bounds), so whole days."""
+    days = SalesDay.objects.filter(is_test=is_test)
+    if start is not None:
+        days = days.filter(day__gte=start.astimezone(zone()).date())
+    if end is not None:
+        days = days.filter(day__lt=end.astimezone(zone()).date())
+    if offer_id is not None:
+        days = days.filter(offer_id=offer_id)
+    return _by_status(days, status, refunded=Q(refunded=True))
 
 
 @dataclass
@@ -179,17 +210,19 @@ class Series:
     total: Revenue
 
 
-def revenue_series(payments: QuerySet[Payment], *, bounds: list[datetime], bucket: Bucket) -> list[Series]:
-    """Per currency (in alphabetical order), ``payments`` in each period of ``bounds``: one query."""
+def revenue_series(days: QuerySet[SalesDay], *, bounds: list[datetime], bucket: Bucket) -> list[Series]:
+    """Per currency (in alphabetical order), the rollup ``days`` in each period of ``bounds``
+    (local midnights): one query."""
+    first, last = (bound.astimezone(zone()).date() for bound in (bounds[0], bounds[-1]))
     rows = (
-        payments.filter(paid_at__gte=bounds[0], paid_at__lt=bounds[-1])
-        .annotate(period=Trunc("paid_at", bucket, tzinfo=zone()))
+        days.filter(day__gte=first, day__lt=last)
+        .annotate(period=Trunc("day", bucket, output_field=DateField()))
         .values("currency", "period")
-        .annotate(**_REVENUE)
+        .annotate(**_ANNOTATIONS)
         .order_by()
     )
     starts = bounds[:-1]
-    index = {start: position for position, start in enumerate(starts)}
+    index = {start.astimezone(zone()).date(): position for position, start in enumerate(starts)}
     found: dict[str, list[Revenue]] = {}
     for row in rows:
         currency = row["currency"]
@@ -206,9 +239,9 @@ def revenue_series(payments: QuerySet[Payment], *, bounds: list[datetime], bucke
     return series
 
 
-def revenue_totals(payments: QuerySet[Payment]) -> list[Revenue]:
-    """Per currency (alphabetical), all of ``payments``: one query."""
-    rows = payments.values("currency").annotate(**_REVENUE).order_by("currency")
+def revenue_totals(days: QuerySet[SalesDay]) -> list[Revenue]:
+    """Per currency (alphabetical), all of the rollup ``days``: one query."""
+    rows = days.values("currency").annotate(**_ANNOTATIONS).order_by("currency")
     return [_revenue(row["currency"], row) for row in rows]
 
 
@@ -219,11 +252,11 @@ class OfferRevenue:
     revenue: list[Revenue] = field(default_factory=list)
 
 
-def revenue_by_offer(payments: QuerySet[Payment]) -> list[OfferRevenue]:
-    """Per offer (by title), per currency: one query."""
+def revenue_by_offer(days: QuerySet[SalesDay]) -> list[OfferRevenue]:
+    """Per offer (by title), per currency, from the rollup ``days``: one query."""
     rows = (
-        payments.values("offer_id", "offer__title", "currency")
-        .annotate(**_REVENUE)
+        days.values("offer_id", "offer__title", "currency")
+        .annotate(**_ANNOTATIONS)
         .order_by("offer__title", "offer_id", "currency")
     )
     offers: dict[int, OfferRevenue] = {}
@@ -313,29 +346,6 @@ def active_members_history(ends: list[datetime]) -> list[int]:
     return [row[f"at{position}"] or 0 for position in range(len(ends))]
 
 
-def _first_joined() -> QuerySet[Any]:
-    """Users with the time of their first entitlement to any offer. An entitlement's
-    ``started_at`` restarts with each new purchase, so a returning buyer's first payment
-    (Stripe's time) is taken too: whichever is earlier."""
-    first_entitlement = (
-        Entitlement.objects.filter(user=OuterRef("pk"), is_test=False)
-        .values("user")
-        .annotate(first=Min("started_at"))
-        .values("first")
-    )
-    first_payment = (
-        Payment.objects.filter(user=OuterRef("pk"), is_test=False)
-        .values("user")
-        .annotate(first=Min("paid_at"))
-        .values("first")
-    )
-    return User.objects.annotate(
-        first_entitlement=Subquery(first_entitlement), first_payment=Subquery(first_payment)
-    ).annotate(
-        joined=Least(Coalesce("first_entitlement", "first_payment"), Coalesce("first_payment", "first_entitlement"))
-    )
-
-
 def _counts_per_period(queryset: QuerySet[Any], column: str, *, bounds: list[datetime], bucket: Bucket) -> list[int]:
     """How many rows of ``queryset`` have ``column`` in each period of ``bounds``: one query."""
     rows = (
@@ -354,8 +364,9 @@ def _counts_per_period(queryset: QuerySet[Any], column: str, *, bounds: list[dat
 
 
 def new_members(*, bounds: list[datetime], bucket: Bucket) -> list[int]:
-    """Users whose first entitlement started in each period of ``bounds``: one query."""
-    return _counts_per_period(_first_joined(), "joined", bounds=bounds, bucket=bucket)
+    """Users whose first entitlement started (or whose first payment was made, when earlier) in
+    each period of ``bounds`` (``MemberJoin``): one query."""
+    return _counts_per_period(MemberJoin.objects.all(), "joined_at", bounds=bounds, bucket=bucket)
 
 
 def cancellations(*, bounds: list[datetime], bucket: Bucket) -> list[int]:
@@ -391,13 +402,23 @@ class SalesFilters:
             }
         )
 
-    def payments(self, *, now: datetime, is_test: bool = False) -> tuple[list[datetime], QuerySet[Payment]]:
-        bounds = buckets(bucket=self.bucket, count=self.count, now=now)
-        offer_id = self.offer.pk if self.offer else None
-        payments = sales_payments(
-            start=bounds[0], end=bounds[-1], offer_id=offer_id, status=self.status, is_test=is_test
-        )
-        return bounds, payments
+    def bounds(self, *, now: datetime) -> list[datetime]:
+        return buckets(bucket=self.bucket, count=self.count, now=now)
+
+    def _selected(self, bounds: list[datetime], is_test: bool) -> dict[str, Any]:
+        return {
+            "start": bounds[0],
+            "end": bounds[-1],
+            "offer_id": self.offer.pk if self.offer else None,
+            "status": self.status,
+            "is_test": is_test,
+        }
+
+    def payments(self, *, now: datetime, is_test: bool = False) -> QuerySet[Payment]:
+        return sales_payments(**self._selected(self.bounds(now=now), is_test))
+
+    def days(self, *, now: datetime, is_test: bool = False) -> QuerySet[SalesDay]:
+        return sales_days(**self._selected(self.bounds(now=now), is_test))
 
 
 @dataclass
@@ -408,7 +429,6 @@ class SalesReport:
     series: list[Series]
     by_offer: list[OfferRevenue]
     tests: list[Revenue]
-    payments: QuerySet[Payment]
 
 
 def period_label(start: datetime, bucket: Bucket) -> str:
@@ -417,18 +437,16 @@ def period_label(start: datetime, bucket: Bucket) -> str:
 
 
 def sales_report(*, filters: SalesFilters, now: datetime) -> SalesReport:
-    """The Sales page's figures for ``filters``: three queries, and a fourth when the page lists
-    ``payments`` (newest first, by Stripe's time)."""
-    bounds, payments = filters.payments(now=now)
-    _bounds, tests = filters.payments(now=now, is_test=True)
+    """The Sales page's figures for ``filters``, from the rollup: three queries."""
+    bounds = filters.bounds(now=now)
+    days = filters.days(now=now)
     return SalesReport(
         filters=filters,
         starts=bounds[:-1],
         labels=[period_label(start, filters.bucket) for start in bounds[:-1]],
-        series=revenue_series(payments, bounds=bounds, bucket=filters.bucket),
-        by_offer=revenue_by_offer(payments),
-        tests=revenue_totals(tests),
-        payments=payments.select_related("user", "offer").order_by("-paid_at", "-pk"),
+        series=revenue_series(days, bounds=bounds, bucket=filters.bucket),
+        by_offer=revenue_by_offer(days),
+        tests=revenue_totals(filters.days(now=now, is_test=True)),
     )
 
 
@@ -462,19 +480,22 @@ EXPORT_CHUNK = 2000
 def sales_csv_rows(*, filters: SalesFilters, now: datetime) -> Iterator[list[str]]:
     """The Sales export's rows for ``filters``, read in chunks (``iterator``): one query per
     chunk on SQLite, one server-side cursor on PostgreSQL, and constant memory."""
-    _bounds, payments = filters.payments(now=now)
-    rows = payments.order_by("paid_at", "pk").values_list(
-        "paid_at",
-        "user__email",
-        "user__full_name",
-        "offer__title",
-        "kind",
-        "currency",
-        "amount",
-        "amount_refunded",
-        "dispute_status",
-        "application_fee_amount",
-        "stripe_object_id",
+    rows = (
+        filters.payments(now=now)
+        .order_by("paid_at", "pk")
+        .values_list(
+            "paid_at",
+            "user__email",
+            "user__full_name",
+            "offer__title",
+            "kind",
+            "currency",
+            "amount",
+            "amount_refunded",
+            "dispute_status",
+            "application_fee_amount",
+            "stripe_object_id",
+        )
     )
     kinds = dict(Payment.Kind.choices)
     disputes = dict(Payment.DisputeStatus.choices)

@@ -366,6 +366,41 @@ class Payment(models.Model):
         return format_money(self.amount_refunded, self.currency) if self.amount_refunded else ""
 
 
+class SalesDay(models.Model):
+    """One local day's payments (Stripe's time, in ``TIME_ZONE``) of one offer, in one currency
+    and one state: the rollup the figures read (docs/METRICS.md) instead of every payment.
+
+    Kept by ``billing/services/sales_days.py`` in the transaction that records or changes a
+    payment, as increments under the row's lock, so concurrent payments never lose a count;
+    ``manage.py sales_days_rebuild`` recomputes it from the payments (after ``TIME_ZONE``
+    changes). A payment's state is part of the key (refunded at all, its dispute), so the Sales
+    page's status filter reads the rollup too.
+    """
+
+    day = models.DateField()
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    is_test = models.BooleanField()
+    refunded = models.BooleanField()
+    dispute_status = models.CharField(max_length=4, choices=Payment.DisputeStatus.choices, blank=True)
+    payments = models.IntegerField(default=0)
+    amount = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0)
+    application_fee_amount = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "offer", "currency", "is_test", "refunded", "dispute_status"],
+                name="billing_salesday_one_row_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["is_test", "day"], name="billing_salesday_by_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.offer_id} {self.currency}: {self.payments} payments"
+
+
 class StripeSubscription(models.Model):
     """Billing's copy of a subscription on the connected account, re-read from Stripe whenever
     an event about it arrives. The entitlement's state is computed from it (and from its

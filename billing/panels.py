@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,6 +16,7 @@ from accounts.models import User
 from billing import metrics, selectors
 from core.charts import Chart, line_chart
 from core.composition import Panel
+from core.figures import figures_cached
 from hubs.models import HubGroup
 from memberships.models import Offer, format_money
 
@@ -104,7 +107,7 @@ def overview_figures(*, now: datetime | None = None) -> list[Figure]:
     now = now or timezone.now()
     bounds = metrics.buckets(bucket="month", count=TREND_MONTHS, now=now)
     labels = [_month_label(start) for start in bounds[:-1]]
-    series = metrics.revenue_series(metrics.sales_payments(), bounds=bounds, bucket="month")
+    series = metrics.revenue_series(metrics.sales_days(), bounds=bounds, bucket="month")
     net = {one.currency: [point.net for point in one.points] for one in series}
     refunds = {one.currency: [point.refunds for point in one.points] for one in series}
     disputes = {one.currency: [point.disputes for point in one.points] for one in series}
@@ -135,4 +138,10 @@ def overview_figures(*, now: datetime | None = None) -> list[Figure]:
 
 def overview_insights(*, request: HttpRequest) -> Panel:
     """The Overview's figures at a glance, with a link to Sales for the detail."""
-    return Panel("billing/panels/overview_insights.html", {"figures": overview_figures()})
+    now = timezone.now()
+    # Per local day: the months and the trend's points move at midnight.
+    name = f"overview:{settings.TIME_ZONE}:{now.astimezone(metrics.zone()).date()}"
+    html = figures_cached(
+        name, lambda: render_to_string("billing/includes/overview_figures.html", {"figures": overview_figures(now=now)})
+    )
+    return Panel("billing/panels/overview_insights.html", {"figures_html": html})

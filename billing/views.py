@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
 import uuid
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -14,6 +17,7 @@ from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -48,6 +52,7 @@ from billing.services import checkout as checkout_services
 from billing.services import checkout_tests, connect, lifecycle, oneclick, webhooks
 from core.charts import line_chart
 from core.csv_export import csv_response
+from core.figures import figures_cached
 from hubs.models import HubGroup
 from memberships import selectors as membership_selectors
 from memberships import services as membership_services
@@ -76,37 +81,70 @@ SALES_LISTED = 100
 @require_GET
 def dashboard_sales(request: HttpRequest) -> HttpResponse:
     form = SalesFilterForm(request.GET or None)
-    report = metrics.sales_report(filters=form.filters(), now=timezone.now())
+    filters, now = form.filters(), timezone.now()
+    # The figures and the latest payments for these filters, rendered once and cached until a
+    # payment changes them (docs/METRICS.md, *Freshness*). The test purchases (with their forms)
+    # are read on each look.
+    name = f"sales:{settings.TIME_ZONE}:{now.astimezone(metrics.zone()).date()}:{filters.query}"
+    rendered = figures_cached(name, lambda: _sales_figures(filters, now))
+    # The filters as asked for (the offers' names among them), rendered once per query.
+    asked = hashlib.sha256(repr([form.is_bound, *(request.GET.get(field, "") for field in form.fields)]).encode())
+    filters_html = figures_cached(
+        f"sales-filters:{asked.hexdigest()}",
+        lambda: render_to_string(
+            "billing/includes/sales_filters.html",
+            {"form": form, "filters": filters, "time_zone": settings.TIME_ZONE},
+        ),
+    )
     return render(
         request,
         "billing/sales.html",
         {
             "section": "sales",
-            "form": form,
-            "filters": report.filters,
-            "report": report,
-            "charts": [
-                (
-                    series,
-                    line_chart(
-                        [point.net for point in series.points],
-                        report.labels,
-                        [point.net_label for point in series.points],
-                        width=600,
-                        height=180,
-                        padding=8,
-                    ),
-                    list(zip(report.labels, series.points, strict=True)),
-                )
-                for series in report.series
-            ],
-            "payments": report.payments[:SALES_LISTED],
-            "listed": SALES_LISTED,
-            "time_zone": settings.TIME_ZONE,
-            "test_payments": selectors.checkout_test_payments_shown(),
+            "filters_html": filters_html,
+            "figures_html": rendered["figures"],
+            "payments_html": rendered["payments"],
+            "test_totals_html": rendered["test_totals"],
+            "test_payments": selectors.checkout_test_payments_shown() if rendered["tests_listed"] else [],
         },
         status=400 if form.errors else 200,
     )
+
+
+def _sales_figures(filters: metrics.SalesFilters, now: datetime) -> dict[str, Any]:
+    """The Sales page's figures (charts, totals, by offer, test purchases' totals) and its
+    latest payments, rendered."""
+    report = metrics.sales_report(filters=filters, now=now)
+    charts = [
+        (
+            series,
+            line_chart(
+                [point.net for point in series.points],
+                report.labels,
+                [point.net_label for point in series.points],
+                width=600,
+                height=180,
+                padding=8,
+            ),
+            list(zip(report.labels, series.points, strict=True)),
+        )
+        for series in report.series
+    ]
+    payments = filters.payments(now=now).select_related("user", "offer").order_by("-paid_at", "-pk")
+    context = {
+        "filters": filters,
+        "report": report,
+        "charts": charts,
+        "payments": payments[:SALES_LISTED],
+        "listed": SALES_LISTED,
+    }
+    return {
+        "figures": render_to_string("billing/includes/sales_figures.html", context),
+        "payments": render_to_string("billing/includes/sales_payments.html", context),
+        # Whether the page lists test purchases (read on each look then, for their forms).
+        "tests_listed": selectors.checkout_test_payments_shown().exists(),
+        "test_totals": render_to_string("billing/includes/sales_test_totals.html", context),
+    }
 
 
 @staff_required

@@ -174,10 +174,9 @@ RATE_LIMITS: dict[str, dict[str, int]] = {
 FORWARDED_PROXY_COUNT = env_int("FORWARDED_PROXY_COUNT", 0, minimum=0, maximum=5)
 # How long a magic login link stays valid.
 MAGIC_LINK_MAX_AGE = env_int("MAGIC_LINK_MAX_AGE", 60 * 60 * 24, minimum=60)
-# The partner program (Customer Resell Rights): partners, referral links and the application
-# fee on referred sales. Off until commissions are paid on to partners (the ledger and the
-# transfers come next): while off there is no Become a Partner widget, no partner page, and a
-# ``?ref=`` link attributes nothing, so no fee is taken from any sale.
+# The partner program (Customer Resell Rights): partners, referral links, the application fee
+# on referred sales and its transfer to the partner. Off: no Become a Partner widget, no
+# partner page, and a ``?ref=`` link attributes nothing, so no fee is taken from any sale.
 AFFILIATES_ENABLED = env_bool("AFFILIATES_ENABLED", True)
 # How long a referral link's attribution cookie lasts (the last link clicked wins).
 AFFILIATE_COOKIE_DAYS = env_int("AFFILIATE_COOKIE_DAYS", 30, minimum=1, maximum=365)
@@ -186,6 +185,11 @@ AFFILIATE_COOKIE_DAYS = env_int("AFFILIATE_COOKIE_DAYS", 30, minimum=1, maximum=
 AFFILIATE_HOLD_DAYS = env_int("AFFILIATE_HOLD_DAYS", 14, minimum=0, maximum=120)
 # How often the beat pays the commissions whose hold is over.
 AFFILIATE_PAYOUT_INTERVAL = env_int("AFFILIATE_PAYOUT_INTERVAL", 600, minimum=30, maximum=24 * 60 * 60)
+
+# How old the dashboard's cached figures may be (core/figures.py): a payment, refund, dispute
+# or membership change forgets them at once; what no write announces (a paid period running
+# out) shows within this many seconds.
+FIGURES_CACHE_SECONDS = env_int("FIGURES_CACHE_SECONDS", 60, minimum=0, maximum=3600)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -294,6 +294,22 @@ class Entitlement(models.Model):
         return str(self.effective_status(now).label)
 
 
+class MemberJoin(models.Model):
+    """When a user became a member: their first entitlement to any offer, test purchases aside,
+    or Stripe's time of their first payment when that is earlier (a late event). The Overview's
+    *New members* counts these (docs/METRICS.md).
+
+    An entitlement's ``started_at`` restarts with each new purchase, so the first one is kept
+    here as it happens: ``member_joined`` only ever moves it earlier.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    joined_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} joined {self.joined_at:%Y-%m-%d}"
+
+
 class EntitlementChange(models.Model):
     """One change to an entitlement: what changed, why, and what caused it (a Stripe event,
     or a person: a staff member, or the buyer through the billing portal's event)."""

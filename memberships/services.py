@@ -21,11 +21,12 @@ from django.utils.connection import ConnectionProxy
 from accounts import mail, outbox
 from accounts.models import OutboxMessage, User
 from accounts.services import magic_link_create, user_access_added, user_get_or_create
+from core.figures import figures_forget
 from core.images import ProcessedImage
 from core.slugs import unique_slug
 from hubs.models import HubGroup
 from memberships import emails, hooks
-from memberships.models import Entitlement, EntitlementChange, GroupUpsellOffer, Offer
+from memberships.models import Entitlement, EntitlementChange, GroupUpsellOffer, MemberJoin, Offer
 from memberships.selectors import checkout_cache_key, community_path
 
 # Rendered pages are cached in this process's memory (see the "local" cache in settings).
@@ -94,6 +95,7 @@ def offer_image_store(*, image: ProcessedImage, role: str) -> str:
 def _forget_cached_pages(*slugs: str) -> None:
     keys = [checkout_cache_key(slug) for slug in slugs]
     transaction.on_commit(lambda: cache.delete_many(keys))
+    figures_forget()  # the dashboard's figures show offers' titles, and Sales lists offers
 
 
 @transaction.atomic
@@ -322,6 +324,9 @@ def entitlement_grant(
             entitlement.started_at = timezone.now()
             granted = True
         entitlement.save(update_fields=["status", "access_until", "ended_at", "source", "started_at", "updated_at"])
+    figures_forget()
+    if created and not entitlement.is_test:
+        member_joined(user_id=user.pk, at=entitlement.started_at)
     if granted and not new_account:
         user_access_added(user=user)
     if granted:
@@ -332,6 +337,15 @@ def entitlement_grant(
             key=f"confirmation:{entitlement.pk}:{grant}", email="offer_confirmation", entitlement=entitlement.pk
         )
     return entitlement, granted
+
+
+def member_joined(*, user_id: int, at: datetime) -> None:
+    """Note that ``user_id`` was a member at ``at`` (an entitlement started, a first payment):
+    their ``MemberJoin`` is created, or moved earlier, never later. Race-free: the insert
+    ignores an existing row and the update only ever lowers it."""
+    MemberJoin.objects.bulk_create([MemberJoin(user_id=user_id, joined_at=at)], ignore_conflicts=True)
+    MemberJoin.objects.filter(user_id=user_id, joined_at__gt=at).update(joined_at=at)
+    figures_forget()
 
 
 # Stripe renews a subscription at the period's end but charges its invoice up to about an hour
@@ -368,6 +382,7 @@ def entitlement_end(*, entitlement: Entitlement, status: Entitlement.Status) -> 
     entitlement.status = status
     entitlement.ended_at = timezone.now()
     entitlement.save(update_fields=["status", "ended_at", "updated_at"])
+    figures_forget()
     return entitlement
 
 
@@ -443,6 +458,7 @@ def entitlement_apply(
     )
     before_status = "" if created else entitlement.status
     before_until = None if created else entitlement.access_until
+    was_test = entitlement.is_test
     had_access = False
     if not created:
         entitlement = Entitlement.objects.select_for_update().get(pk=entitlement.pk)
@@ -475,6 +491,10 @@ def entitlement_apply(
     if created and not gives_access:
         entitlement.ended_at = now
         entitlement.save(update_fields=["ended_at"])
+    figures_forget()
+    if not entitlement.is_test and (created or was_test):
+        # A test purchase is no membership: one that becomes real (bought for real) joins now.
+        member_joined(user_id=user.pk, at=entitlement.started_at if created else now)
     change = EntitlementChange.objects.create(
         entitlement=entitlement,
         at=now,

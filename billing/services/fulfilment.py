@@ -12,8 +12,9 @@ from django.utils import timezone
 from accounts import outbox
 from accounts.services import user_get_or_create
 from billing.models import CheckoutAttempt, Payment, WebhookEvent
-from billing.services import lifecycle
+from billing.services import lifecycle, sales_days
 from billing.stripe_gateway import PaidObject
+from memberships.services import member_joined
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def checkout_attempt_fulfil(
             "is_test": attempt.is_test,
         },
     )
+    if recorded:
+        sales_days.sales_day_move(before=None, after=sales_days.share_of(payment))
+        if not payment.is_test and not payment.is_renewal and payment.paid_at is not None:
+            # Stripe's time of a first payment may be earlier than the entitlement it starts.
+            member_joined(user_id=user.pk, at=payment.paid_at)
     if not recorded and payment_intent_id and not payment.payment_intent_id:
         Payment.objects.filter(pk=payment.pk).update(payment_intent_id=payment_intent_id)
     if charge is not None and charge.charge is not None:

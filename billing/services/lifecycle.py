@@ -31,6 +31,8 @@ from accounts.models import OutboxMessage, User
 from billing import hooks
 from billing import stripe_gateway as gateway
 from billing.models import CheckoutAttempt, Payment, StripeSubscription
+from billing.services import sales_days
+from core.figures import figures_forget
 from memberships.models import Entitlement, EntitlementChange, Offer, format_money
 from memberships.services import RENEWAL_LEEWAY, EntitlementState, entitlement_apply, entitlement_note
 
@@ -271,6 +273,7 @@ def subscription_store(
             for name, value in values.items():
                 setattr(row, name, value)
             row.save()
+    figures_forget()  # MRR and cancellations count subscriptions
     return row
 
 
@@ -281,6 +284,7 @@ def payment_charge_store(
     """Store a payment's charge as Stripe has it now: refunded so far, and its dispute."""
     payment = Payment.objects.select_for_update().get(pk=payment_pk)
     if payment.charge_read_at is None or payment.charge_read_at <= read_at:
+        before = sales_days.share_of(payment)
         payment.charge_id = charge.charge_id or payment.charge_id
         payment.card_last4 = charge.card_last4 or payment.card_last4
         payment.amount_refunded = min(charge.amount_refunded, payment.amount)
@@ -290,6 +294,7 @@ def payment_charge_store(
             payment.application_fee_amount = charge.application_fee_amount
         payment.charge_read_at = read_at
         payment.save()
+        sales_days.sales_day_move(before=before, after=sales_days.share_of(payment))
     hooks.payment_changed(payment)
     return payment
 

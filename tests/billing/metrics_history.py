@@ -24,9 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.db import transaction
+
 from accounts.models import User
 from billing.models import CheckoutAttempt, Payment, StripeSubscription
+from billing.services import sales_days
 from memberships.models import Entitlement, Offer
+from memberships.services import member_joined
 from tests import factories
 from tests.factories import ACCOUNT_ID
 
@@ -86,7 +90,7 @@ def pay(
     created_at: datetime | None = None,
 ) -> Payment:
     number = next(_serial)
-    return Payment.objects.create(
+    payment = Payment(
         stripe_object_id=f"pi_history_{number}",
         kind=Payment.Kind.INVOICE if offer.pricing == Offer.Pricing.RECURRING else Payment.Kind.ONE_TIME,
         stripe_account_id=ACCOUNT_ID,
@@ -102,6 +106,14 @@ def pay(
         paid_at=paid_at,
         created_at=created_at or paid_at,
     )
+    # As billing's services do when they record a payment, in its transaction: its share of the
+    # daily rollup, and a first payment's time for the new members.
+    with transaction.atomic():
+        payment.save()
+        sales_days.sales_day_move(before=None, after=sales_days.share_of(payment))
+        if not is_test and not renewal:
+            member_joined(user_id=user.pk, at=paid_at)
+    return payment
 
 
 def subscribe(
@@ -143,7 +155,7 @@ def entitle(
         Offer.Pricing.ONE_TIME: Entitlement.Source.PURCHASE,
         Offer.Pricing.RECURRING: Entitlement.Source.SUBSCRIPTION,
     }[Offer.Pricing(offer.pricing)]
-    return Entitlement.objects.create(
+    entitlement = Entitlement.objects.create(
         user=user,
         offer=offer,
         status=status,
@@ -153,6 +165,9 @@ def entitle(
         ended_at=ended_at,
         is_test=is_test,
     )
+    if not is_test:  # as memberships' services note a new entitlement
+        member_joined(user_id=user.pk, at=started_at)
+    return entitlement
 
 
 def build_history() -> History:

@@ -624,9 +624,9 @@ def test_the_sales_page_lists_test_purchases_in_a_constant_number_of_queries(
         _buy(link, email=f"owner+test{number + 1}@example.com")
         _paid_through_the_webhook(client, stripe, test)
     client.force_login(owner)
-    # The user; the figures per period, per offer and of tests; the payments; the test purchases
-    # listed apart; the offer filter's choices.
-    with django_assert_num_queries(7):
+    # The user; the figures per period, per offer and of tests; the payments; whether test
+    # purchases are listed, and those listed apart; the offer filter's choices.
+    with django_assert_num_queries(8):
         page = client.get("/dashboard/sales/").content.decode()
     assert page.count(">Refund and hide</button>") == 3
 

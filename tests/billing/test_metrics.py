@@ -33,7 +33,7 @@ def figures(revenue: Revenue) -> tuple[int, int, int, int]:
 
 def monthly(**filters: Any) -> dict[str, metrics.Series]:
     bounds = metrics.buckets(bucket="month", count=12, now=NOW)
-    series = metrics.revenue_series(metrics.sales_payments(**filters), bounds=bounds, bucket="month")
+    series = metrics.revenue_series(metrics.sales_days(**filters), bounds=bounds, bucket="month")
     return {one.currency: one for one in series}
 
 
@@ -77,24 +77,24 @@ def test_a_late_event_counts_in_the_month_stripe_charged_in_not_when_it_was_reco
 
 
 def test_test_purchases_are_counted_apart(history: History) -> None:
-    tests = metrics.revenue_totals(metrics.sales_payments(is_test=True))
+    tests = metrics.revenue_totals(metrics.sales_days(is_test=True))
     assert [(revenue.currency, figures(revenue)) for revenue in tests] == [("usd", (5000, 0, 0, 5000))]
 
 
 def test_filters_by_offer_and_status(history: History) -> None:
     march = {"start": month(2026, 3), "end": month(2026, 4)}
-    course = metrics.revenue_totals(metrics.sales_payments(offer_id=history.course.pk, **march))
+    course = metrics.revenue_totals(metrics.sales_days(offer_id=history.course.pk, **march))
     assert [figures(revenue) for revenue in course] == [(15000, 2000, 5000, 8000)]
-    refunded = metrics.revenue_totals(metrics.sales_payments(status=metrics.Status.REFUNDED))
+    refunded = metrics.revenue_totals(metrics.sales_days(status=metrics.Status.REFUNDED))
     assert [figures(revenue) for revenue in refunded] == [(10000, 7000, 0, 3000)]
-    disputed = metrics.revenue_totals(metrics.sales_payments(status=metrics.Status.DISPUTED))
+    disputed = metrics.revenue_totals(metrics.sales_days(status=metrics.Status.DISPUTED))
     assert [(revenue.currency, revenue.gross) for revenue in disputed] == [("eur", 1000), ("usd", 5000)]
-    paid = metrics.revenue_totals(metrics.sales_payments(status=metrics.Status.PAID, **march))
+    paid = metrics.revenue_totals(metrics.sales_days(status=metrics.Status.PAID, **march))
     assert [(revenue.currency, revenue.gross) for revenue in paid] == [("usd", 6102)]
 
 
 def test_revenue_by_offer(history: History) -> None:
-    rows = metrics.revenue_by_offer(metrics.sales_payments())
+    rows = metrics.revenue_by_offer(metrics.sales_days())
     found = {(row.title, revenue.currency): figures(revenue) for row in rows for revenue in row.revenue}
     assert found == {
         ("Club", "usd"): (3000, 0, 0, 3000),
@@ -108,7 +108,7 @@ def test_days_follow_the_time_zone(history: History) -> None:
     bounds = metrics.buckets(bucket="day", count=30, now=NOW)
     assert bounds[0] == datetime(2026, 2, 14, tzinfo=NEW_YORK)
     assert bounds[-1] == datetime(2026, 3, 16, tzinfo=NEW_YORK)
-    usd = {one.currency: one for one in metrics.revenue_series(metrics.sales_payments(), bounds=bounds, bucket="day")}[
+    usd = {one.currency: one for one in metrics.revenue_series(metrics.sales_days(), bounds=bounds, bucket="day")}[
         "usd"
     ]
     by_day = {
