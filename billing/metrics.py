@@ -91,6 +91,7 @@ class Revenue:
     refunds: int = 0
     disputes: int = 0
     commissions: int = 0
+    stripe_fees: int = 0
     payments: int = 0
     open_disputes: int = 0
 
@@ -103,6 +104,7 @@ class Revenue:
         self.refunds += other.refunds
         self.disputes += other.disputes
         self.commissions += other.commissions
+        self.stripe_fees += other.stripe_fees
         self.payments += other.payments
         self.open_disputes += other.open_disputes
 
@@ -126,6 +128,10 @@ class Revenue:
     def commissions_label(self) -> str:
         return format_money(self.commissions, self.currency)
 
+    @property
+    def stripe_fees_label(self) -> str:
+        return format_money(self.stripe_fees, self.currency)
+
 
 # Over the rollup (``SalesDay``): a row per day, offer, currency and payment state.
 _REVENUE = {
@@ -134,6 +140,7 @@ _REVENUE = {
     # A lost dispute takes what the refunds had left of the payment.
     "disputes": Sum(F("amount") - F("amount_refunded"), filter=Q(dispute_status=Payment.DisputeStatus.LOST)),
     "commissions": Sum("application_fee_amount"),
+    "stripe_fees": Sum("stripe_fee_amount"),
     "payments": Sum("payments"),
     "open_disputes": Sum("payments", filter=Q(dispute_status=Payment.DisputeStatus.OPEN)),
 }
@@ -463,6 +470,7 @@ SALES_CSV_HEADER = (
     "Lost to dispute",
     "Net",
     "Commission",
+    "Stripe fee",
     "Stripe id",
 )
 
@@ -494,14 +502,26 @@ def sales_csv_rows(*, filters: SalesFilters, now: datetime) -> Iterator[list[str
             "amount_refunded",
             "dispute_status",
             "application_fee_amount",
+            "stripe_fee_amount",
             "stripe_object_id",
         )
     )
     kinds = dict(Payment.Kind.choices)
     disputes = dict(Payment.DisputeStatus.choices)
-    for paid_at, email, name, title, kind, currency, amount, refunded, dispute, fee, object_id in rows.iterator(
-        chunk_size=EXPORT_CHUNK
-    ):
+    for (
+        paid_at,
+        email,
+        name,
+        title,
+        kind,
+        currency,
+        amount,
+        refunded,
+        dispute,
+        fee,
+        stripe_fee,
+        object_id,
+    ) in rows.iterator(chunk_size=EXPORT_CHUNK):
         lost = amount - refunded if dispute == Payment.DisputeStatus.LOST else 0
         yield [
             paid_at.astimezone(zone()).isoformat(timespec="seconds") if paid_at else "",
@@ -516,5 +536,6 @@ def sales_csv_rows(*, filters: SalesFilters, now: datetime) -> Iterator[list[str
             major(lost),
             major(amount - refunded - lost),
             major(fee),
+            major(stripe_fee),
             object_id,
         ]

@@ -326,6 +326,9 @@ class Payment(models.Model):
     # as Stripe reports it: never recomputed here.
     application_fee_id = models.CharField(max_length=255, blank=True)
     application_fee_amount = models.PositiveIntegerField(default=0)
+    # Stripe's processing fee on the charge (its balance transaction's ``stripe_fee`` part), as
+    # Stripe reports it; 0 until read, and when Stripe settled the charge in another currency.
+    stripe_fee_amount = models.PositiveIntegerField(default=0)
     # A test purchase's payment (its attempt's ``is_test``): never in sales figures. Once the
     # creator refunds and hides it, ``hidden_at`` is set; the row stays, as a test.
     is_test = models.BooleanField(default=False)
@@ -387,6 +390,7 @@ class SalesDay(models.Model):
     amount = models.BigIntegerField(default=0)
     amount_refunded = models.BigIntegerField(default=0)
     application_fee_amount = models.BigIntegerField(default=0)
+    stripe_fee_amount = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

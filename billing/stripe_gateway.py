@@ -221,10 +221,16 @@ class Charge:
     # commission): its id on the platform's account and its amount in minor units.
     application_fee_id: str = ""
     application_fee_amount: int = 0
+    # Stripe's processing fee on the charge, from its balance transaction when it was read
+    # expanded (in the balance's currency, which may differ from the charge's).
+    stripe_fee: int = 0
+    stripe_fee_currency: str = ""
 
     @classmethod
     def from_stripe(cls, charge: dict[str, Any]) -> Charge:
         card = ((charge.get("payment_method_details") or {}).get("card")) or {}
+        txn = charge.get("balance_transaction")
+        fees = BalanceTransaction.from_stripe(txn) if isinstance(txn, dict) else None
         return cls(
             charge_id=_id(charge.get("id")),
             payment_intent_id=_id(charge.get("payment_intent")),
@@ -236,6 +242,8 @@ class Charge:
             disputed=bool(charge.get("disputed")),
             application_fee_id=_id(charge.get("application_fee")),
             application_fee_amount=int(charge.get("application_fee_amount") or 0),
+            stripe_fee=fees.stripe_fee if fees else 0,
+            stripe_fee_currency=fees.currency if fees else "",
         )
 
 
@@ -588,7 +596,8 @@ def subscription_read(*, account_id: str, subscription_id: str) -> tuple[Subscri
 
 
 def charge_retrieve(*, account_id: str, charge_id: str) -> Charge:
-    return Charge.from_stripe(_plain(_call(lambda: client().v1.charges.retrieve(charge_id, None, _on(account_id)))))
+    params = {"expand": ["balance_transaction"]}
+    return Charge.from_stripe(_plain(_call(lambda: client().v1.charges.retrieve(charge_id, params, _on(account_id)))))
 
 
 @dataclass(frozen=True)
@@ -636,7 +645,7 @@ def charge_balance_transaction(*, account_id: str, charge_id: str) -> BalanceTra
 
 def payment_intent_charge(*, account_id: str, payment_intent_id: str) -> Charge | None:
     """The payment intent's successful charge, if it has one."""
-    params = {"expand": ["latest_charge"]}
+    params = {"expand": ["latest_charge.balance_transaction"]}
     intent = _plain(_call(lambda: client().v1.payment_intents.retrieve(payment_intent_id, params, _on(account_id))))
     charge = intent.get("latest_charge")
     if isinstance(charge, dict):

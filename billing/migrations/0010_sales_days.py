@@ -20,6 +20,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="payment",
+            name="stripe_fee_amount",
+            field=models.PositiveIntegerField(default=0),
+        ),
         migrations.CreateModel(
             name="SalesDay",
             fields=[
@@ -45,6 +50,7 @@ class Migration(migrations.Migration):
                 ("amount", models.BigIntegerField(default=0)),
                 ("amount_refunded", models.BigIntegerField(default=0)),
                 ("application_fee_amount", models.BigIntegerField(default=0)),
+                ("stripe_fee_amount", models.BigIntegerField(default=0)),
                 (
                     "offer",
                     models.ForeignKey(

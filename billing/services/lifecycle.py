@@ -292,6 +292,8 @@ def payment_charge_store(
         if charge.application_fee_amount:
             payment.application_fee_id = charge.application_fee_id
             payment.application_fee_amount = charge.application_fee_amount
+        if charge.stripe_fee and charge.stripe_fee_currency.lower() == payment.currency:
+            payment.stripe_fee_amount = charge.stripe_fee
         payment.charge_read_at = read_at
         payment.save()
         sales_days.sales_day_move(before=before, after=sales_days.share_of(payment))

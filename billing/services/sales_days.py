@@ -37,6 +37,7 @@ class Share:
     amount: int
     amount_refunded: int
     application_fee_amount: int
+    stripe_fee_amount: int
 
     @property
     def key(self) -> dict[str, object]:
@@ -64,6 +65,7 @@ def share_of(payment: Payment) -> Share | None:
         amount=payment.amount,
         amount_refunded=payment.amount_refunded,
         application_fee_amount=payment.application_fee_amount,
+        stripe_fee_amount=payment.stripe_fee_amount,
     )
 
 
@@ -74,6 +76,7 @@ def _add(share: Share, sign: int) -> None:
         amount=F("amount") + sign * share.amount,
         amount_refunded=F("amount_refunded") + sign * share.amount_refunded,
         application_fee_amount=F("application_fee_amount") + sign * share.application_fee_amount,
+        stripe_fee_amount=F("stripe_fee_amount") + sign * share.stripe_fee_amount,
     )
 
 
@@ -105,6 +108,7 @@ def _recomputed(payment_model: type[Payment], zone: str) -> list[dict[str, Any]]
             amount=Sum("amount"),
             amount_refunded_total=Sum("amount_refunded"),
             application_fee_amount_total=Sum("application_fee_amount"),
+            stripe_fee_amount_total=Sum("stripe_fee_amount"),
         )
         .order_by()
     )
@@ -132,6 +136,7 @@ def sales_days_rebuild(
                     amount=row["amount"],
                     amount_refunded=row["amount_refunded_total"],
                     application_fee_amount=row["application_fee_amount_total"],
+                    stripe_fee_amount=row["stripe_fee_amount_total"],
                 )
                 for row in rows
             ],
@@ -149,6 +154,7 @@ def sales_days_differences() -> list[str]:
             row["amount"],
             row["amount_refunded_total"],
             row["application_fee_amount_total"],
+            row["stripe_fee_amount_total"],
         )
         for row in _recomputed(Payment, settings.TIME_ZONE)
     }
@@ -158,8 +164,11 @@ def sales_days_differences() -> list[str]:
             row.amount,
             row.amount_refunded,
             row.application_fee_amount,
+            row.stripe_fee_amount,
         )
-        for row in SalesDay.objects.exclude(Q(payments=0, amount=0, amount_refunded=0, application_fee_amount=0))
+        for row in SalesDay.objects.exclude(
+            Q(payments=0, amount=0, amount_refunded=0, application_fee_amount=0, stripe_fee_amount=0)
+        )
     }
     lines = []
     for key in sorted(expected.keys() | stored.keys(), key=str):

@@ -5,10 +5,10 @@ Offers: Course (one-time, $50.00), Club (monthly, now $12.00, sold at $10.00 bef
 (weekly, €10.00), Half (every 6 months, $0.51: 8.5 ¢ a month, an exact half), Free (free).
 
 Payments (Stripe's time):
-  p1  Ana     Course  $50.00  Jan 10         $5.00 commission
+  p1  Ana     Course  $50.00  Jan 10         $5.00 commission, $1.75 Stripe fee
   p2  Ben     Club    $10.00  Feb 3          first payment
   p7  Finn    Club    $10.00  Feb 28 22:00   (Mar 1 03:00 UTC), recorded Mar 10: a late event
-  p3  Ben     Club    $10.00  Mar 3          renewal
+  p3  Ben     Club    $10.00  Mar 3          renewal, $0.59 Stripe fee
   p4  Cleo    Course  $50.00  Mar 5          $20.00 refunded
   p5  Dan     Course  $50.00  Mar 6          dispute lost
   p6  Eve     Club EU €10.00  Mar 7          dispute open
@@ -85,6 +85,7 @@ def pay(
     refunded: int = 0,
     dispute: str = "",
     fee: int = 0,
+    stripe_fee: int = 0,
     is_test: bool = False,
     renewal: bool = False,
     created_at: datetime | None = None,
@@ -101,6 +102,7 @@ def pay(
         amount_refunded=refunded,
         dispute_status=dispute,
         application_fee_amount=fee,
+        stripe_fee_amount=stripe_fee,
         is_test=is_test,
         is_renewal=renewal,
         paid_at=paid_at,
@@ -184,13 +186,13 @@ def build_history() -> History:
     entitle(u["ana"], club, at(12, 1, 12, 2025), status="canceled", ended_at=at(3, 2))
     subscribe(u["ana"], club, at(12, 1, 12, 2025), status="canceled", canceled_at=at(3, 2), ended_at=at(3, 2))
     entitle(u["ana"], course, at(1, 10))
-    pay(u["ana"], course, at(1, 10), fee=500)
+    pay(u["ana"], course, at(1, 10), fee=500, stripe_fee=175)
 
     # Ben: Club at the old price, $10.00 (the checkout's snapshot), renewed in March.
     entitle(u["ben"], club, at(2, 3), access_until=at(4, 3))
     subscribe(u["ben"], club, at(2, 3), attempt=_attempt(club, u["ben"], amount=1000, interval="month"))
     pay(u["ben"], club, at(2, 3), amount=1000)
-    pay(u["ben"], club, at(3, 3), amount=1000, renewal=True)
+    pay(u["ben"], club, at(3, 3), amount=1000, renewal=True, stripe_fee=59)
 
     # Cleo: partly refunded; Dan: lost a dispute; Eve: an open dispute, in euros.
     entitle(u["cleo"], course, at(3, 5))

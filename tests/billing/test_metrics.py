@@ -68,6 +68,7 @@ def test_the_total_of_the_months_and_the_commissions(history: History) -> None:
     usd = monthly()["usd"].total
     assert figures(usd) == (28102, 7000, 5000, 16102)
     assert usd.commissions == 500
+    assert usd.stripe_fees == 234  # shown apart, like commissions: net is before both
     assert usd.payments == 10
 
 

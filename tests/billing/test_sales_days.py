@@ -33,7 +33,9 @@ def totals(**filters: Any) -> list[tuple[str, int, int, int, int, int]]:
     ]
 
 
-def store_charge(payment: Payment, *, refunded: int = 0, dispute: str = "", read_at: datetime) -> None:
+def store_charge(
+    payment: Payment, *, refunded: int = 0, dispute: str = "", read_at: datetime, fee: int = 0, fee_currency: str = ""
+) -> None:
     """What the webhook handlers do once they have read the payment's charge from Stripe."""
     charge = gateway.Charge(
         charge_id=f"ch_{payment.pk}",
@@ -44,6 +46,8 @@ def store_charge(payment: Payment, *, refunded: int = 0, dispute: str = "", read
         card_last4="4242",
         created=payment.paid_at,
         disputed=bool(dispute),
+        stripe_fee=fee,
+        stripe_fee_currency=fee_currency,
     )
     found = gateway.Dispute(
         dispute_id=f"dp_{payment.pk}", charge_id=charge.charge_id, payment_intent_id="", status=dispute
@@ -92,7 +96,7 @@ def test_the_check_finds_a_wrong_row_and_the_rebuild_mends_it(capsys: pytest.Cap
     SalesDay.objects.update(amount=4000)
     with pytest.raises(CommandError, match="1 rollup rows disagree"):
         call_command("sales_days_rebuild", "--check")
-    assert "payments say (1, 5000, 0, 0), the rollup says (1, 4000, 0, 0)" in capsys.readouterr().out
+    assert "payments say (1, 5000, 0, 0, 0), the rollup says (1, 4000, 0, 0, 0)" in capsys.readouterr().out
 
     call_command("sales_days_rebuild")
     assert "1 rows" in capsys.readouterr().out
@@ -152,3 +156,16 @@ def test_test_purchases_have_rows_of_their_own() -> None:
     pay(factories.buyer(course), course, datetime(2026, 3, 5, 15, tzinfo=UTC), is_test=True)
     assert totals() == []
     assert totals(is_test=True) == [("usd", 5000, 0, 0, 5000, 1)]
+
+
+def test_stripes_fee_is_recorded_in_the_payments_currency_only() -> None:
+    course = factories.paid_offer(amount=5000)
+    payment = pay(factories.buyer(course), course, datetime(2026, 3, 5, 15, tzinfo=UTC))
+    # Settled in another currency than the charge: not added to the charge's figures.
+    store_charge(payment, fee=160, fee_currency="eur", read_at=datetime(2026, 3, 5, 16, tzinfo=UTC))
+    assert Payment.objects.get(pk=payment.pk).stripe_fee_amount == 0
+    store_charge(payment, fee=175, fee_currency="usd", read_at=datetime(2026, 3, 5, 17, tzinfo=UTC))
+    assert Payment.objects.get(pk=payment.pk).stripe_fee_amount == 175
+    [usd] = metrics.revenue_totals(metrics.sales_days())
+    assert (usd.stripe_fees, usd.net) == (175, 5000)  # net is before Stripe's fees
+    assert sales_days_differences() == []

@@ -60,6 +60,7 @@ def test_the_last_30_days_per_currency(history: History, staff: Client) -> None:
         "disputes": "$50.00",
         "net": "$101.02",
         "commissions": "$0.00",
+        "stripe_fees": "$0.59",
     }
     assert totals(page, "eur") == {
         "gross": "€10.00",
@@ -67,6 +68,7 @@ def test_the_last_30_days_per_currency(history: History, staff: Client) -> None:
         "disputes": "€0.00 (1 open)",
         "net": "€10.00",
         "commissions": "€0.00",
+        "stripe_fees": "€0.00",
     }
     points = chart_points(page, "usd")
     assert len(points) == 30
@@ -85,6 +87,7 @@ def test_the_last_12_months(history: History, staff: Client) -> None:
     assert totals(page, "usd")["gross"] == "$281.02"
     assert totals(page, "usd")["net"] == "$161.02"
     assert totals(page, "usd")["commissions"] == "$5.00"
+    assert totals(page, "usd")["stripe_fees"] == "$2.34"
     points = dict(chart_points(page, "usd"))
     assert len(points) == 12
     assert (points["Nov 2025"], points["Jan 2026"], points["Feb 2026"], points["Mar 2026"]) == (0, 5000, 2000, 9102)
@@ -148,6 +151,9 @@ def test_the_export_has_every_payment_of_the_filters(history: History, staff: Cl
         ("2026-03-06T10:00:00-05:00", "dan@example.com", "50.00", "0.00", "50.00", "0.00"),
         ("2026-03-11T11:00:00-04:00", "jo@example.com", "50.00", "0.00", "0.00", "50.00"),
     ]
+    # Ana's row: the commission and Stripe's fee, apart from the net.
+    assert rows[0][11:13] == ["Commission", "Stripe fee"]
+    assert rows[2][11:13] == ["5.00", "1.75"]
 
 
 def test_a_bad_export_filter_is_refused_in_words(history: History, staff: Client) -> None:

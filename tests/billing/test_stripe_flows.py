@@ -26,6 +26,7 @@ from django.test import Client
 from accounts.models import User
 from billing.models import CheckoutAttempt, Payment, StripeAccount, WebhookEvent
 from billing.selectors import stripe_connected
+from billing.services.sales_days import sales_days_differences
 from billing.tasks import sync_offer_to_stripe
 from hubs.models import HubGroup
 from memberships.models import Entitlement, Offer
@@ -208,6 +209,9 @@ def test_a_one_time_purchase_end_to_end(client, connected, stripe_sandbox, live_
     payment = Payment.objects.get()
     assert (payment.amount, payment.currency, payment.kind) == (2500, "usd", Payment.Kind.ONE_TIME)
     assert payment.stripe_object_id.startswith("pi_")
+    # Stripe's fee, from the charge's balance transaction: 2.9% of $25.00 (72.5, rounded up) + 30 ¢.
+    assert payment.stripe_fee_amount == 103
+    assert sales_days_differences() == []
     [email] = celery_worker.wait_for(1)
     assert email["To"] == "bea@example.com"
 
@@ -243,6 +247,8 @@ def test_a_recurring_purchase_end_to_end(client, connected, stripe_sandbox, live
     payment = Payment.objects.get()  # checkout.session.completed and invoice.paid: one payment
     assert payment.stripe_object_id.startswith("in_")
     assert payment.amount == 50
+    assert payment.stripe_fee_amount == 31  # 2.9% of 50 ¢ (1.45, rounded down) + 30 ¢
+    assert sales_days_differences() == []
     assert len(celery_worker.wait_for(1)) == 1
     time.sleep(0.5)
     assert len(celery_worker.all()) == 1
