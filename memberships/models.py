@@ -34,17 +34,6 @@ class OfferQuerySet(models.QuerySet["Offer"]):
     def published(self) -> OfferQuerySet:
         return self.filter(status=Offer.Status.PUBLISHED)
 
-    def with_buyer_counts(self, now: datetime | None = None) -> OfferQuerySet:
-        """Annotate ``buyer_count``: buyers whose entitlement gives access now (tests aside)."""
-        now = now or timezone.now()
-        return self.annotate(
-            buyer_count=models.Count(
-                "entitlements",
-                filter=Q(entitlements__status__in=Entitlement.ACCESS_STATUSES, entitlements__is_test=False)
-                & (Q(entitlements__access_until__isnull=True) | Q(entitlements__access_until__gt=now)),
-            )
-        )
-
 
 class Offer(models.Model):
     """A digital offer. Only the *membership* kind exists today; the kind leaves room for more."""
@@ -273,7 +262,12 @@ class Entitlement(models.Model):
     class Meta:
         ordering = ["-started_at"]
         constraints = [models.UniqueConstraint(fields=["user", "offer"], name="memberships_one_entitlement_per_offer")]
-        indexes = [models.Index(fields=["user", "status"]), models.Index(fields=["offer", "status"])]
+        indexes = [
+            models.Index(fields=["user", "status"]),
+            models.Index(fields=["offer", "status"]),
+            # The Users page's buyers, newest first (memberships.selectors.buyers_listed).
+            models.Index(fields=["-started_at", "-id"], condition=Q(is_test=False), name="memberships_buyers_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} → {self.offer} ({self.status})"

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from memberships.models import Offer
+from memberships.services import offer_claim_free
 from tests import factories
 from tests.memberships.conftest import upload
 
@@ -398,7 +399,8 @@ def test_the_offers_list_shows_status_price_buyers_and_links(staff_client: Clien
     )
     for _ in range(3):
         factories.buyer(free)
-    with django_assert_num_queries(3):  # user, offers with counts, their groups (session: cache)
+    # The user, the buyer counts, the offers, their groups (the session is in the cache).
+    with django_assert_num_queries(4):
         response = staff_client.get(reverse("memberships:dashboard_offers"))
     rows = response.content.decode()
     assert "Free Lounge" in rows
@@ -410,8 +412,18 @@ def test_the_offers_list_shows_status_price_buyers_and_links(staff_client: Clien
     assert reverse("memberships:offer_page", kwargs={"slug": paid.slug}) in rows
     for _ in range(5):
         factories.offer(title="More")
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(3):  # the counts are cached (core/figures.py)
         staff_client.get(reverse("memberships:dashboard_offers"))
+
+
+def test_a_new_buyer_shows_in_the_offers_list_on_the_next_look(
+    staff_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    free = factories.offer(title="Free Lounge")
+    assert "<td>0</td>" in staff_client.get(reverse("memberships:dashboard_offers")).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        offer_claim_free(offer=free, email="new@example.com")
+    assert "<td>1</td>" in staff_client.get(reverse("memberships:dashboard_offers")).content.decode()
 
 
 def test_members_cannot_reach_the_editor(client: Client, member: User) -> None:
