@@ -81,7 +81,8 @@ def test_a_creator_sells_a_recurring_membership_and_a_buyer_pays_with_a_card(
     # A card that is declined says so, in Stripe's words, and grants nothing.
     _fill_card(buyer_page, "4000 0000 0000 0002")
     buyer_page.get_by_role("button", name="Subscribe").click()
-    assert buyer_page.get_by_role("alert").filter(has_text="Your card was declined.").is_visible()
+    # The click submits the form; the answer is read once its page has loaded.
+    buyer_page.get_by_role("alert").filter(has_text="Your card was declined.").wait_for()
     assert not Entitlement.objects.exists()
 
     # Stripe's webhooks reach the site from now on. With SQLite the live server's threads

@@ -137,7 +137,8 @@ def test_a_creator_runs_a_test_purchase_and_sees_all_six_steps_turn_green(
 
     # The email, as the test buyer got it.
     _step(page, 5).get_by_role("link", name="View the email").click()
-    assert page.get_by_text("You're in: Half Dollar Club").is_visible()
+    # The click starts the navigation; the email is read once its page has loaded.
+    page.get_by_text("You're in: Half Dollar Club").wait_for()
     assert page.get_by_text("owner+test1@example.com").first.is_visible()
     page.go_back()
 

@@ -49,6 +49,6 @@ def test_a_declined_card_is_told_so_on_the_hosted_page(
     fill_card(page, "4000 0000 0000 0002")
     page.get_by_role("button", name="Pay").click()
 
-    assert page.get_by_role("alert").filter(has_text="Your card was declined.").is_visible()
+    page.get_by_role("alert").filter(has_text="Your card was declined.").wait_for()  # once the answer loads
     assert page.get_by_label("Email").input_value() == "mia@example.com"
     assert creator.client.v1.checkout.sessions.retrieve(session.id, options=creator.options).status == "open"
