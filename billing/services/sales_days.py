@@ -93,9 +93,9 @@ def sales_day_move(*, before: Share | None, after: Share | None) -> None:
     figures_forget()
 
 
-def _recomputed(payment_model: type[Payment], zone: str) -> list[dict[str, Any]]:
+def _recomputed(zone: str) -> list[dict[str, Any]]:
     rows = (
-        payment_model.objects.filter(paid_at__isnull=False)
+        Payment.objects.filter(paid_at__isnull=False)
         .annotate(
             day=TruncDate("paid_at", tzinfo=ZoneInfo(zone)),
             refunded=Case(
@@ -115,17 +115,15 @@ def _recomputed(payment_model: type[Payment], zone: str) -> list[dict[str, Any]]
     return [dict(row) for row in rows]
 
 
-def sales_days_rebuild(
-    *, payment_model: type[Payment] = Payment, sales_day_model: type[SalesDay] = SalesDay, zone: str = ""
-) -> int:
-    """Recompute the whole rollup from the payments, in one transaction (the migration passes
-    its historical models). Returns the number of rows."""
-    rows = _recomputed(payment_model, zone or settings.TIME_ZONE)
+def sales_days_rebuild() -> int:
+    """Recompute the whole rollup from the payments, in one transaction. Returns the number of
+    rows."""
+    rows = _recomputed(settings.TIME_ZONE)
     with transaction.atomic():
-        sales_day_model.objects.all().delete()
-        sales_day_model.objects.bulk_create(
+        SalesDay.objects.all().delete()
+        SalesDay.objects.bulk_create(
             [
-                sales_day_model(
+                SalesDay(
                     day=row["day"],
                     offer_id=row["offer_id"],
                     currency=row["currency"],
@@ -156,7 +154,7 @@ def sales_days_differences() -> list[str]:
             row["application_fee_amount_total"],
             row["stripe_fee_amount_total"],
         )
-        for row in _recomputed(Payment, settings.TIME_ZONE)
+        for row in _recomputed(settings.TIME_ZONE)
     }
     stored = {
         (str(row.day), row.offer_id, row.currency, row.is_test, row.refunded, row.dispute_status): (
